@@ -1,0 +1,296 @@
+//! Test doubles for lightningd's two sides: the pipes it drives the plugin
+//! with, and the RPC socket the plugin calls back on.
+//!
+//! These are protocol unit tests of the built `myplugin` binary; the real
+//! thing (a real lightningd) is exercised by the `itest` crate.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixListener;
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// How long any single expected event may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The built plugin, running with piped stdin/stdout/stderr.
+pub struct PluginProc {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: ChildStdout,
+    buf: Vec<u8>,
+    /// `log` notifications seen while waiting for other messages.
+    pub logs: Vec<Value>,
+    /// The exact text of the last message read (for byte-level checks).
+    pub last_raw: String,
+}
+
+impl PluginProc {
+    pub fn spawn() -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_myplugin"))
+            // lightningd v23.11+ passes this; it must be ignored.
+            .arg("--developer")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn myplugin");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap();
+        Self {
+            child,
+            stdin,
+            stdout,
+            buf: Vec::new(),
+            logs: Vec::new(),
+            last_raw: String::new(),
+        }
+    }
+
+    /// Writes raw bytes to the plugin's stdin.
+    pub async fn write(&mut self, bytes: impl AsRef<[u8]>) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(bytes.as_ref()).await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    /// Sends one message the way lightningd does: compact JSON + `\n\n`.
+    pub async fn send(&mut self, message: &Value) {
+        self.write(format!("{message}\n\n")).await;
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Next message on stdout, held to the writer contract: every message is
+    /// one compact JSON object followed by exactly `\n\n`, with nothing else
+    /// in between.
+    pub async fn next_message(&mut self) -> Value {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let raw: Vec<u8> = self.buf.drain(..end + 2).collect();
+                let text = std::str::from_utf8(&raw[..end]).expect("stdout is UTF-8");
+                assert!(!text.contains('\n'), "message spans lines: {text:?}");
+                let value: Value = serde_json::from_str(text)
+                    .unwrap_or_else(|e| panic!("stdout carried non-JSON {text:?}: {e}"));
+                assert!(value.is_object(), "not an object: {text}");
+                assert_eq!(value["jsonrpc"], "2.0", "missing jsonrpc: {text}");
+                self.last_raw = text.to_owned();
+                return value;
+            }
+            let mut chunk = [0u8; 65536];
+            let n = tokio::time::timeout(WAIT, self.stdout.read(&mut chunk))
+                .await
+                .expect("timed out waiting for plugin output")
+                .unwrap();
+            assert!(
+                n > 0,
+                "plugin closed stdout; pending bytes: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Next message that is not a `log` notification (logs are kept).
+    pub async fn next_reply(&mut self) -> Value {
+        loop {
+            let message = self.next_message().await;
+            if message["method"] == "log" {
+                self.logs.push(message);
+            } else {
+                return message;
+            }
+        }
+    }
+
+    /// Next `log` notification, skipping nothing else: a reply arriving
+    /// first fails the test.
+    pub async fn next_log(&mut self) -> Value {
+        let message = self.next_message().await;
+        assert_eq!(
+            message["method"], "log",
+            "expected a log line, got {message}"
+        );
+        message["params"].clone()
+    }
+
+    /// Sends a request and returns its reply.
+    pub async fn request(&mut self, id: Value, method: &str, params: Value) -> Value {
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        self.next_reply().await
+    }
+
+    /// Does the `getmanifest` + `init` handshake against `lightning_dir`.
+    pub async fn handshake(&mut self, lightning_dir: &Path, options: Value) {
+        self.request(
+            json!(0),
+            "getmanifest",
+            json!({"allow-deprecated-apis": false}),
+        )
+        .await;
+        let reply = self
+            .request(
+                json!("cln:init#1"),
+                "init",
+                init_params(lightning_dir, options),
+            )
+            .await;
+        assert_eq!(
+            reply,
+            json!({"jsonrpc": "2.0", "id": "cln:init#1", "result": {}})
+        );
+    }
+
+    /// Waits for the process to end and returns its exit code.
+    pub async fn exit_code(&mut self) -> Option<i32> {
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("plugin did not exit")
+            .unwrap();
+        status.code()
+    }
+
+    pub async fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            err.read_to_string(&mut text).await.unwrap();
+        }
+        text
+    }
+}
+
+/// `init` params shaped like lightningd's.
+pub fn init_params(lightning_dir: &Path, options: Value) -> Value {
+    json!({
+        "options": options,
+        "configuration": {
+            "lightning-dir": lightning_dir,
+            "rpc-file": "lightning-rpc",
+            "startup": false,
+            "network": "regtest",
+            "feature_set": {"init": "", "node": "", "channel": "", "invoice": ""},
+        }
+    })
+}
+
+/// How the stand-in answers `getinfo`.
+#[derive(Clone, Copy, Debug)]
+pub enum Behaviour {
+    Answer,
+    AnswerAfter(Duration),
+    HangUp,
+    Error,
+}
+
+/// A unix socket that answers `getinfo` like lightningd's RPC does.
+pub struct StandIn {
+    pub dir: tempfile::TempDir,
+    pub node_id: String,
+    pub getinfo_calls: Arc<AtomicUsize>,
+}
+
+impl StandIn {
+    /// A lightning-dir with no RPC socket in it (yet).
+    pub fn without_socket() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // Unique per run, never a constant the plugin could have baked in.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let node_id = format!("02{:064x}", seed ^ (std::process::id() as u128) << 64);
+        Self {
+            dir,
+            node_id,
+            getinfo_calls: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub fn start(behaviour: Behaviour) -> Self {
+        let stand_in = Self::without_socket();
+        stand_in.listen(behaviour);
+        stand_in
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("lightning-rpc")
+    }
+
+    /// Binds the socket and serves it in the background.
+    pub fn listen(&self, behaviour: Behaviour) {
+        let listener = UnixListener::bind(self.socket()).unwrap();
+        let node_id = self.node_id.clone();
+        let calls = Arc::clone(&self.getinfo_calls);
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let node_id = node_id.clone();
+                let calls = Arc::clone(&calls);
+                tokio::spawn(async move {
+                    let Some(request) = read_one_object(&mut conn).await else {
+                        return;
+                    };
+                    assert_eq!(request["method"], "getinfo");
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let reply = match behaviour {
+                        Behaviour::HangUp => return,
+                        Behaviour::AnswerAfter(delay) => {
+                            tokio::time::sleep(delay).await;
+                            getinfo_reply(&request["id"], &node_id)
+                        }
+                        Behaviour::Answer => getinfo_reply(&request["id"], &node_id),
+                        Behaviour::Error => json!({"jsonrpc": "2.0", "id": request["id"],
+                            "error": {"code": -1, "message": "stand-in says no"}}),
+                    };
+                    let _ = conn.write_all(format!("{reply}\n\n").as_bytes()).await;
+                    // Keep the connection open as lightningd would.
+                    let mut rest = Vec::new();
+                    let _ = conn.read_to_end(&mut rest).await;
+                });
+            }
+        });
+    }
+}
+
+/// A getinfo result typed like v23.02's with deprecated APIs on
+/// (`fees_collected_msat` as a string): the plugin must cope.
+fn getinfo_reply(id: &Value, node_id: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": {
+        "id": node_id, "alias": "STANDIN", "color": "02abcd", "num_peers": 0,
+        "num_pending_channels": 0, "num_active_channels": 0, "num_inactive_channels": 0,
+        "address": [], "binding": [], "version": "v23.02.2", "blockheight": 101,
+        "network": "regtest", "msatoshi_fees_collected": 0, "fees_collected_msat": "0msat",
+        "lightning-dir": "/tmp/x/regtest",
+        "our_features": {"init": "", "node": "", "channel": "", "invoice": ""}
+    }})
+}
+
+async fn read_one_object(conn: &mut tokio::net::UnixStream) -> Option<Value> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let mut stream = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
+        if let Some(Ok(value)) = stream.next() {
+            return Some(value);
+        }
+        let n = conn.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
