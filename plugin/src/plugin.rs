@@ -127,9 +127,12 @@ impl Plugin {
         };
         // rpc-file is relative to lightning-dir unless absolute; join handles both.
         let socket = PathBuf::from(dir).join(rpc_file);
+        let shown = foo_opt
+            .as_str()
+            .map_or_else(|| foo_opt.to_string(), str::to_owned);
         self.out.log(
             Level::Debug,
-            format!("init: {FOO_OPT}={foo_opt}, rpc socket {}", socket.display()),
+            format!("init: {FOO_OPT}={shown}, rpc socket {}", socket.display()),
         );
         if self
             .config

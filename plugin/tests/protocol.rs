@@ -351,7 +351,7 @@ async fn init_logs_the_options_seen_at_debug() {
         .await;
     let socket = node.socket().display().to_string();
     let expected =
-        json!({"level": "debug", "message": format!("init: foo_opt=\"BAR\", rpc socket {socket}")});
+        json!({"level": "debug", "message": format!("init: foo_opt=BAR, rpc socket {socket}")});
     assert!(
         plugin.logs.iter().any(|l| l["params"] == expected),
         "{:?}",
