@@ -27,6 +27,9 @@ pub enum Incoming {
         method: String,
         params: Box<RawValue>,
     },
+    /// Valid JSON with an `id`, but not a usable request (say, no `method`).
+    /// It still gets an answer, or the caller would wait forever.
+    Invalid { id: Box<RawValue>, reason: String },
 }
 
 /// Why a complete frame could not be used as a message.
@@ -34,18 +37,18 @@ pub enum Incoming {
 pub enum MessageError {
     #[error("not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
-    #[error(
-        "JSON-RPC message without a \"method\" (lightningd sends only requests and notifications)"
-    )]
+    #[error("notification without a string \"method\" (nothing to answer, nothing to do)")]
     NoMethod,
 }
 
+/// The members we look at, kept raw so that a wrongly typed one can be
+/// reported to the caller rather than making the whole message unreadable.
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow, default)]
     id: Option<&'a RawValue>,
-    #[serde(default)]
-    method: Option<String>,
+    #[serde(borrow, default)]
+    method: Option<&'a RawValue>,
     #[serde(borrow, default)]
     params: Option<&'a RawValue>,
 }
@@ -56,21 +59,30 @@ impl Incoming {
     /// sends them.
     pub fn parse(bytes: &[u8]) -> Result<Self, MessageError> {
         let env: Envelope = serde_json::from_slice(bytes)?;
-        let method = env.method.ok_or(MessageError::NoMethod)?;
+        let id = env
+            .id
+            .filter(|id| id.get() != "null")
+            .map(RawValue::to_owned);
+        let method = env
+            .method
+            .and_then(|m| serde_json::from_str::<String>(m.get()).ok());
         let params = match env.params {
             Some(raw) => compact(raw),
             None => RawValue::from_string("[]".to_owned())?,
         };
-        Ok(match env.id {
-            Some(id) if id.get() != "null" => Incoming::Request {
-                id: id.to_owned(),
-                method,
-                params,
+        Ok(match (id, method) {
+            (Some(id), Some(method)) => Incoming::Request { id, method, params },
+            (None, Some(method)) => Incoming::Notification { method, params },
+            (Some(id), None) => Incoming::Invalid {
+                id,
+                reason: INVALID_REQUEST_REASON.to_owned(),
             },
-            _ => Incoming::Notification { method, params },
+            (None, None) => return Err(MessageError::NoMethod),
         })
     }
 }
+
+const INVALID_REQUEST_REASON: &str = "Invalid request: \"method\" is missing or not a string";
 
 /// Removes whitespace between JSON tokens, keeping every token's text as is.
 /// Passthrough params can hold the client's newlines; our replies must stay
@@ -113,6 +125,8 @@ pub enum Level {
 
 /// JSON-RPC error codes this plugin answers with.
 pub mod codes {
+    /// Standard JSON-RPC: the message is JSON but not a request.
+    pub const INVALID_REQUEST: i64 = -32600;
     /// Standard JSON-RPC: the method is not one of ours.
     pub const METHOD_NOT_FOUND: i64 = -32601;
     /// Standard JSON-RPC: the params of `init` lack what we need.
@@ -283,10 +297,27 @@ mod tests {
     #[rstest]
     #[case::invalid(br#"{"id":1,"method":oops}"#.as_slice(), "not valid JSON")]
     #[case::not_utf8(b"{\"id\":1,\"method\":\"\xff\"}".as_slice(), "not valid JSON")]
-    #[case::response_not_request(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#.as_slice(), "without a \"method\"")]
+    #[case::notification_without_method(br#"{"jsonrpc":"2.0","params":{}}"#.as_slice(), "without a string \"method\"")]
+    #[case::notification_with_numeric_method(br#"{"jsonrpc":"2.0","method":5}"#.as_slice(), "without a string \"method\"")]
     fn bad_messages_are_errors(#[case] bytes: &[u8], #[case] expected: &str) {
         let err = Incoming::parse(bytes).unwrap_err().to_string();
         assert!(err.contains(expected), "{err}");
+    }
+
+    #[rstest]
+    #[case::no_method(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#)]
+    #[case::numeric_method(r#"{"jsonrpc":"2.0","id":1,"method":5,"params":[]}"#)]
+    fn requests_without_a_usable_method_are_invalid_but_answerable(#[case] msg: &str) {
+        match Incoming::parse(msg.as_bytes()).unwrap() {
+            Incoming::Invalid { id, reason } => {
+                assert_eq!(id.get(), "1");
+                assert_eq!(
+                    reason,
+                    "Invalid request: \"method\" is missing or not a string"
+                );
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
     }
 
     #[test]

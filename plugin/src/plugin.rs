@@ -89,6 +89,12 @@ impl Plugin {
                         .send(Outgoing::error(id, codes::METHOD_NOT_FOUND, message, None));
                 }
             },
+            Incoming::Invalid { id, reason } => {
+                self.out
+                    .log(Level::Warn, format!("answered -32600: {reason}"));
+                self.out
+                    .send(Outgoing::error(id, codes::INVALID_REQUEST, reason, None));
+            }
             Incoming::Notification { method, params } => {
                 if method == "shutdown" {
                     // v23.02 sends `{}`, v24.02+ `{"shutdown":{}}`: either way

@@ -184,6 +184,23 @@ async fn unknown_method_gets_32601_and_plugin_keeps_serving() {
 }
 
 #[tokio::test]
+async fn a_request_without_method_is_answered_not_dropped() {
+    let mut plugin = PluginProc::spawn();
+    plugin
+        .write("{\"jsonrpc\":\"2.0\",\"id\":\"m\",\"method\":[1],\"params\":[]}\n\n")
+        .await;
+    assert_eq!(
+        plugin.next_reply().await,
+        json!({"jsonrpc": "2.0", "id": "m", "error": {"code": -32600,
+            "message": "Invalid request: \"method\" is missing or not a string"}})
+    );
+    assert_eq!(
+        plugin.request(json!(1), "getmanifest", json!({})).await["id"],
+        1
+    );
+}
+
+#[tokio::test]
 async fn garbage_is_logged_and_dropped_then_serving_goes_on() {
     let node = StandIn::start(Behaviour::Answer);
     let mut plugin = PluginProc::spawn();
