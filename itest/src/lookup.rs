@@ -1,0 +1,99 @@
+//! Where the daemons' binaries are looked up.
+//!
+//! This file is shared, via `#[path]`, by `build.rs` (which decides at
+//! compile time whether tests are `#[ignore]`d) and by the library (which
+//! finds the binaries at run time). Sharing it guarantees both agree, so a
+//! test is never ignored while the binary is in fact there, nor run while it
+//! is not. It therefore uses `std` only.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// One daemon binary the harness needs: its file name and the environment
+/// variable that overrides the PATH lookup.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    /// File name searched on PATH, e.g. `lightningd`.
+    pub name: &'static str,
+    /// Environment variable holding an explicit path, e.g. `LIGHTNINGD`.
+    pub env: &'static str,
+}
+
+pub const LIGHTNINGD: Tool = Tool {
+    name: "lightningd",
+    env: "LIGHTNINGD",
+};
+pub const BITCOIND: Tool = Tool {
+    name: "bitcoind",
+    env: "BITCOIND",
+};
+pub const BITCOIN_CLI: Tool = Tool {
+    name: "bitcoin-cli",
+    env: "BITCOIN_CLI",
+};
+
+/// Every tool, in the order build.rs reports them.
+#[allow(dead_code)]
+pub const ALL: [Tool; 3] = [LIGHTNINGD, BITCOIND, BITCOIN_CLI];
+
+impl Tool {
+    /// The message shown when the tool is missing: both as the `ignore`
+    /// reason (build.rs) and as the panic text at run time.
+    #[allow(dead_code)]
+    pub fn missing_message(&self) -> String {
+        format!(
+            "{name} not found: run inside `nix develop`, put {name} on PATH, or set {env}=/path/to/{name}",
+            name = self.name,
+            env = self.env
+        )
+    }
+
+    /// Resolves the tool: the env variable wins (a bare name in it is looked
+    /// up on PATH), otherwise the first executable `name` on PATH.
+    pub fn resolve(
+        &self,
+        env_value: Option<OsString>,
+        path_var: Option<OsString>,
+    ) -> Option<PathBuf> {
+        match env_value.filter(|v| !v.is_empty()) {
+            Some(value) => {
+                let candidate = PathBuf::from(&value);
+                if candidate.components().count() > 1 {
+                    is_executable(&candidate).then_some(candidate)
+                } else {
+                    search_path(candidate.as_os_str(), path_var)
+                }
+            }
+            None => search_path(self.name.as_ref(), path_var),
+        }
+    }
+
+    /// [`Tool::resolve`] with the current process environment.
+    #[allow(dead_code)]
+    pub fn resolve_from_env(&self) -> Option<PathBuf> {
+        self.resolve(std::env::var_os(self.env), std::env::var_os("PATH"))
+    }
+}
+
+/// The directories on PATH that exist (build.rs watches them so that a
+/// binary installed or removed later triggers a rebuild).
+#[allow(dead_code)]
+pub fn path_dirs(path_var: Option<OsString>) -> Vec<PathBuf> {
+    path_var
+        .map(|p| std::env::split_paths(&p).filter(|d| d.is_dir()).collect())
+        .unwrap_or_default()
+}
+
+fn search_path(name: &std::ffi::OsStr, path_var: Option<OsString>) -> Option<PathBuf> {
+    path_dirs(path_var)
+        .into_iter()
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
