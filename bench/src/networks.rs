@@ -1,0 +1,374 @@
+//! Section 4: from nothing to bitcoind + 2 lightningd + myplugin active on
+//! l1, with our harness, with pyln-testing and with scripts/start_ln.sh,
+//! interleaved round by round. All three load the same plugin binary (our
+//! release build) with foo_opt=BAR, and use the same lightningd/bitcoind
+//! (from PATH).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::{json, Value};
+
+use crate::report::{ratio, Row};
+use crate::rpc::Client;
+use crate::setup::Paths;
+use crate::stats::Stats;
+use crate::Config;
+
+fn epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[derive(Default)]
+struct Samples {
+    ready: Vec<f64>,
+    /// pyln-testing only: ready measured from pytest's spawn (interpreter
+    /// start, imports, collection included).
+    ready_from_spawn: Vec<f64>,
+    teardown: Vec<f64>,
+    error: Option<String>,
+}
+
+pub fn run(cfg: &Config, paths: &Paths, plugin: &Path, rows: &mut Vec<Row>) -> Result<()> {
+    eprintln!(
+        "bench: section 4: network-ready time, {} rounds",
+        cfg.net_rounds
+    );
+    let start_ln = paths.workspace.join("scripts").join("start_ln.sh");
+    let mut itest = Samples::default();
+    let mut pyln = Samples::default();
+    let mut sh = Samples::default();
+    if !start_ln.exists() {
+        sh.error = Some(format!("{} does not exist", start_ln.display()));
+    }
+    for round in 0..cfg.net_rounds {
+        for k in 0..3 {
+            match (round + k) % 3 {
+                0 => {
+                    if let Err(e) = itest_once(plugin, &mut itest) {
+                        bail!("our harness failed to start a network: {e:#}");
+                    }
+                }
+                1 if pyln.error.is_none() => {
+                    if let Err(e) = pyln_once(paths, plugin, round, &mut pyln) {
+                        eprintln!("bench: pyln-testing failed: {e:#}");
+                        pyln.error = Some(format!("{e:#}"));
+                    }
+                }
+                2 if sh.error.is_none() => {
+                    if let Err(e) = start_ln_once(&start_ln, plugin, round, &mut sh) {
+                        eprintln!("bench: start_ln.sh failed: {e:#}");
+                        sh.error = Some(format!("{e:#}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut phases: Vec<(&str, Vec<f64>)> = Vec::new();
+    for _ in 0..cfg.net_rounds {
+        let got = itest_phases(plugin).context("timing the harness's phases")?;
+        if phases.is_empty() {
+            phases = got.iter().map(|(n, _)| (*n, Vec::new())).collect();
+        }
+        for (slot, (_, secs)) in phases.iter_mut().zip(got) {
+            slot.1.push(secs);
+        }
+    }
+    let measure = "network ready (bitcoind+2 lightningd+plugin)";
+    let pyln_ready = Stats::of(&pyln.ready);
+    let ours = Stats::of(&itest.ready);
+    let mut row = Row::timing(4, measure, "our itest harness", "ready/itest".into(), &ours);
+    if pyln.error.is_none() {
+        row.ratio = format!("{} pyln-testing", ratio(ours.median, pyln_ready.median));
+        row.target = "≤0.5× pyln-testing".into();
+        row.met = Some(ours.median <= 0.5 * pyln_ready.median);
+    }
+    rows.push(row);
+    if let Some(e) = &pyln.error {
+        rows.push(Row::missing(
+            4,
+            measure,
+            "pyln-testing",
+            "ready/pyln".into(),
+            &first_line(e),
+        ));
+    } else {
+        let mut row = Row::timing(
+            4,
+            measure,
+            "pyln-testing (fixture setup)",
+            "ready/pyln".into(),
+            &pyln_ready,
+        );
+        row.ratio = "1.00× pyln-testing".into();
+        rows.push(row);
+        let s = Stats::of(&pyln.ready_from_spawn);
+        let mut row = Row::timing(
+            4,
+            measure,
+            "pyln-testing (from pytest spawn)",
+            "ready/pyln_spawn".into(),
+            &s,
+        );
+        row.ratio = format!("{} pyln-testing", ratio(s.median, pyln_ready.median));
+        rows.push(row);
+    }
+    if let Some(e) = &sh.error {
+        rows.push(Row::missing(
+            4,
+            measure,
+            "scripts/start_ln.sh",
+            "ready/start_ln".into(),
+            &first_line(e),
+        ));
+    } else {
+        let s = Stats::of(&sh.ready);
+        let mut row = Row::timing(
+            4,
+            measure,
+            "scripts/start_ln.sh",
+            "ready/start_ln".into(),
+            &s,
+        );
+        if pyln.error.is_none() {
+            row.ratio = format!("{} pyln-testing", ratio(s.median, pyln_ready.median));
+        }
+        rows.push(row);
+    }
+    for (name, samples) in &phases {
+        let s = Stats::of(samples);
+        let mut row = Row::timing(4, "  our harness, phase", name, format!("phase/{name}"), &s);
+        row.ratio = format!("{} of itest ready", ratio(s.median, ours.median));
+        rows.push(row);
+    }
+    let teardown = "network teardown";
+    let base = Stats::of(&pyln.teardown);
+    for (subject, key, samples) in [
+        ("our itest harness", "itest", &itest),
+        ("pyln-testing", "pyln", &pyln),
+        ("scripts/start_ln.sh (destroy_ln)", "start_ln", &sh),
+    ] {
+        if samples.error.is_some() {
+            continue;
+        }
+        let s = Stats::of(&samples.teardown);
+        let mut row = Row::timing(4, teardown, subject, format!("teardown/{key}"), &s);
+        if pyln.error.is_none() {
+            row.ratio = format!("{} pyln-testing", ratio(s.median, base.median));
+        }
+        rows.push(row);
+    }
+    Ok(())
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("").to_string();
+    if line.chars().count() > 90 {
+        line.chars().take(90).collect::<String>() + "…"
+    } else {
+        line
+    }
+}
+
+fn check_plugin(socket: &Path) -> Result<()> {
+    let mut c = Client::connect(socket, "ready")?;
+    let reply = c.call("myplugin", &json!(["bench"]))?;
+    ensure!(
+        reply["option"] == json!({"foo_opt": "BAR"}),
+        "unexpected myplugin reply {reply}"
+    );
+    Ok(())
+}
+
+fn itest_once(plugin: &Path, out: &mut Samples) -> Result<()> {
+    let t = Instant::now();
+    let net = itest::Network::builder().nodes(2).build()?;
+    net.node(0).plugin_start(plugin, &[("foo_opt", "BAR")])?;
+    out.ready.push(t.elapsed().as_secs_f64());
+    check_plugin(&net.node(0).lightning_dir().join("regtest/lightning-rpc"))?;
+    let t = Instant::now();
+    drop(net);
+    out.teardown.push(t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn pyln_once(paths: &Paths, plugin: &Path, round: usize, out: &mut Samples) -> Result<()> {
+    let work = paths.out.join("pyln-work");
+    std::fs::create_dir_all(&work)?;
+    let stamps = work.join(format!("stamps-{}-{round}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&stamps);
+    let test = paths.bench_dir.join("pyln").join("test_network_ready.py");
+    let spawned = epoch();
+    let output = Command::new(paths.venv_python())
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "console_output_style=classic",
+        ])
+        .arg(&test)
+        .current_dir(&work)
+        .env("BENCH_PYLN_OUT", &stamps)
+        .env("BENCH_PLUGIN", plugin)
+        .env("VALGRIND", "0")
+        .env("TEST_DEBUG", "0")
+        // This lightningd has no Rust plugins (no cln-grpc); unset, RUST
+        // makes pyln-testing pass --grpc-port, which lightningd refuses.
+        .env("RUST", "0")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .context("running pytest")?;
+    let text = std::fs::read_to_string(&stamps).unwrap_or_default();
+    let line: Value = text
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    if !output.status.success() || line["passed"] != json!(true) {
+        let log = String::from_utf8_lossy(&output.stdout);
+        let tail: Vec<&str> = log.lines().rev().take(25).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!(
+            "pytest {} with pyln-testing failed ({}):\n{}",
+            test.display(),
+            output.status,
+            tail.join("\n")
+        );
+    }
+    let f = |k: &str| {
+        line[k]
+            .as_f64()
+            .with_context(|| format!("no {k} in {line}"))
+    };
+    out.ready.push(f("ready")? - f("setup_start")?);
+    out.ready_from_spawn.push(f("ready")? - spawned);
+    out.teardown.push(f("teardown_end")? - f("teardown_start")?);
+    Ok(())
+}
+
+fn start_ln_once(script: &Path, plugin: &Path, round: usize, out: &mut Samples) -> Result<()> {
+    // A fresh dir the script creates itself (it refuses dirs it did not make).
+    let dir = PathBuf::from(format!(
+        "/tmp/bench-start_ln-{}-{round}",
+        std::process::id()
+    ));
+    ensure!(!dir.exists(), "{} already exists", dir.display());
+    let bash = |body: &str| {
+        Command::new("bash")
+            .args([
+                "-c",
+                body,
+                "bench",
+                &script.to_string_lossy(),
+                &plugin.to_string_lossy(),
+            ])
+            .env("LIGHTNING_DIR", &dir)
+            .env("START_LN_QUIET", "1")
+            .stdin(Stdio::null())
+            .output()
+    };
+    let t = Instant::now();
+    let up = bash(
+        r#"source "$1" || exit 1
+start_ln 2 || exit 1
+l1-cli -k plugin subcommand=start plugin="$2" foo_opt=BAR >/dev/null || exit 1"#,
+    )?;
+    let ready = t.elapsed().as_secs_f64();
+    let checked = if up.status.success() {
+        check_plugin(&dir.join("l1/regtest/lightning-rpc"))
+    } else {
+        Err(anyhow::anyhow!(
+            "start_ln 2 + plugin start failed ({}): {}",
+            up.status,
+            String::from_utf8_lossy(&up.stderr).trim()
+        ))
+    };
+    let t = Instant::now();
+    let down = bash(r#"source "$1" || exit 1; destroy_ln"#)?;
+    let teardown = t.elapsed().as_secs_f64();
+    checked?;
+    ensure!(
+        down.status.success(),
+        "destroy_ln failed ({}): {}",
+        down.status,
+        String::from_utf8_lossy(&down.stderr).trim()
+    );
+    out.ready.push(ready);
+    out.teardown.push(teardown);
+    Ok(())
+}
+
+/// The steps of `Network::builder().nodes(2).build()` + `plugin_start`,
+/// timed one by one with the harness's public API (same calls, same order).
+fn itest_phases(plugin: &Path) -> Result<Vec<(&'static str, f64)>> {
+    use itest::{BitcoinD, Node};
+    let mut out = Vec::new();
+    let t = Instant::now();
+    // What a fresh test process pays once (the harness caches it).
+    let lightningd = itest::binaries::require(itest::binaries::LIGHTNINGD)?;
+    for arg in ["--version", "--help"] {
+        Command::new(&lightningd)
+            .arg(arg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+    }
+    out.push(("lightningd --version/--help", t.elapsed().as_secs_f64()));
+    let bins = itest::Binaries::all()?;
+    let root = std::env::temp_dir().join(format!(
+        "bench-phases-{}-{}",
+        std::process::id(),
+        epoch() as u64
+    ));
+    let limit = itest::timeout();
+    let t = Instant::now();
+    let mut bitcoind = BitcoinD::spawn(&bins, &root.join("bitcoind"))?;
+    bitcoind.wait_ready(limit)?;
+    out.push((
+        "bitcoind ready (rpc, wallet, 101 blocks)",
+        t.elapsed().as_secs_f64(),
+    ));
+    let t = Instant::now();
+    let lightningd = bins.lightningd.as_ref().context("no lightningd")?;
+    let height = bitcoind.height()?;
+    let nodes: Vec<Node> = (1..=2)
+        .map(|i| {
+            Node::spawn(
+                &format!("l{i}"),
+                lightningd,
+                &bitcoind,
+                &root.join(format!("l{i}")),
+                &[],
+            )
+        })
+        .collect::<Result<_>>()?;
+    std::thread::scope(|s| {
+        let hs: Vec<_> = nodes
+            .iter()
+            .map(|n| s.spawn(move || n.wait_ready(limit, height)))
+            .collect();
+        hs.into_iter().try_for_each(|h| h.join().expect("no panic"))
+    })?;
+    out.push((
+        "2 lightningd ready (getinfo w/o sync warning)",
+        t.elapsed().as_secs_f64(),
+    ));
+    let t = Instant::now();
+    nodes[0].plugin_start(plugin, &[("foo_opt", "BAR")])?;
+    out.push(("plugin start (itest client)", t.elapsed().as_secs_f64()));
+    drop(nodes);
+    drop(bitcoind);
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(out)
+}

@@ -1,0 +1,78 @@
+//! Summary statistics over samples (seconds).
+
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub n: usize,
+    pub median: f64,
+    pub p99: f64,
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Stats {
+    pub fn of(samples: &[f64]) -> Self {
+        if samples.is_empty() {
+            return Self::default();
+        }
+        let mut s = samples.to_vec();
+        s.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+        let n = s.len();
+        let median = if n % 2 == 1 {
+            s[n / 2]
+        } else {
+            (s[n / 2 - 1] + s[n / 2]) / 2.0
+        };
+        // Nearest-rank percentile: with fewer than 100 samples, p99 is the max.
+        let rank = ((0.99 * n as f64).ceil() as usize).clamp(1, n);
+        Self {
+            n,
+            median,
+            p99: s[rank - 1],
+            mean: s.iter().sum::<f64>() / n as f64,
+            min: s[0],
+            max: s[n - 1],
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        json!({
+            "n": self.n,
+            "median_s": self.median,
+            "p99_s": self.p99,
+            "mean_s": self.mean,
+            "min_s": self.min,
+            "max_s": self.max,
+        })
+    }
+}
+
+/// A duration in seconds, shown with a unit that keeps 3 significant digits.
+pub fn fmt_secs(s: f64) -> String {
+    if s.is_nan() {
+        "-".into()
+    } else if s >= 1.0 {
+        format!("{s:.2} s")
+    } else if s >= 1e-3 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{:.0} µs", s * 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_p99() {
+        let v: Vec<f64> = (1..=200).map(f64::from).collect();
+        let s = Stats::of(&v);
+        assert_eq!(s.median, 100.5);
+        assert_eq!(s.p99, 198.0);
+        assert_eq!(Stats::of(&[3.0, 1.0, 2.0]).median, 2.0);
+        assert_eq!(Stats::of(&[3.0, 1.0, 2.0]).p99, 3.0);
+    }
+}
