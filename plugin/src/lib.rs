@@ -10,7 +10,8 @@
 //! - [`plugin`]: the plugin's logic (`getmanifest`, `init`, `myplugin`,
 //!   `shutdown`), with [`manifest`] for what we declare;
 //! - [`node_rpc`]: calls back into lightningd over its unix socket;
-//! - [`output`]: the single writer that owns stdout.
+//! - [`output`]: the single writer that owns stdout, and [`stdio`]: the
+//!   pipes themselves.
 
 pub mod framing;
 pub mod manifest;
@@ -18,6 +19,7 @@ pub mod messages;
 pub mod node_rpc;
 pub mod output;
 pub mod plugin;
+pub mod stdio;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 

@@ -34,9 +34,11 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("cannot start the tokio runtime");
-    let result = runtime.block_on(myplugin::serve(tokio::io::stdin(), tokio::io::stdout()));
-    // tokio's stdin reader sits in a blocking read that cannot be cancelled;
-    // don't wait for it.
+    let result = runtime.block_on(async {
+        myplugin::serve(myplugin::stdio::input(), myplugin::stdio::output()).await
+    });
+    // If stdin is not a pipe, tokio's fallback reader sits in a blocking
+    // read that cannot be cancelled; don't wait for it.
     runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,

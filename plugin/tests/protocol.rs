@@ -375,3 +375,23 @@ async fn init_logs_the_options_seen_at_debug() {
         plugin.logs
     );
 }
+
+#[test]
+fn stdin_that_is_a_file_works_too() {
+    // lightningd always gives pipes; a file exercises the fallback reader.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    let request = json!({"jsonrpc": "2.0", "id": 3, "method": "getmanifest", "params": {}});
+    std::fs::write(&input, format!("{request}\n\n")).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_myplugin"))
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let reply: Value = serde_json::from_str(stdout.strip_suffix("\n\n").unwrap()).unwrap();
+    assert_eq!(
+        reply,
+        json!({"jsonrpc": "2.0", "id": 3, "result": expected_manifest()})
+    );
+}
