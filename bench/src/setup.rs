@@ -116,7 +116,9 @@ pub fn prepare(paths: &Paths) -> Result<Vec<Peer>> {
     let launch_dir = paths.out.join("peers");
     std::fs::create_dir_all(&launch_dir)?;
     let stdlib = launcher(
-        &paths.bench_dir.join("peers/myplugin_stdlib.py"),
+        // The conformance suite's reference implementation doubles as the
+        // library-free Python peer: one Python myplugin in the repo, not two.
+        &paths.workspace.join("itest/tests/fixtures/myplugin.py"),
         &base_py,
         &launch_dir,
     )?;
