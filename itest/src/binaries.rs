@@ -77,14 +77,24 @@ impl LightningdBin {
         if let Some(hit) = cache.lock().unwrap().iter().find(|b| b.path == path) {
             return Ok(hit.clone());
         }
-        let version_text = run_capture(path, "--version")?;
+        // Both at once: `--help` starts the built-in plugins for their
+        // options and is the slower of the two.
+        let (version_text, help) = std::thread::scope(|s| {
+            let help = s.spawn(|| run_capture(path, "--help"));
+            let version = run_capture(path, "--version");
+            (
+                version,
+                help.join().expect("`lightningd --help` thread panicked"),
+            )
+        });
+        let version_text = version_text?;
         let version = Version::parse(&version_text).with_context(|| {
             format!(
                 "parsing `{} --version` output {version_text:?}",
                 path.display()
             )
         })?;
-        let help = run_capture(path, "--help")?;
+        let help = help?;
         let bin = Self {
             path: path.to_path_buf(),
             version,

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::binaries::Binaries;
+use crate::binaries::{require, Binaries, LightningdBin, LIGHTNINGD};
 use crate::bitcoind::BitcoinD;
 use crate::lightningd::Node;
 use crate::wait::{keep_dirs, timeout, wait_until};
@@ -61,11 +61,14 @@ impl NetworkBuilder {
     /// daemon's log tail, and the directory is kept; its path is in the
     /// error.
     pub fn build(self) -> Result<Network> {
-        let bins = if self.nodes == 0 {
-            Binaries::bitcoin_only()?
+        // Resolve every path first, lightningd first (the one most often
+        // missing), so a missing binary fails before anything starts.
+        let lightningd = if self.nodes == 0 {
+            None
         } else {
-            Binaries::all()?
+            Some(require(LIGHTNINGD)?)
         };
+        let bins = Binaries::bitcoin_only()?;
         let dir = tempfile::Builder::new()
             .prefix("itest-")
             .tempdir()
@@ -77,24 +80,43 @@ impl NetworkBuilder {
             start_failed: true,
         };
         let root = net.dir().to_path_buf();
-        self.start_all(&bins, &mut net).with_context(|| {
-            format!(
-                "starting the regtest network in {} (kept for inspection)",
-                root.display()
-            )
-        })?;
+        self.start_all(bins, lightningd.as_deref(), &mut net)
+            .with_context(|| {
+                format!(
+                    "starting the regtest network in {} (kept for inspection)",
+                    root.display()
+                )
+            })?;
         net.start_failed = false;
         Ok(net)
     }
 
-    fn start_all(&self, bins: &Binaries, net: &mut Network) -> Result<()> {
+    fn start_all(
+        &self,
+        mut bins: Binaries,
+        lightningd: Option<&Path>,
+        net: &mut Network,
+    ) -> Result<()> {
         let root = net.dir().to_path_buf();
         let limit = timeout();
 
-        let mut bitcoind = BitcoinD::spawn(bins, &root.join("bitcoind"))?;
-        let ready = bitcoind.wait_ready(limit);
+        let mut bitcoind = BitcoinD::spawn(&bins, &root.join("bitcoind"))?;
+        // While bitcoind starts (most of it a fixed ~100 ms RNG seeding),
+        // run `lightningd --version`/`--help` on another thread: the first
+        // network of a process pays ~80 ms for them, later ones hit the
+        // cache. That thread spawns no daemon, so PR_SET_PDEATHSIG is
+        // unaffected.
+        let (ready, inspected) = std::thread::scope(|s| {
+            let inspect = lightningd.map(|p| s.spawn(move || LightningdBin::inspect(p)));
+            let ready = bitcoind.wait_ready(limit);
+            let inspected = inspect
+                .map(|h| h.join().expect("lightningd inspection panicked"))
+                .transpose();
+            (ready, inspected)
+        });
         net.bitcoind = Some(bitcoind);
         ready?;
+        bins.lightningd = inspected?;
 
         if let Some(lightningd) = &bins.lightningd {
             let bitcoind = net.bitcoind.as_ref().expect("set above");

@@ -20,8 +20,11 @@ pub fn keep_dirs() -> bool {
     std::env::var("ITEST_KEEP").is_ok_and(|v| v == "1")
 }
 
-/// Polls `check` every 100 ms until it returns `Ok(Some(_))`, returns an
-/// error (passed on at once, e.g. "the daemon died"), or `timeout` passes.
+/// Polls `check` until it returns `Ok(Some(_))`, returns an error (passed
+/// on at once, e.g. "the daemon died"), or `timeout` passes. The pause
+/// between polls is 1/20 of the time waited so far, kept within 10..100 ms:
+/// short waits (a daemon starting) are noticed within 10-20 ms, and a long
+/// wait costs at most 5 % extra, without polling a busy daemon hard.
 /// `check` may write its latest observation into the `String` it is given;
 /// the timeout error names `what` was awaited and quotes that observation,
 /// so a failure says more than "timed out".
@@ -30,7 +33,8 @@ pub fn wait_until<T>(
     timeout: Duration,
     mut check: impl FnMut(&mut String) -> Result<Option<T>>,
 ) -> Result<T> {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     let mut last = String::new();
     loop {
         if let Some(value) = check(&mut last)? {
@@ -45,6 +49,29 @@ pub fn wait_until<T>(
                 timeout.as_secs()
             );
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(poll_interval(started.elapsed()));
+    }
+}
+
+/// The pause after waiting `waited` so far (see [`wait_until`]).
+fn poll_interval(waited: Duration) -> Duration {
+    (waited / 20).clamp(Duration::from_millis(10), Duration::from_millis(100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_fast_at_first_then_backs_off() {
+        assert_eq!(poll_interval(Duration::ZERO), Duration::from_millis(10));
+        assert_eq!(
+            poll_interval(Duration::from_millis(400)),
+            Duration::from_millis(20)
+        );
+        assert_eq!(
+            poll_interval(Duration::from_secs(30)),
+            Duration::from_millis(100)
+        );
     }
 }
