@@ -18,21 +18,8 @@ pub struct Paths {
 impl Paths {
     pub fn discover() -> Result<Self> {
         let bench_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let workspace = bench_dir
-            .parent()
-            .context("bench has no parent dir")?
-            .to_path_buf();
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .map(|d| {
-                if d.is_absolute() {
-                    d
-                } else {
-                    workspace.join(d)
-                }
-            })
-            .unwrap_or_else(|| workspace.join("target"));
-        let out = target.join("bench");
+        let workspace = itest::plugin::workspace_dir().to_path_buf();
+        let out = itest::plugin::target_dir().join("bench");
         std::fs::create_dir_all(&out)?;
         Ok(Self {
             workspace,

@@ -42,6 +42,24 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The workspace root (the parent of this crate).
+pub fn workspace_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the itest crate lives inside the workspace")
+}
+
+/// The workspace's cargo target dir: `CARGO_TARGET_DIR` (relative to the
+/// workspace if relative), else `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    let workspace = workspace_dir();
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => workspace.join(dir),
+        None => workspace.join("target"),
+    }
+}
+
 fn check_executable(path: &Path) -> Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     if !path.is_absolute() {
@@ -59,19 +77,8 @@ fn check_executable(path: &Path) -> Result<PathBuf> {
 /// path of the result. Nested cargo is safe here: the outer `cargo test`
 /// has released the build lock once tests run.
 fn build_workspace_plugin() -> Result<PathBuf> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("itest crate has no parent dir")?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|d| {
-            if d.is_absolute() {
-                d
-            } else {
-                workspace.join(d)
-            }
-        })
-        .unwrap_or_else(|| workspace.join("target"));
+    let workspace = workspace_dir();
+    let target_dir = target_dir();
     let cargo = env!("CARGO");
     // Written to the real stderr: libtest's capture would hide eprintln!.
     let _ = writeln!(
