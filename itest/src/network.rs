@@ -85,6 +85,12 @@ impl Network {
             let configured = node.lightningd.as_deref().or(conf.lightningd.as_deref());
             lightningds.push(resolve(LIGHTNINGD, configured)?);
         }
+        if let Some(lib) = conf.libfaketime.as_deref().filter(|p| !p.is_file()) {
+            anyhow::bail!(
+                "Conf::libfaketime {} is not a file (ITEST_LIBFAKETIME=off disables it)",
+                lib.display()
+            );
+        }
         let bitcoind_path = resolve(BITCOIND, conf.bitcoind.as_deref())?;
         let cli = resolve(BITCOIN_CLI, conf.bitcoin_cli.as_deref())?;
         let mut builder = tempfile::Builder::new();
@@ -173,6 +179,7 @@ impl Network {
             launcher: &self.launcher,
             log_level: &self.conf.log_level,
             timeout: self.conf.timeout,
+            libfaketime: self.conf.libfaketime.as_deref(),
         };
         let node = Node::new(&name, &self.dir().join(&name), conf, bin, &env)?;
         self.nodes.push(node);
