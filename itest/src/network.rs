@@ -228,12 +228,17 @@ impl Network {
         self.bitcoind.as_ref().expect("bitcoind exists until drop")
     }
 
-    /// Mines `n` blocks and waits until every running node has processed
-    /// them.
+    /// Mines `n` blocks and waits until every started node has processed
+    /// them (a node that died fails this, naming it; stopped nodes are
+    /// skipped).
     pub fn mine(&self, n: u64) -> Result<()> {
         self.bitcoind().mine(n)?;
         let height = self.bitcoind().height()?;
-        for node in self.nodes.iter().filter(|n| n.is_running()) {
+        let started = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_running() || n.exit_status().is_some());
+        for node in started {
             node.wait_blockheight(height)?;
         }
         Ok(())
