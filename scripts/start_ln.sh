@@ -28,6 +28,8 @@
 #   START_LN_PORT_BASE  use ports BASE, BASE+1, ... and fail naming a busy
 #                    one, instead of picking free ports at random
 #   PLUGIN_NODE      node reload_plugin acts on (default 1)
+#   ITEST_LIBFAKETIME  libfaketime for pre-v23.11 release builds (path, or
+#                    "off"; default: the usual install paths), as in itest
 #
 # Works with lightningd v23.02 ... v26.06 (options chosen from
 # `lightningd --version` and `--help`), with `set -u` and `set -e` callers,
@@ -362,13 +364,13 @@ _ln_write_config() {
 	chmod 600 "$dir/config"
 	# Release builds before v23.11 poll bitcoind every 30 s: with
 	# libfaketime, lightningd alone (not its subdaemons or plugins) runs its
-	# clock 10x fast, so it polls every 3 s.
+	# clock 20x fast, so it polls every 1.5 s.
 	: >"$dir/env"
 	if [ "$LN_VERSION_CODE" -lt 2311 ] && ! printf '%s' "$help" | grep -q -- '--dev-bitcoind-poll' &&
 		lib=$(_ln_libfaketime); then
 		{
 			echo "LD_PRELOAD=$lib${LD_PRELOAD:+:$LD_PRELOAD}"
-			echo "FAKETIME=+0 x10"
+			echo "FAKETIME=+0 x20"
 			echo "FAKETIME_ONLY_CMDS=lightningd"
 		} >"$dir/env"
 	fi
@@ -576,7 +578,7 @@ connect() {
 
 # _ln_wait_for DESC CMD...: retry CMD until it succeeds or times out.
 # Three times START_LN_TIMEOUT: builds without dev options (v23.02 release
-# builds) poll bitcoind only every 30 s.
+# builds) poll bitcoind only every 30 s when libfaketime is missing.
 _ln_wait_for() {
 	local desc=$1 limit=$((3 * ${START_LN_TIMEOUT:-60}))
 	local deadline=$((SECONDS + limit))

@@ -56,9 +56,11 @@ pub(crate) fn shared_options(bin: &LightningdBin) -> Vec<String> {
 }
 
 /// How much faster an old release's clock runs under libfaketime: its 30 s
-/// block poll becomes 3 s. Its other timers shrink alike (the 60 s plugin
-/// manifest limit becomes 6 s), which is why this is not faster.
-pub(crate) const OLD_RELEASE_CLOCK_RATE: u32 = 10;
+/// block poll becomes 1.5 s, close to `--dev-bitcoind-poll=1`. Its other
+/// timers shrink alike (the 60 s plugin manifest limit becomes 3 s, the
+/// 30 s a stopping plugin gets becomes 1.5 s), which is why this is not
+/// faster.
+pub(crate) const OLD_RELEASE_CLOCK_RATE: u32 = 20;
 
 /// Whether `bin` polls bitcoind only every 30 s (a release build before
 /// v23.11, which has no `--dev-bitcoind-poll`).
