@@ -6,6 +6,8 @@
 //! each skipped test with its reason and counts it as ignored.
 //! `ITEST_REQUIRE=1` disables this: the tests then run and fail loudly.
 
+#[path = "src/docker/engine.rs"]
+mod docker_engine;
 #[path = "src/lookup.rs"]
 mod lookup;
 
@@ -26,6 +28,7 @@ fn main() {
     }
 
     let require = std::env::var("ITEST_REQUIRE").is_ok_and(|v| v == "1");
+    write_docker_skip(require);
     let mut missing = Vec::new();
     for tool in lookup::ALL {
         println!("cargo::rerun-if-env-changed={}", tool.env);
@@ -50,4 +53,37 @@ fn main() {
             missing.join(", ")
         );
     }
+}
+
+/// Writes `$OUT_DIR/docker_skip.rs`, the `needs_docker!` macro: a pass-through
+/// when the Docker engine answers (or under `ITEST_REQUIRE=1`), else one
+/// that marks the test `#[ignore = "<why, which socket, how to fix>"]`.
+/// Generated because the reason names the engine address, and an `ignore`
+/// reason must be a literal to be shown.
+fn write_docker_skip(require: bool) {
+    println!("cargo::rerun-if-env-changed=DOCKER_HOST");
+    println!("cargo::rerun-if-changed=src/docker/engine.rs");
+    let host = docker_engine::docker_host();
+    if let Some(socket) = host.strip_prefix("unix://") {
+        // The socket appearing or vanishing changes its directory's mtime.
+        if let Some(dir) = std::path::Path::new(socket).parent() {
+            println!("cargo::rerun-if-changed={}", dir.display());
+        }
+    }
+    let body = match docker_engine::check() {
+        Err(reason) if !require => {
+            println!("cargo::warning=itest: {reason}; the tests needing Docker are compiled as ignored (set ITEST_REQUIRE=1 to make them fail instead)");
+            format!("$crate::__ignored! {{ {reason:?}; $($item)* }}")
+        }
+        _ => "$($item)*".to_string(),
+    };
+    let code = format!(
+        "/// Wraps a test that needs a Docker engine: compiled as `#[ignore = \"...\"]`,\n\
+         /// naming the engine address tried and how to fix it, when no engine\n\
+         /// answered at build time (never under `ITEST_REQUIRE=1`).\n\
+         #[macro_export]\n\
+         macro_rules! needs_docker {{\n    ($($item:tt)*) => {{ {body} }};\n}}\n"
+    );
+    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::write(out.join("docker_skip.rs"), code).expect("writing docker_skip.rs");
 }

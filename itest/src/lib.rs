@@ -44,6 +44,7 @@ mod binaries;
 mod bitcoind;
 mod conf;
 mod daemon;
+pub mod docker;
 mod lightningd_options;
 mod local_process;
 mod logs;

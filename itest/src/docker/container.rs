@@ -1,0 +1,327 @@
+//! One daemon in one container, run so that the host sees it as if it ran
+//! natively.
+//!
+//! - The harness sets the entrypoint and arguments, so any image with the
+//!   binary on its PATH works, whatever its own entrypoint script does.
+//! - Host networking: the daemon binds the loopback ports the harness
+//!   reserved, exactly as a native one does.
+//! - Directories are bind-mounted at the same absolute paths, so file
+//!   names in arguments, unix sockets and logs are the same inside and out.
+//! - The process runs as the host user's uid:gid, so whatever it writes can
+//!   be deleted by the test.
+//! - Its stdout and stderr are copied to `<log_dir>/<name>.stdout` and
+//!   `.stderr`, the files a native daemon writes, so log tails and kept
+//!   directories look the same.
+//! - Owner labels let a later run remove it if this process is killed
+//!   (see `owner`).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use testcontainers::bollard::Docker;
+use testcontainers::core::logs::LogFrame;
+use testcontainers::core::Mount;
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use super::image::ImageRef;
+use super::{owner, runtime};
+use crate::process::tail_lines;
+
+/// What to run in a container.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    /// The daemon's name in logs and errors (`bitcoind`, `l1`).
+    pub name: String,
+    /// The image to run.
+    pub image: ImageRef,
+    /// The program to run, looked up on the image's PATH.
+    pub entrypoint: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Host directories or files the container sees at the same paths.
+    pub mounts: Vec<PathBuf>,
+    /// Where `<name>.stdout` and `<name>.stderr` are written.
+    pub log_dir: PathBuf,
+    /// The daemon's own log file, shown first in log tails.
+    pub daemon_log: PathBuf,
+    /// The network directory, recorded in the owner labels.
+    pub owner_dir: PathBuf,
+    /// Working directory inside the container.
+    pub workdir: Option<PathBuf>,
+}
+
+/// A running (or exited, not yet removed) container. Removed on drop.
+pub struct Container {
+    name: String,
+    id: String,
+    image: ImageRef,
+    host_pid: u32,
+    /// `None` once removed.
+    handle: Mutex<Option<ContainerAsync<GenericImage>>>,
+    /// Files whose tails explain a failure, most useful first.
+    logs: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Container")
+            .field("name", &self.name)
+            .field("id", &self.short_id())
+            .field("image", &self.image.to_string())
+            .finish()
+    }
+}
+
+/// The engine client for inspecting and listing containers.
+pub(crate) fn engine() -> Result<Docker> {
+    let host = super::engine::docker_host();
+    Docker::connect_with_host(&host).with_context(|| format!("connecting to Docker at {host}"))
+}
+
+impl Container {
+    /// Creates and starts the container, and returns once the engine says
+    /// it started (the caller waits for the daemon itself to be ready).
+    /// Every mount must exist on the host.
+    pub fn start(spec: &ContainerSpec) -> Result<Self> {
+        let stdout = open_log(&spec.log_dir.join(format!("{}.stdout", spec.name)))?;
+        let stderr = open_log(&spec.log_dir.join(format!("{}.stderr", spec.name)))?;
+        let request = request(spec, stdout, stderr)?;
+        let handle = runtime::block_on(request.start())?.map_err(|e| start_error(spec, e))?;
+        let id = handle.id().to_string();
+        let host_pid = runtime::block_on(async {
+            let docker = engine()?;
+            let state = docker.inspect_container(&id, None).await?.state;
+            anyhow::Ok(state.and_then(|s| s.pid).unwrap_or(0))
+        })??;
+        Ok(Self {
+            name: spec.name.clone(),
+            id,
+            image: spec.image.clone(),
+            host_pid: u32::try_from(host_pid).unwrap_or(0),
+            handle: Mutex::new(Some(handle)),
+            logs: vec![
+                spec.daemon_log.clone(),
+                spec.log_dir.join(format!("{}.stderr", spec.name)),
+                spec.log_dir.join(format!("{}.stdout", spec.name)),
+            ],
+        })
+    }
+
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+
+    /// The image it runs.
+    pub fn image(&self) -> &ImageRef {
+        &self.image
+    }
+
+    /// The daemon's pid as the host sees it (0 if the engine did not say).
+    pub fn host_pid(&self) -> u32 {
+        self.host_pid
+    }
+
+    /// `Some(description)` once the daemon has exited (or the container
+    /// was removed behind the harness's back), `None` while it runs or when
+    /// the engine cannot tell right now.
+    pub fn exited(&self) -> Option<String> {
+        let inspected = runtime::block_on(async {
+            engine()?
+                .inspect_container(&self.id, None)
+                .await
+                .map_err(anyhow::Error::from)
+        })
+        .and_then(|r| r);
+        match inspected {
+            Ok(info) => {
+                let state = info.state?;
+                if state.running == Some(true) {
+                    return None;
+                }
+                let mut what = format!(
+                    "container {} ({}) exited with code {}",
+                    self.short_id(),
+                    self.image,
+                    state.exit_code.unwrap_or(-1)
+                );
+                if state.oom_killed == Some(true) {
+                    what.push_str(", killed for lack of memory");
+                }
+                if let Some(err) = state.error.filter(|e| !e.is_empty()) {
+                    what.push_str(&format!(", engine error: {err}"));
+                }
+                Some(what)
+            }
+            Err(e) if format!("{e:#}").contains("404") => Some(format!(
+                "container {} ({}) no longer exists",
+                self.short_id(),
+                self.image
+            )),
+            Err(_) => None,
+        }
+    }
+
+    /// Polls until the daemon exits or `timeout` passes; whether it exited.
+    pub fn wait_exit(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.exited().is_some() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last `n` lines of the daemon's log, then of its stderr and
+    /// stdout, each labelled with its path.
+    pub fn log_tail(&self, n: usize) -> String {
+        let tails: Vec<String> = self
+            .logs
+            .iter()
+            .filter_map(|path| {
+                let tail = tail_lines(path, n);
+                (!tail.trim().is_empty())
+                    .then(|| format!("--- last {n} lines of {} ---\n{tail}", path.display()))
+            })
+            .collect();
+        if tails.is_empty() {
+            return format!(
+                "--- {} (container {}, {}): no log output ({}) ---",
+                self.name,
+                self.short_id(),
+                self.image,
+                self.logs[0].display()
+            );
+        }
+        tails.join("\n")
+    }
+
+    /// Stops the daemon: SIGTERM, up to `grace` to exit, then SIGKILL. The
+    /// container (and its logs) stay until [`Container::remove`] or drop.
+    pub fn stop(&self, grace: Duration) {
+        let guard = self.handle.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(handle) = guard.as_ref() {
+            let secs = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+            let _ = runtime::block_on(handle.stop_with_timeout(Some(secs)));
+        }
+    }
+
+    /// Removes the container, killing the daemon if it still runs.
+    /// Idempotent.
+    pub fn remove(&self) {
+        let taken = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = taken {
+            // rm() consumes the handle and marks it removed, so its own
+            // Drop (which needs a runtime context) has nothing left to do.
+            let _ = runtime::block_on(handle.rm());
+        }
+    }
+
+    /// Stops gracefully, then removes.
+    pub fn shutdown(&self, grace: Duration) {
+        self.stop(grace);
+        self.remove();
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        self.shutdown(Duration::from_secs(5));
+    }
+}
+
+fn open_log(path: &Path) -> Result<Arc<Mutex<File>>> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    Ok(Arc::new(Mutex::new(file)))
+}
+
+/// The testcontainers request for `spec`.
+fn request(
+    spec: &ContainerSpec,
+    stdout: Arc<Mutex<File>>,
+    stderr: Arc<Mutex<File>>,
+) -> Result<testcontainers::ContainerRequest<GenericImage>> {
+    let mut request = GenericImage::new(spec.image.name(), spec.image.tag())
+        .with_entrypoint(&spec.entrypoint)
+        .with_cmd(spec.args.clone())
+        .with_network("host")
+        // SAFETY: getuid/getgid cannot fail and touch no memory.
+        .with_user(format!("{}:{}", unsafe { libc::getuid() }, unsafe {
+            libc::getgid()
+        }))
+        .with_log_consumer(move |frame: &LogFrame| {
+            let (file, bytes) = match frame {
+                LogFrame::StdOut(b) => (&stdout, b),
+                LogFrame::StdErr(b) => (&stderr, b),
+            };
+            if let Ok(mut f) = file.lock() {
+                let _ = f.write_all(bytes);
+            }
+        });
+    for (key, value) in owner::labels(&spec.owner_dir, &spec.name) {
+        request = request.with_label(key, value);
+    }
+    for path in &spec.mounts {
+        if !path.is_absolute() {
+            return Err(anyhow!(
+                "{}: mount {} is not an absolute path",
+                spec.name,
+                path.display()
+            ));
+        }
+        if !path.exists() {
+            return Err(anyhow!(
+                "{}: cannot mount {} into the container: it does not exist on the host",
+                spec.name,
+                path.display()
+            ));
+        }
+        let p = path.display().to_string();
+        request = request.with_mount(Mount::bind_mount(p.clone(), p));
+    }
+    if let Some(dir) = &spec.workdir {
+        request = request.with_working_dir(dir.display().to_string());
+    }
+    Ok(request)
+}
+
+/// Explains a failed container start, with a hint when the image is the
+/// likely cause.
+fn start_error(spec: &ContainerSpec, err: testcontainers::TestcontainersError) -> anyhow::Error {
+    if let Err(reason) = super::engine::check() {
+        return anyhow!("starting {} in a container: {reason}", spec.name);
+    }
+    let text = format!("{err}");
+    let hint = if text.contains("pull") || text.contains("No such image") {
+        format!(
+            "\nhint: {} is not in the local image store and could not be pulled; on a machine without a registry build one with scripts/images.sh (see itest/README.md, \"Backends and images\") and name it in ITEST_BITCOIND_IMAGE / ITEST_LIGHTNINGD_IMAGE",
+            spec.image
+        )
+    } else {
+        String::new()
+    };
+    anyhow!(
+        "starting {} in a container from {} ({} {}): {text}{hint}",
+        spec.name,
+        spec.image,
+        spec.entrypoint,
+        spec.args.join(" ")
+    )
+}

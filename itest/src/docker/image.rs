@@ -1,0 +1,93 @@
+//! Image references (`name:tag`) and the images used by default.
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{bail, Result};
+
+/// The image bitcoind runs from unless `ITEST_BITCOIND_IMAGE` or the
+/// builder says otherwise: a Bitcoin Core release as published on Docker
+/// Hub. Any image with `bitcoind` on its PATH works (the harness sets the
+/// entrypoint), e.g. one built by `scripts/images.sh bitcoind`.
+pub const DEFAULT_BITCOIND_IMAGE: &str = "bitcoin/bitcoin:29.1";
+
+/// The image lightningd runs from by default: Core Lightning's own release
+/// image. Any image with `lightningd` and `bitcoin-cli` on its PATH works,
+/// e.g. one built by `scripts/images.sh lightningd PREFIX`.
+pub const DEFAULT_LIGHTNINGD_IMAGE: &str = "elementsproject/lightningd:v26.06.6";
+
+/// A Docker image reference, `name:tag` (the name may include a registry
+/// host and port, e.g. `localhost:5000/itest-bitcoind:sid-abc`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageRef {
+    name: String,
+    tag: String,
+}
+
+impl ImageRef {
+    /// The repository part, without the tag.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The tag.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+}
+
+impl FromStr for ImageRef {
+    type Err = anyhow::Error;
+
+    /// Parses `name:tag`. The tag is required: an implicit `latest` would
+    /// make a test depend on whatever was pulled last.
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        if s.contains('@') {
+            bail!("image {s:?}: digests are not supported, use name:tag");
+        }
+        // A ':' before the last '/' belongs to a registry's port.
+        let last_slash = s.rfind('/').map_or(0, |i| i + 1);
+        match s[last_slash..].rfind(':') {
+            Some(i) if i > 0 && last_slash + i + 1 < s.len() => {
+                let split = last_slash + i;
+                Ok(Self {
+                    name: s[..split].to_string(),
+                    tag: s[split + 1..].to_string(),
+                })
+            }
+            _ => {
+                bail!("image {s:?} has no tag: expected name:tag, e.g. {DEFAULT_LIGHTNINGD_IMAGE}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.name, self.tag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_tags_and_registry_ports() {
+        let r: ImageRef = "elementsproject/lightningd:v26.06.6".parse().unwrap();
+        assert_eq!(
+            (r.name(), r.tag()),
+            ("elementsproject/lightningd", "v26.06.6")
+        );
+        let r: ImageRef = "localhost:5000/x/y:t1".parse().unwrap();
+        assert_eq!((r.name(), r.tag()), ("localhost:5000/x/y", "t1"));
+        assert_eq!(r.to_string(), "localhost:5000/x/y:t1");
+        for bad in ["bitcoind", "localhost:5000/x", "x:", ":t", "x@sha256:00"] {
+            assert!(bad.parse::<ImageRef>().is_err(), "{bad} must be refused");
+        }
+        for default in [DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE] {
+            default.parse::<ImageRef>().unwrap();
+        }
+    }
+}

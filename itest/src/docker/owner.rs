@@ -1,0 +1,211 @@
+//! Who owns a container, and removing those whose owner is gone.
+//!
+//! testcontainers removes a container when its handle drops, which covers
+//! a normal end and a panicking test, but not a test process killed by
+//! SIGKILL (or a crashed CI runner): nothing runs then, and the container
+//! would keep its ports and CPU forever. So every container carries labels
+//! naming the process that started it, and starting a network removes the
+//! containers whose owner no longer runs.
+//!
+//! A pid alone is not an identity: pids are reused, and a pid means nothing
+//! in another pid namespace or after a reboot. The labels therefore hold the
+//! pid, its start time, the pid namespace and the kernel's boot id; a
+//! container is reaped only when it was started from this same namespace
+//! and boot and that process (with that start time) is gone. Containers of
+//! other machines sharing the engine, or of other namespaces, are left
+//! alone.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use testcontainers::bollard::query_parameters::{
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use testcontainers::bollard::Docker;
+
+/// Label holding the owning process's pid; its presence marks a container
+/// as the harness's.
+pub const PID: &str = "org.itest.owner.pid";
+/// The owner's start time (clock ticks after boot, from `/proc`).
+pub const START: &str = "org.itest.owner.start";
+/// The owner's pid namespace (`/proc/self/ns/pid`).
+pub const PIDNS: &str = "org.itest.owner.pidns";
+/// The kernel boot id the owner ran under.
+pub const BOOT: &str = "org.itest.owner.boot";
+/// The owner's network directory, for a human reading `docker ps`.
+pub const DIR: &str = "org.itest.owner.dir";
+/// Which daemon the container runs (`bitcoind`, `l1`, ...).
+pub const DAEMON: &str = "org.itest.daemon";
+
+/// Identifies one process on one machine (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Process {
+    pid: u32,
+    start: String,
+    pidns: String,
+    boot: String,
+}
+
+impl Process {
+    fn current() -> Self {
+        let pid = std::process::id();
+        Self {
+            pid,
+            start: start_time(pid).unwrap_or_default(),
+            pidns: std::fs::read_link("/proc/self/ns/pid")
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            boot: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn from_labels(labels: &HashMap<String, String>) -> Option<Self> {
+        Some(Self {
+            pid: labels.get(PID)?.parse().ok()?,
+            start: labels.get(START)?.clone(),
+            pidns: labels.get(PIDNS)?.clone(),
+            boot: labels.get(BOOT)?.clone(),
+        })
+    }
+
+    /// Whether this (foreign) process is known to be gone. `false` when it
+    /// cannot be judged from here.
+    fn is_gone(&self, here: &Process) -> bool {
+        if self.boot != here.boot || self.pidns != here.pidns || self.boot.is_empty() {
+            return false;
+        }
+        start_time(self.pid).as_deref() != Some(self.start.as_str())
+    }
+}
+
+/// Field 22 of `/proc/<pid>/stat`, the start time; `None` when the process
+/// does not exist or is a zombie.
+fn start_time(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name (which may hold spaces):
+    // state is field 3, start time field 22.
+    let rest: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    if matches!(rest.first(), Some(&"Z") | Some(&"X")) {
+        return None;
+    }
+    rest.get(22 - 3).map(|s| s.to_string())
+}
+
+/// The labels that mark a container as owned by this process, for a
+/// network in `dir`, running `daemon`.
+pub fn labels(dir: &Path, daemon: &str) -> Vec<(String, String)> {
+    let me = Process::current();
+    vec![
+        (PID.into(), me.pid.to_string()),
+        (START.into(), me.start),
+        (PIDNS.into(), me.pidns),
+        (BOOT.into(), me.boot),
+        (DIR.into(), dir.display().to_string()),
+        (DAEMON.into(), daemon.into()),
+    ]
+}
+
+/// Every harness container (running or not) with its owner labels.
+async fn harness_containers(docker: &Docker) -> Result<Vec<(String, HashMap<String, String>)>> {
+    let filters = HashMap::from([("label".to_string(), vec![PID.to_string()])]);
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let containers = docker
+        .list_containers(Some(options))
+        .await
+        .with_context(|| format!("listing harness containers (label {PID})"))?;
+    Ok(containers
+        .into_iter()
+        .filter_map(|c| Some((c.id?, c.labels?)))
+        .collect())
+}
+
+/// The ids of the containers this process owns.
+pub async fn owned_by_this_process(docker: &Docker) -> Result<Vec<String>> {
+    let here = Process::current();
+    Ok(harness_containers(docker)
+        .await?
+        .into_iter()
+        .filter(|(_, labels)| Process::from_labels(labels).as_ref() == Some(&here))
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// Removes (forcibly) every harness container whose owner is gone; returns
+/// the ids removed.
+pub async fn reap_orphans(docker: &Docker) -> Result<Vec<String>> {
+    let here = Process::current();
+    let mut removed = Vec::new();
+    for (id, labels) in harness_containers(docker).await? {
+        let orphan = Process::from_labels(&labels).is_some_and(|owner| owner.is_gone(&here));
+        if !orphan {
+            continue;
+        }
+        let force = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match docker.remove_container(&id, Some(force)).await {
+            Ok(()) => removed.push(id),
+            // Another process may be reaping the same container right now.
+            Err(e) if e.to_string().contains("404") || e.to_string().contains("409") => {}
+            Err(e) => return Err(e).with_context(|| format!("removing orphan container {id}")),
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_not_gone_and_a_dead_one_is() {
+        let here = Process::current();
+        assert!(!here.start.is_empty() && !here.boot.is_empty() && !here.pidns.is_empty());
+        assert!(!here.is_gone(&here));
+
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = Process {
+            pid: child.id(),
+            start: start_time(child.id()).unwrap_or_else(|| "0".into()),
+            ..here.clone()
+        };
+        child.wait().unwrap();
+        assert!(dead.is_gone(&here), "{dead:?}");
+
+        // Same pid, other start time: the pid was reused by someone else.
+        let reused = Process {
+            start: "1".into(),
+            ..here.clone()
+        };
+        assert!(reused.is_gone(&here));
+
+        // Another boot or namespace cannot be judged from here.
+        let elsewhere = Process {
+            boot: "another-boot".into(),
+            ..dead.clone()
+        };
+        assert!(!elsewhere.is_gone(&here));
+        let other_ns = Process {
+            pidns: "pid:[1]".into(),
+            ..dead
+        };
+        assert!(!other_ns.is_gone(&here));
+    }
+
+    #[test]
+    fn labels_round_trip() {
+        let labels: HashMap<String, String> = labels(Path::new("/tmp/x"), "bitcoind")
+            .into_iter()
+            .collect();
+        assert_eq!(Process::from_labels(&labels), Some(Process::current()));
+        assert_eq!(labels[DIR], "/tmp/x");
+        assert_eq!(labels[DAEMON], "bitcoind");
+    }
+}
