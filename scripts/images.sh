@@ -10,16 +10,15 @@
 # for, so no loader tricks), imported with `docker import`.
 #
 # lightningd: the bitcoind image's rootfs (lightningd's bcli plugin runs
-# bitcoin-cli, so the image needs a working one), plus the Debian packages
-# owning the shared libraries that PREFIX's binaries load (found with ldd and
-# dpkg -S on this machine, installed by apt in the rootfs), plus PREFIX copied
-# to the same absolute path (CLN compiles its install paths in), with
-# PREFIX/bin first on PATH. The script copies an existing build; it never
-# builds CLN.
+# bitcoin-cli, so the image needs a working one), plus the shared libraries
+# that PREFIX's programs load (found with ldd, their packages named with
+# dpkg -S), copied from this machine, plus PREFIX copied to the same absolute
+# path (CLN compiles its install paths in), with PREFIX/bin first on PATH.
+# The script copies an existing build; it never builds CLN.
 #
 # An image built from the same inputs (this recipe, the suite and mirror; for
-# lightningd also the bitcoind image and every file in PREFIX, by path, size
-# and mtime) is reused, not rebuilt. Progress goes to stderr; the last line on
+# lightningd also the bitcoind image, every file in PREFIX and each library
+# copied, by path, size and mtime) is reused, not rebuilt. Progress goes to stderr; the last line on
 # stdout is the image reference, so `img=$(scripts/images.sh bitcoind)` works.
 #
 # Environment:
@@ -158,60 +157,62 @@ build_bitcoind() {
 }
 
 # -------------------------------------------------------------- lightningd
-# Every ELF file under PREFIX, the files ldd says they load, and the Debian
-# package owning each (or, for a library no package owns, the file itself).
-library_packages() {
+# Packages whose libraries keep backward compatibility, so the rootfs's own
+# (newer) copies serve PREFIX's programs too.
+BACKWARD_COMPATIBLE='libc6 libgcc-s1 libstdc++6'
+
+# "PACKAGE PATH" for every shared library that ldd says PREFIX's programs
+# load, PACKAGE being its Debian package on this machine ("-" if none).
+runtime_libraries() {
 	local prefix=$1 f lib pkg
 	local -A libs=()
 	while IFS= read -r -d '' f; do
 		head -c4 "$f" 2>/dev/null | grep -q $'^\x7fELF' || continue
 		while read -r lib; do
 			libs[$lib]=1
-		done < <(ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+		done < <(ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 }')
 	done < <(find "$prefix" -type f -perm -u+x -print0)
 	for lib in "${!libs[@]}"; do
-		if pkg=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")" 2>/dev/null); then
-			echo "pkg ${pkg%%:*}"
-		else
-			echo "file $(readlink -f "$lib")"
-		fi
+		pkg=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")" 2>/dev/null) || pkg=-
+		echo "${pkg%%[: ]*} $lib"
 	done | sort -u
 }
 
+# Sonames that PREFIX's programs cannot find inside the rootfs.
+missing_in_rootfs() {
+	in_rootfs find "$1" -type f -perm -u+x -exec ldd {} \; 2>/dev/null |
+		awk '/=> not found/ { print $1 }' | sort -u
+}
+
+# The runtime libraries are this machine's own files, the exact versions
+# PREFIX was linked against: the same sonames in the suite can be other
+# releases, and CLN refuses some (v23.02 exits on "gmp version mismatch:
+# compiled 6.2.1, now 6.3.0"). They go to /usr/local/lib, which the loader
+# searches first; bitcoin-cli, the one other program lightningd runs, must
+# load none of them (checked).
 lightningd_rootfs() {
-	local prefix=$1 base=$2 cid kind name pkgs=() files=()
+	local prefix=$1 base=$2 cid pkg lib copied=() missing=()
 	cid=$("$DOCKER" create "$base" true)
 	"$DOCKER" export "$cid" | tar -C "$work/rootfs" -x
 	"$DOCKER" rm "$cid" >/dev/null
-	while read -r kind name; do
-		if [[ $kind == pkg ]]; then pkgs+=("$name"); else files+=("$name"); fi
-	done < <(library_packages "$prefix")
-	say "runtime packages: ${pkgs[*]:-none}${files[*]:+; unpackaged libraries copied: ${files[*]}}"
-	apt_update
-	local p want=()
-	for p in "${pkgs[@]}"; do
-		# Debian renamed libraries after the 64-bit time_t transition
-		# (libfoo1 -> libfoo1t64); take whichever the suite has.
-		if in_rootfs apt-cache show --no-all-versions "$p" >/dev/null 2>&1; then
-			want+=("$p")
-		elif in_rootfs apt-cache show --no-all-versions "${p}t64" >/dev/null 2>&1; then
-			want+=("${p}t64")
-		else
-			die "$prefix needs a library from package $p, which $SUITE does not have"
-		fi
-	done
-	in_rootfs apt-get -q install -y --no-install-recommends "${want[@]}" >>"$work/apt.log" 2>&1 || {
-		tail -n 20 "$work/apt.log" >&2
-		die "apt-get install ${want[*]} in the rootfs failed (see above)"
-	}
-	for p in "${files[@]}"; do
-		cp -L "$p" "$work/rootfs/usr/local/lib/"
-	done
-	((${#files[@]} == 0)) || in_rootfs ldconfig
+	mkdir -p "$work/rootfs/usr/local/lib"
+	while read -r pkg lib; do
+		[[ " $BACKWARD_COMPATIBLE " == *" $pkg "* ]] && continue
+		cp -L "$lib" "$work/rootfs/usr/local/lib/${lib##*/}"
+		copied+=("$pkg")
+	done <"$work/libraries"
+	say "runtime libraries copied from this machine, by package: $(printf '%s\n' "${copied[@]}" | sort -u | tr '\n' ' ')"
+	in_rootfs ldconfig
 	mkdir -p "$work/rootfs$prefix"
 	cp -a "$prefix/." "$work/rootfs$prefix/"
+	mapfile -t missing < <(missing_in_rootfs "$prefix")
+	((${#missing[@]} == 0)) || die "libraries still missing in the rootfs: ${missing[*]}"
 	in_rootfs "$prefix/bin/lightningd" --version >&2 ||
 		die "$prefix/bin/lightningd does not run inside the image's rootfs"
+	if in_rootfs ldd /usr/bin/bitcoin-cli | grep /usr/local/lib >&2; then
+		die "bitcoin-cli would load the copied libraries above instead of its own"
+	fi
+	in_rootfs bitcoin-cli -version >/dev/null || die "bitcoin-cli does not run inside the image's rootfs"
 }
 
 build_lightningd() {
@@ -225,16 +226,18 @@ build_lightningd() {
 	build_bitcoind
 	base=$REF
 	version=$("$prefix/bin/lightningd" --version | head -n1)
-	ref="itest-lightningd:$version-$(key "$(declare -f lightningd_rootfs library_packages apt_update import_rootfs in_rootfs)" \
-		"$("$DOCKER" image inspect --format '{{.Id}}' "$base")" "$prefix" \
-		"$(find "$prefix" -printf '%P %s %T@\n' | sort)")"
+	new_workdir
+	runtime_libraries "$prefix" >"$work/libraries"
+	ref="itest-lightningd:$version-$(key "$(declare -f lightningd_rootfs runtime_libraries missing_in_rootfs import_rootfs in_rootfs)" \
+		"$BACKWARD_COMPATIBLE" "$("$DOCKER" image inspect --format '{{.Id}}' "$base")" "$prefix" \
+		"$(find "$prefix" -printf '%P %s %T@\n' | sort)" \
+		"$(cut -d' ' -f2 "$work/libraries" | xargs stat -L -c '%n %s %Y')")"
 	REF=$ref
 	if image_exists "$ref"; then
 		say "reusing $ref (built from the same inputs)"
 		return
 	fi
 	need_root_tools
-	new_workdir
 	say "lightningd $version from $prefix on $base"
 	lightningd_rootfs "$prefix" "$base"
 	import_rootfs "$ref" \
