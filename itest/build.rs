@@ -6,6 +6,8 @@
 //! each skipped test with its reason and counts it as ignored.
 //! `ITEST_REQUIRE=1` disables this: the tests then run and fail loudly.
 
+#[path = "src/backend.rs"]
+mod backend;
 #[path = "src/docker/engine.rs"]
 mod docker_engine;
 #[path = "src/lookup.rs"]
@@ -14,6 +16,8 @@ mod lookup;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(itest_no_lightningd)");
     println!("cargo::rustc-check-cfg=cfg(itest_no_bitcoind)");
+    println!("cargo::rustc-check-cfg=cfg(itest_no_docker_engine)");
+    println!("cargo::rustc-check-cfg=cfg(itest_no_docker_bitcoind)");
     for var in ["PATH", "ITEST_REQUIRE"] {
         println!("cargo::rerun-if-env-changed={var}");
     }
@@ -28,10 +32,27 @@ fn main() {
     }
 
     let require = std::env::var("ITEST_REQUIRE").is_ok_and(|v| v == "1");
-    write_docker_skip(require);
+    // A daemon in a container needs the engine, not its binary.
+    let backend = |var: &str| {
+        println!("cargo::rerun-if-env-changed={var}");
+        backend::Backend::from_env(var).unwrap_or_else(|e| panic!("itest: {e}"))
+    };
+    println!("cargo::rerun-if-env-changed=ITEST_BACKEND");
+    let lightningd_in_docker = backend(backend::LIGHTNINGD_BACKEND_VAR) == backend::Backend::Docker;
+    let bitcoind_in_docker = backend(backend::BITCOIND_BACKEND_VAR) == backend::Backend::Docker;
+    let engine_missing = write_docker_skip(require);
     let mut missing = Vec::new();
     for tool in lookup::ALL {
         println!("cargo::rerun-if-env-changed={}", tool.env);
+        let in_docker = match tool.name {
+            "lightningd" => lightningd_in_docker,
+            // bitcoin-cli is lightningd's: the image has its own.
+            "bitcoin-cli" => bitcoind_in_docker || lightningd_in_docker,
+            _ => bitcoind_in_docker,
+        };
+        if in_docker {
+            continue;
+        }
         match tool.resolve(std::env::var_os(tool.env), path_var.clone()) {
             Some(found) => println!("cargo::rerun-if-changed={}", found.display()),
             None => missing.push(tool.name),
@@ -39,6 +60,14 @@ fn main() {
     }
     if require {
         return;
+    }
+    // Tests of daemons in containers need the engine (skip.rs gives them
+    // its reason).
+    if engine_missing && (lightningd_in_docker || bitcoind_in_docker) {
+        println!("cargo::rustc-cfg=itest_no_docker_engine");
+    }
+    if engine_missing && bitcoind_in_docker {
+        println!("cargo::rustc-cfg=itest_no_docker_bitcoind");
     }
     if missing.contains(&"lightningd") {
         println!("cargo::rustc-cfg=itest_no_lightningd");
@@ -60,7 +89,9 @@ fn main() {
 /// that marks the test `#[ignore = "<why, which socket, how to fix>"]`.
 /// Generated because the reason names the engine address, and an `ignore`
 /// reason must be a literal to be shown.
-fn write_docker_skip(require: bool) {
+///
+/// Returns whether the engine is unreachable.
+fn write_docker_skip(require: bool) -> bool {
     println!("cargo::rerun-if-env-changed=DOCKER_HOST");
     println!("cargo::rerun-if-changed=src/docker/engine.rs");
     let host = docker_engine::docker_host();
@@ -70,20 +101,34 @@ fn write_docker_skip(require: bool) {
             println!("cargo::rerun-if-changed={}", dir.display());
         }
     }
-    let body = match docker_engine::check() {
+    let check = docker_engine::check();
+    let reason = match &check {
+        Err(reason) => reason.clone(),
+        Ok(()) => "unused: the Docker engine answered at build time".to_string(),
+    };
+    let needs_docker = match &check {
         Err(reason) if !require => {
             println!("cargo::warning=itest: {reason}; the tests needing Docker are compiled as ignored (set ITEST_REQUIRE=1 to make them fail instead)");
+            // Not through `__docker_ignored!`: itest's own unit tests use
+            // this macro, and a crate may not name its macro-expanded
+            // macros by path.
             format!("$crate::__ignored! {{ {reason:?}; $($item)* }}")
         }
         _ => "$($item)*".to_string(),
     };
     let code = format!(
-        "/// Wraps a test that needs a Docker engine: compiled as `#[ignore = \"...\"]`,\n\
-         /// naming the engine address tried and how to fix it, when no engine\n\
-         /// answered at build time (never under `ITEST_REQUIRE=1`).\n\
+        "/// Wraps a test that needs a Docker engine (and nothing else): it is\n\
+         /// compiled as `#[ignore = \"...\"]`, naming the engine address tried\n\
+         /// and how to fix it, when no engine answered at build time (never\n\
+         /// under `ITEST_REQUIRE=1`).\n\
          #[macro_export]\n\
-         macro_rules! needs_docker {{\n    ($($item:tt)*) => {{ {body} }};\n}}\n"
+         macro_rules! needs_docker {{\n    ($($item:tt)*) => {{ {needs_docker} }};\n}}\n\n\
+         /// Marks a test ignored because the Docker engine does not answer.\n\
+         #[doc(hidden)]\n\
+         #[macro_export]\n\
+         macro_rules! __docker_ignored {{\n    ($($item:tt)*) => {{ $crate::__ignored! {{ {reason:?}; $($item)* }} }};\n}}\n"
     );
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(out.join("docker_skip.rs"), code).expect("writing docker_skip.rs");
+    check.is_err()
 }

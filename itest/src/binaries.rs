@@ -37,7 +37,11 @@ pub(crate) fn resolve(tool: Tool, configured: Option<&Path>) -> Result<PathBuf> 
 /// A lightningd binary plus what we learned by running it.
 #[derive(Debug, Clone)]
 pub(crate) struct LightningdBin {
+    /// The binary; on the docker backend the bare name `lightningd`, looked
+    /// up on the image's PATH.
     pub path: PathBuf,
+    /// The image it runs from, on the docker backend.
+    pub image: Option<String>,
     pub version: Version,
     /// Output of `lightningd --help`, to detect options that exist only in
     /// some releases or builds.
@@ -48,30 +52,56 @@ impl LightningdBin {
     /// Runs `--version` and `--help` on the binary at `path` (cached per
     /// path: every network of a process usually uses the same binary).
     pub fn inspect(path: &Path) -> Result<Self> {
+        Self::inspect_cached(path, None, |arg| run_capture(path, arg))
+    }
+
+    /// Runs `lightningd --version` and `--help` in throw-away containers
+    /// from `image` (cached per image), so options and version shims
+    /// follow the lightningd the image really has.
+    pub fn inspect_image(image: &str) -> Result<Self> {
+        let reference: crate::docker::ImageRef = image.parse()?;
+        let limit = std::time::Duration::from_secs(60);
+        Self::inspect_cached(Path::new("lightningd"), Some(image), |arg| {
+            crate::docker::output(&reference, "lightningd", &[arg], limit)
+        })
+    }
+
+    fn inspect_cached(
+        path: &Path,
+        image: Option<&str>,
+        run: impl Fn(&str) -> Result<String> + Sync,
+    ) -> Result<Self> {
         static CACHE: OnceLock<Mutex<Vec<LightningdBin>>> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
-        if let Some(hit) = cache.lock().unwrap().iter().find(|b| b.path == path) {
-            return Ok(hit.clone());
+        let hit = cache
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|b| b.path == path && b.image.as_deref() == image)
+            .cloned();
+        if let Some(hit) = hit {
+            return Ok(hit);
         }
+        let shown = match image {
+            Some(image) => format!("lightningd in {image}"),
+            None => path.display().to_string(),
+        };
         // Both at once: `--help` starts the built-in plugins for their
         // options and is the slower of the two.
         let (version_text, help) = std::thread::scope(|s| {
-            let help = s.spawn(|| run_capture(path, "--help"));
-            let version = run_capture(path, "--version");
+            let help = s.spawn(|| run("--help"));
+            let version = run("--version");
             (
                 version,
                 help.join().expect("`lightningd --help` thread panicked"),
             )
         });
         let version_text = version_text?;
-        let version = Version::parse(&version_text).with_context(|| {
-            format!(
-                "parsing `{} --version` output {version_text:?}",
-                path.display()
-            )
-        })?;
+        let version = Version::parse(&version_text)
+            .with_context(|| format!("parsing `{shown} --version` output {version_text:?}"))?;
         let bin = Self {
             path: path.to_path_buf(),
+            image: image.map(str::to_string),
             version,
             help: help?,
         };

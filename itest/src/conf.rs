@@ -8,6 +8,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::backend::{Backend, BITCOIND_BACKEND_VAR, LIGHTNINGD_BACKEND_VAR};
+use crate::docker::{DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE};
+
 /// Network-wide settings for [`Network::with_conf`](crate::Network::with_conf).
 ///
 /// ```
@@ -69,6 +72,27 @@ pub struct Conf {
     /// exists (Debian's `faketime` package); `None` leaves old releases at
     /// 30 s.
     pub libfaketime: Option<PathBuf>,
+    /// Where bitcoind runs. Default: `ITEST_BITCOIND_BACKEND`, else
+    /// `ITEST_BACKEND` (`native` or `docker`), else native.
+    pub bitcoind_backend: Backend,
+    /// Where every lightningd runs. Default: `ITEST_LIGHTNINGD_BACKEND`,
+    /// else `ITEST_BACKEND`, else native.
+    pub lightningd_backend: Backend,
+    /// bitcoind's image on the docker backend, `name:tag`; any image with
+    /// `bitcoind` on its PATH. Default: `ITEST_BITCOIND_IMAGE`, else a
+    /// Bitcoin Core release image.
+    pub bitcoind_image: String,
+    /// lightningd's image on the docker backend, `name:tag`; any image with
+    /// `lightningd` and `bitcoin-cli` on its PATH (the version is read from
+    /// it). Default: `ITEST_LIGHTNINGD_IMAGE`, else Core Lightning's
+    /// release image.
+    pub lightningd_image: String,
+    /// Host paths that containers see, at the same absolute paths. Bind
+    /// mounts are fixed when a container starts, so a plugin started later
+    /// with `plugin start` must lie under one of them (or under the temp
+    /// root, or next to a plugin in [`NodeConf::plugins`], which are always
+    /// mounted). Default: the cargo target dir of the running test binary.
+    pub container_mounts: Vec<PathBuf>,
 }
 
 impl Default for Conf {
@@ -93,6 +117,11 @@ impl Default for Conf {
                 Some(path) => Some(path),
                 None => find_libfaketime(),
             },
+            bitcoind_backend: env_backend(BITCOIND_BACKEND_VAR),
+            lightningd_backend: env_backend(LIGHTNINGD_BACKEND_VAR),
+            bitcoind_image: env_string("ITEST_BITCOIND_IMAGE", DEFAULT_BITCOIND_IMAGE),
+            lightningd_image: env_string("ITEST_LIGHTNINGD_IMAGE", DEFAULT_LIGHTNINGD_IMAGE),
+            container_mounts: test_target_dir().into_iter().collect(),
         }
     }
 }
@@ -213,6 +242,28 @@ fn env_path(var: &str) -> Option<PathBuf> {
     std::env::var_os(var)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+/// The backend `var` (or `ITEST_BACKEND`) asks for. A misspelt value
+/// panics: silently running natively would hide it.
+fn env_backend(var: &str) -> Backend {
+    Backend::from_env(var).unwrap_or_else(|e| panic!("itest: {e}"))
+}
+
+fn env_string(var: &str, default: &str) -> String {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// The cargo target dir the running test binary was built into
+/// (`<target>/<profile>/deps/<test>`), where the plugin under test usually
+/// is too.
+fn test_target_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let deps = exe.parent()?;
+    (deps.file_name()? == "deps").then(|| deps.parent()?.parent().map(PathBuf::from))?
 }
 
 /// Where distributions install libfaketime.

@@ -40,6 +40,7 @@
 // The examples show real test functions; they are compiled, not run.
 #![allow(clippy::test_attr_in_doctest)]
 
+mod backend;
 mod binaries;
 mod bitcoind;
 mod conf;
@@ -58,6 +59,7 @@ mod runtime;
 mod skip;
 mod wait;
 
+pub use backend::Backend;
 pub use binaries::Version;
 pub use bitcoind::BitcoinD;
 pub use conf::{Conf, NodeConf, PluginConf};

@@ -17,15 +17,45 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+use crate::backend::Backend;
 use crate::binaries::{resolve, LightningdBin, BITCOIND, BITCOIN_CLI, LIGHTNINGD};
 use crate::bitcoind::BitcoinD;
 use crate::conf::{Conf, NodeConf};
 use crate::daemon::{default_launcher, Launcher};
+use crate::docker::DockerLauncher;
 use crate::node::{Node, NodeEnv};
 use crate::wait::wait_until;
 
 /// How many lines of each log a failure report shows.
 const TAIL_LINES: usize = 30;
+
+/// The lightningd a node runs: a binary on this machine, or on the docker
+/// backend the `lightningd` on the image's PATH.
+fn lightningd_for(conf: &Conf, node: &NodeConf) -> Result<PathBuf> {
+    match conf.lightningd_backend {
+        Backend::Native => {
+            let configured = node.lightningd.as_deref().or(conf.lightningd.as_deref());
+            resolve(LIGHTNINGD, configured)
+        }
+        Backend::Docker => match &node.lightningd {
+            Some(path) => anyhow::bail!(
+                "NodeConf::lightningd ({}) names a binary on this machine, but lightningd runs in containers from {} (Conf::lightningd_backend is docker)",
+                path.display(),
+                conf.lightningd_image
+            ),
+            None => Ok(PathBuf::from("lightningd")),
+        },
+    }
+}
+
+/// Version and options of a node's lightningd (from the image on the
+/// docker backend).
+fn inspect_lightningd(conf: &Conf, path: &Path) -> Result<LightningdBin> {
+    match conf.lightningd_backend {
+        Backend::Native => LightningdBin::inspect(path),
+        Backend::Docker => LightningdBin::inspect_image(&conf.lightningd_image),
+    }
+}
 
 /// A running regtest network. Dropping it tears everything down.
 ///
@@ -78,12 +108,18 @@ impl Network {
     /// On failure the error names the kept directory and carries the
     /// failing daemon's log tail.
     pub fn with_conf(conf: &Conf) -> Result<Self> {
+        let in_docker = |backend| backend == Backend::Docker;
+        if in_docker(conf.bitcoind_backend) || in_docker(conf.lightningd_backend) {
+            crate::docker::engine_check().map_err(anyhow::Error::msg)?;
+            if let Err(e) = crate::docker::reap_orphans() {
+                eprintln!("itest: could not remove containers of dead test processes: {e:#}");
+            }
+        }
         // Resolve every binary first, lightningd first (the one most often
         // missing), so a missing binary fails before anything starts.
         let mut lightningds = Vec::new();
         for node in &conf.nodes {
-            let configured = node.lightningd.as_deref().or(conf.lightningd.as_deref());
-            lightningds.push(resolve(LIGHTNINGD, configured)?);
+            lightningds.push(lightningd_for(conf, node)?);
         }
         if let Some(lib) = conf.libfaketime.as_deref().filter(|p| !p.is_file()) {
             anyhow::bail!(
@@ -91,8 +127,17 @@ impl Network {
                 lib.display()
             );
         }
-        let bitcoind_path = resolve(BITCOIND, conf.bitcoind.as_deref())?;
-        let cli = resolve(BITCOIN_CLI, conf.bitcoin_cli.as_deref())?;
+        // In a container the program is looked up on the image's PATH.
+        let bitcoind_path = match conf.bitcoind_backend {
+            Backend::Native => resolve(BITCOIND, conf.bitcoind.as_deref())?,
+            Backend::Docker => PathBuf::from("bitcoind"),
+        };
+        // The bitcoin-cli lightningd's bcli runs: a lightningd image has its
+        // own, a native lightningd needs one on this machine.
+        let cli = match conf.lightningd_backend {
+            Backend::Native => resolve(BITCOIN_CLI, conf.bitcoin_cli.as_deref())?,
+            Backend::Docker => PathBuf::from("bitcoin-cli"),
+        };
         let mut builder = tempfile::Builder::new();
         builder.prefix("itest-");
         let dir = match &conf.tmp_root {
@@ -122,12 +167,20 @@ impl Network {
 
     fn start_all(&mut self, bitcoind: &Path, cli: &Path, lightningds: &[PathBuf]) -> Result<()> {
         let root = self.dir().to_path_buf();
+        let bitcoind_launcher = match self.conf.bitcoind_backend {
+            Backend::Native => self.launcher.clone(),
+            Backend::Docker => Arc::new(DockerLauncher::new(
+                self.conf.bitcoind_image.parse()?,
+                self.container_mounts(None),
+                &root,
+            )),
+        };
         let mut btc = BitcoinD::launch(
             &self.conf,
             bitcoind,
             cli,
             &root.join("bitcoind"),
-            self.launcher.as_ref(),
+            bitcoind_launcher.as_ref(),
         )?;
         // While bitcoind starts, learn what each lightningd supports
         // (`--version`, `--help`; cached per binary).
@@ -135,7 +188,7 @@ impl Network {
             let inspect = s.spawn(|| {
                 lightningds
                     .iter()
-                    .map(|p| LightningdBin::inspect(p))
+                    .map(|p| inspect_lightningd(&self.conf, p))
                     .collect::<Result<Vec<_>>>()
             });
             let ready = btc.wait_ready(self.conf.timeout, self.conf.initial_blocks);
@@ -174,9 +227,24 @@ impl Network {
 
     fn prepare_node(&mut self, conf: NodeConf, bin: LightningdBin) -> Result<&Node> {
         let name = format!("l{}", self.nodes.len() + 1);
+        // A container's mounts are fixed when it starts: each node's
+        // container sees the common mounts plus its own plugins' dirs.
+        let (launcher, container_mounts) = match self.conf.lightningd_backend {
+            Backend::Native => (self.launcher.clone(), None),
+            Backend::Docker => {
+                let launcher = DockerLauncher::new(
+                    self.conf.lightningd_image.parse()?,
+                    self.container_mounts(Some(&conf)),
+                    self.dir(),
+                );
+                let mounts = launcher.mounts().to_vec();
+                (Arc::new(launcher) as Arc<dyn Launcher>, Some(mounts))
+            }
+        };
         let env = NodeEnv {
             bitcoind: self.bitcoind.as_ref().expect("bitcoind starts first"),
-            launcher: &self.launcher,
+            launcher: &launcher,
+            container_mounts,
             log_level: &self.conf.log_level,
             timeout: self.conf.timeout,
             libfaketime: self.conf.libfaketime.as_deref(),
@@ -189,11 +257,7 @@ impl Network {
     /// Adds a node to a running network (named `l<N+1>`), and starts it
     /// unless `conf.start` is false.
     pub fn add_node(&mut self, conf: NodeConf) -> Result<&Node> {
-        let configured = conf
-            .lightningd
-            .as_deref()
-            .or(self.conf.lightningd.as_deref());
-        let bin = LightningdBin::inspect(&resolve(LIGHTNINGD, configured)?)?;
+        let bin = inspect_lightningd(&self.conf, &lightningd_for(&self.conf, &conf)?)?;
         let start = conf.start;
         self.conf.nodes.push(conf.clone());
         let node = self.prepare_node(conf, bin)?;
@@ -201,6 +265,29 @@ impl Network {
             node.start()?;
         }
         Ok(node)
+    }
+
+    /// What a container sees (docker backend): [`Conf::container_mounts`],
+    /// the temp root holding the network, the libfaketime library, and for
+    /// a node the directories of its startup plugins.
+    fn container_mounts(&self, node: Option<&NodeConf>) -> Vec<PathBuf> {
+        let mut mounts = self.conf.container_mounts.clone();
+        mounts.push(
+            self.conf
+                .tmp_root
+                .clone()
+                .unwrap_or_else(std::env::temp_dir),
+        );
+        mounts.push(self.dir().to_path_buf());
+        if let Some(node) = node {
+            mounts.extend(self.conf.libfaketime.clone());
+            mounts.extend(
+                node.plugins
+                    .iter()
+                    .filter_map(|p| p.path.parent().map(Path::to_path_buf)),
+            );
+        }
+        mounts
     }
 
     /// The directory holding every daemon's files.

@@ -54,6 +54,7 @@ pub struct Node {
     libfaketime: Option<PathBuf>,
     bitcoind: Arc<BitcoinD>,
     launcher: Arc<dyn Launcher>,
+    container_mounts: Option<Vec<PathBuf>>,
     rpc: Rpc,
     // Field order matters for Drop: the process dies before its ports are
     // released.
@@ -83,6 +84,8 @@ impl std::fmt::Debug for Node {
 pub(crate) struct NodeEnv<'a> {
     pub bitcoind: &'a Arc<BitcoinD>,
     pub launcher: &'a Arc<dyn Launcher>,
+    /// What the node's container sees (docker backend); `None` natively.
+    pub container_mounts: Option<Vec<PathBuf>>,
     pub log_level: &'a str,
     pub timeout: Duration,
     pub libfaketime: Option<&'a Path>,
@@ -120,6 +123,7 @@ impl Node {
             libfaketime: env.libfaketime.map(Path::to_path_buf),
             bitcoind: env.bitcoind.clone(),
             launcher: env.launcher.clone(),
+            container_mounts: env.container_mounts.clone(),
             rpc,
             running: Mutex::default(),
             port,
@@ -141,7 +145,7 @@ impl Node {
             format!("--bitcoin-rpcport={}", b.rpc_port()),
             "--bitcoin-rpcconnect=127.0.0.1".into(),
             format!("--bitcoin-datadir={}", b.datadir().display()),
-            format!("--bitcoin-cli={}", b.cli().display()),
+            format!("--bitcoin-cli={}", self.bitcoin_cli().display()),
         ];
         args.extend(shared_options(&self.bin));
         if let Some(grpc) = &self._grpc_port {
@@ -155,6 +159,15 @@ impl Node {
         }
         args.extend(self.conf.options.iter().cloned());
         args
+    }
+
+    /// The bitcoin-cli lightningd's bcli plugin runs: the image's own in a
+    /// container, else the one next to bitcoind.
+    fn bitcoin_cli(&self) -> PathBuf {
+        match self.container_mounts {
+            Some(_) => PathBuf::from("bitcoin-cli"),
+            None => self.bitcoind.cli().to_path_buf(),
+        }
     }
 
     /// Launches lightningd without waiting; see [`Node::wait_ready`].
@@ -407,6 +420,7 @@ impl Node {
         path: impl AsRef<Path>,
         options: &[(&str, &str)],
     ) -> Result<Value, RpcError> {
+        self.check_visible(path.as_ref())?;
         let mut params = Map::new();
         params.insert("subcommand".into(), json!("start"));
         params.insert("plugin".into(), json!(path.as_ref()));
@@ -414,6 +428,30 @@ impl Node {
             params.insert((*name).to_string(), json!(value));
         }
         self.call("plugin", Value::Object(params))
+    }
+
+    /// In a container, a plugin that exists on this machine but outside
+    /// every mount would fail with a bare "No such file"; say why instead.
+    /// (Paths that exist nowhere go to lightningd, which answers as it does
+    /// natively.)
+    fn check_visible(&self, path: &Path) -> Result<(), RpcError> {
+        let Some(mounts) = &self.container_mounts else {
+            return Ok(());
+        };
+        if !path.exists() || crate::docker::is_visible(path, mounts) {
+            return Ok(());
+        }
+        let mounts: Vec<String> = mounts.iter().map(|m| m.display().to_string()).collect();
+        Err(RpcError {
+            code: None,
+            message: format!(
+                "{} runs in a container, which cannot see {}: it sees only {}. Bind mounts are fixed when the container starts: add the plugin's directory to Conf::container_mounts, or name the plugin in NodeConf::plugins",
+                self.name,
+                path.display(),
+                mounts.join(", ")
+            ),
+            data: None,
+        })
     }
 
     /// `plugin stop <name>`: `name` is the plugin's file name or full path.

@@ -30,7 +30,8 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::image::ImageRef;
 use super::{owner, runtime};
-use crate::process::tail_lines;
+use crate::daemon::Daemon;
+use crate::logs::labelled_tails;
 
 /// What to run in a container.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct ContainerSpec {
     pub args: Vec<String>,
     /// Host directories or files the container sees at the same paths.
     pub mounts: Vec<PathBuf>,
+    /// Environment variables set in the container.
+    pub env: Vec<(String, String)>,
     /// Where `<name>.stdout` and `<name>.stderr` are written.
     pub log_dir: PathBuf,
     /// The daemon's own log file, shown first in log tails.
@@ -118,17 +121,8 @@ impl Container {
     }
 
     fn short_id(&self) -> &str {
-        &self.id[..self.id.len().min(12)]
-    }
-
-    /// The image it runs.
-    pub fn image(&self) -> &ImageRef {
-        &self.image
-    }
-
-    /// The daemon's pid as the host sees it (0 if the engine did not say).
-    pub fn host_pid(&self) -> u32 {
-        self.host_pid
+        let id = self.id();
+        &id[..id.len().min(12)]
     }
 
     /// `Some(description)` once the daemon has exited (or the container
@@ -188,25 +182,7 @@ impl Container {
     /// The last `n` lines of the daemon's log, then of its stderr and
     /// stdout, each labelled with its path.
     pub fn log_tail(&self, n: usize) -> String {
-        let tails: Vec<String> = self
-            .logs
-            .iter()
-            .filter_map(|path| {
-                let tail = tail_lines(path, n);
-                (!tail.trim().is_empty())
-                    .then(|| format!("--- last {n} lines of {} ---\n{tail}", path.display()))
-            })
-            .collect();
-        if tails.is_empty() {
-            return format!(
-                "--- {} (container {}, {}): no log output ({}) ---",
-                self.name,
-                self.short_id(),
-                self.image,
-                self.logs[0].display()
-            );
-        }
-        tails.join("\n")
+        labelled_tails(&self.name, &self.logs, n)
     }
 
     /// Stops the daemon: SIGTERM, up to `grace` to exit, then SIGKILL. The
@@ -243,6 +219,81 @@ impl Drop for Container {
     }
 }
 
+/// A container is the docker backend's daemon.
+impl Daemon for Container {
+    fn pid(&self) -> Option<u32> {
+        (self.host_pid > 0).then_some(self.host_pid)
+    }
+
+    fn exited(&self) -> Option<String> {
+        Container::exited(self)
+    }
+
+    fn wait_exit(&self, timeout: Duration) -> bool {
+        Container::wait_exit(self, timeout)
+    }
+
+    fn kill(&self, grace: Duration) {
+        self.shutdown(grace);
+    }
+
+    fn log_tail(&self, n: usize) -> String {
+        Container::log_tail(self, n)
+    }
+}
+
+/// Runs `entrypoint args` in a throw-away container from `image` and
+/// returns what it printed (stdout, then stderr) once it exits, e.g.
+/// `lightningd --version`.
+pub fn output(
+    image: &ImageRef,
+    entrypoint: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<String> {
+    let request = GenericImage::new(image.name(), image.tag())
+        .with_entrypoint(entrypoint)
+        .with_cmd(args.iter().map(|a| a.to_string()))
+        .with_network("none")
+        .with_user(host_user())
+        .with_env_var("HOME", "/tmp");
+    let shown = format!("{entrypoint} {}", args.join(" "));
+    let spec_name = format!("`{shown}` in {image}");
+    runtime::block_on(async {
+        let handle = request
+            .start()
+            .await
+            .map_err(|e| start_error_text(&spec_name, image, &e))?;
+        let docker = engine()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let state = docker.inspect_container(handle.id(), None).await?.state;
+            if state.and_then(|s| s.running) != Some(true) {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let _ = handle.rm().await;
+                return Err(anyhow!(
+                    "{spec_name} did not exit within {}s",
+                    timeout.as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut text = String::from_utf8_lossy(&handle.stdout_to_vec().await?).into_owned();
+        text.push_str(&String::from_utf8_lossy(&handle.stderr_to_vec().await?));
+        let _ = handle.rm().await;
+        anyhow::Ok(text)
+    })?
+}
+
+/// The host user as `uid:gid`, which containers run as.
+fn host_user() -> String {
+    // SAFETY: getuid/getgid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    format!("{uid}:{gid}")
+}
+
 fn open_log(path: &Path) -> Result<Arc<Mutex<File>>> {
     let file = OpenOptions::new()
         .create(true)
@@ -262,10 +313,9 @@ fn request(
         .with_entrypoint(&spec.entrypoint)
         .with_cmd(spec.args.clone())
         .with_network("host")
-        // SAFETY: getuid/getgid cannot fail and touch no memory.
-        .with_user(format!("{}:{}", unsafe { libc::getuid() }, unsafe {
-            libc::getgid()
-        }))
+        .with_user(host_user())
+        // The image's HOME may not be writable by the host user.
+        .with_env_var("HOME", "/tmp")
         .with_log_consumer(move |frame: &LogFrame| {
             let (file, bytes) = match frame {
                 LogFrame::StdOut(b) => (&stdout, b),
@@ -277,6 +327,9 @@ fn request(
         });
     for (key, value) in owner::labels(&spec.owner_dir, &spec.name) {
         request = request.with_label(key, value);
+    }
+    for (key, value) in &spec.env {
+        request = request.with_env_var(key, value);
     }
     for path in &spec.mounts {
         if !path.is_absolute() {
@@ -305,23 +358,31 @@ fn request(
 /// Explains a failed container start, with a hint when the image is the
 /// likely cause.
 fn start_error(spec: &ContainerSpec, err: testcontainers::TestcontainersError) -> anyhow::Error {
-    if let Err(reason) = super::engine::check() {
-        return anyhow!("starting {} in a container: {reason}", spec.name);
-    }
-    let text = format!("{err}");
-    let hint = if text.contains("pull") || text.contains("No such image") {
-        format!(
-            "\nhint: {} is not in the local image store and could not be pulled; on a machine without a registry build one with scripts/images.sh (see itest/README.md, \"Backends and images\") and name it in ITEST_BITCOIND_IMAGE / ITEST_LIGHTNINGD_IMAGE",
-            spec.image
-        )
-    } else {
-        String::new()
-    };
-    anyhow!(
-        "starting {} in a container from {} ({} {}): {text}{hint}",
+    let what = format!(
+        "starting {} in a container from {} ({} {})",
         spec.name,
         spec.image,
         spec.entrypoint,
         spec.args.join(" ")
-    )
+    );
+    start_error_text(&what, &spec.image, &err)
+}
+
+fn start_error_text(
+    what: &str,
+    image: &ImageRef,
+    err: &testcontainers::TestcontainersError,
+) -> anyhow::Error {
+    if let Err(reason) = super::engine::check() {
+        return anyhow!("{what}: {reason}");
+    }
+    let text = format!("{err}");
+    let hint = if text.contains("pull") || text.contains("No such image") {
+        format!(
+            "\nhint: {image} is not in the local image store and could not be pulled; on a machine without a registry build one with scripts/images.sh (see itest/README.md, \"Backends and images\") and name it in ITEST_BITCOIND_IMAGE / ITEST_LIGHTNINGD_IMAGE"
+        )
+    } else {
+        String::new()
+    };
+    anyhow!("{what}: {text}{hint}")
 }

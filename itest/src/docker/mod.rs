@@ -1,4 +1,10 @@
-//! Running daemons in Docker containers, through testcontainers.
+//! The docker backend: daemons in containers, through testcontainers.
+//!
+//! Chosen with [`Conf::bitcoind_backend`](crate::Conf::bitcoind_backend) and
+//! [`Conf::lightningd_backend`](crate::Conf::lightningd_backend) (defaults:
+//! `ITEST_BITCOIND_BACKEND` / `ITEST_LIGHTNINGD_BACKEND`, else
+//! `ITEST_BACKEND`). Everything above the daemons (`Network`, `Node`, the
+//! funding helpers) is the same for both backends.
 //!
 //! The pieces, one concern each:
 //! - `engine`: where the engine is and whether it answers (also used by the
@@ -6,19 +12,29 @@
 //! - `image`: `name:tag` references and the default images;
 //! - `container`: one daemon in one container that looks native to the
 //!   host (loopback ports, same paths, host uid, log files);
+//! - `launcher`: that container behind the harness's daemon boundary;
 //! - `owner`: labels naming the owning process, and removing containers
 //!   whose owner was killed;
-//! - `runtime`: the private tokio runtime every engine call runs on, so the
-//!   sync API is safe inside `#[tokio::test]`.
+//! - `runtime`: engine calls from sync code, safe inside `#[tokio::test]`.
+
+// `needs_docker!` and `__docker_ignored!`, written by build.rs (an ignore
+// reason must be a literal, and this one names the engine address tried).
+// Included first so that the unit tests below see them.
+include!(concat!(env!("OUT_DIR"), "/docker_skip.rs"));
 
 mod container;
-pub mod engine;
+pub(crate) mod engine;
 mod image;
+mod launcher;
 mod owner;
 mod runtime;
+#[cfg(test)]
+mod tests;
 
-pub use container::{Container, ContainerSpec};
-pub use image::{ImageRef, DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE};
+pub(crate) use container::output;
+pub(crate) use image::ImageRef;
+pub use image::{DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE};
+pub(crate) use launcher::{is_visible, DockerLauncher};
 
 /// The ids of the containers (running or exited) this process started and
 /// has not removed yet. Empty once every network has dropped.
@@ -27,11 +43,15 @@ pub fn containers_of_this_process() -> anyhow::Result<Vec<String>> {
 }
 
 /// Removes every harness container whose owning process is gone (killed
-/// before it could clean up); returns their ids. Cheap: one engine call.
+/// before it could clean up, e.g. by SIGKILL); returns their ids. Every
+/// network with a docker-backed daemon calls this when it starts.
 pub fn reap_orphans() -> anyhow::Result<Vec<String>> {
     runtime::block_on(async { owner::reap_orphans(&container::engine()?).await })?
 }
 
-// `needs_docker!`, written by build.rs (its ignore reason names the engine
-// address that was tried).
-include!(concat!(env!("OUT_DIR"), "/docker_skip.rs"));
+/// `Ok` when the Docker engine answers, else the one-line reason (which
+/// engine address was tried, how to fix it) that docker-backed tests show
+/// when they are skipped.
+pub fn engine_check() -> Result<(), String> {
+    engine::check()
+}

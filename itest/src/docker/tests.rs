@@ -14,15 +14,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use itest::docker::{self, Container, ContainerSpec, ImageRef};
-use itest::ports;
-use itest::process::pid_alive;
+use super::container::{Container, ContainerSpec};
+use super::image::ImageRef;
+use crate::local_process::pid_alive;
+use crate::ports;
 
 fn bitcoind_image() -> ImageRef {
     std::env::var("ITEST_BITCOIND_IMAGE")
         .ok()
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| docker::DEFAULT_BITCOIND_IMAGE.to_string())
+        .unwrap_or_else(|| super::DEFAULT_BITCOIND_IMAGE.to_string())
         .parse()
         .expect("ITEST_BITCOIND_IMAGE must be name:tag")
 }
@@ -51,6 +52,7 @@ fn bitcoind_spec(dir: &Path, port: u16, extra: &[&str]) -> ContainerSpec {
         entrypoint: "bitcoind".into(),
         args,
         mounts: vec![dir.to_path_buf()],
+        env: Vec::new(),
         log_dir: dir.to_path_buf(),
         daemon_log: datadir.join("regtest").join("debug.log"),
         owner_dir: dir.to_path_buf(),
@@ -88,11 +90,11 @@ fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) ->
 }
 
 fn assert_not_listed(id: &str) {
-    let ours = docker::containers_of_this_process().unwrap();
+    let ours = super::containers_of_this_process().unwrap();
     assert!(!ours.iter().any(|c| c == id), "container {id} left behind");
 }
 
-itest::needs_docker! {
+needs_docker! {
 #[test]
 fn a_bitcoind_container_looks_native_and_is_removed_on_drop() {
     let dir = tempfile::tempdir().unwrap();
@@ -114,9 +116,9 @@ fn a_bitcoind_container_looks_native_and_is_removed_on_drop() {
     assert_eq!((meta.uid(), meta.gid()), (uid, gid));
 
     assert!(container.exited().is_none());
-    let pid = container.host_pid();
+    let pid = crate::daemon::Daemon::pid(&container).unwrap_or(0);
     assert!(pid > 0 && pid_alive(pid), "host pid {pid}");
-    assert!(docker::containers_of_this_process().unwrap().contains(&id));
+    assert!(super::containers_of_this_process().unwrap().contains(&id));
 
     drop(container);
     assert!(!pid_alive(pid), "bitcoind (host pid {pid}) survived drop");
@@ -126,7 +128,7 @@ fn a_bitcoind_container_looks_native_and_is_removed_on_drop() {
 }
 }
 
-itest::needs_docker! {
+needs_docker! {
 #[test]
 fn a_container_that_exits_during_startup_is_explained_by_its_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -145,7 +147,7 @@ fn a_container_that_exits_during_startup_is_explained_by_its_log() {
 }
 }
 
-itest::needs_docker! {
+needs_docker! {
 #[test]
 fn a_mount_that_does_not_exist_is_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -157,7 +159,7 @@ fn a_mount_that_does_not_exist_is_named() {
 }
 }
 
-itest::needs_docker! {
+needs_docker! {
 #[test]
 fn a_missing_image_says_how_to_build_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -169,7 +171,7 @@ fn a_missing_image_says_how_to_build_one() {
 }
 }
 
-itest::needs_docker! {
+needs_docker! {
 #[tokio::test(flavor = "current_thread")]
 async fn containers_start_and_drop_inside_a_tokio_runtime() {
     let dir = tempfile::tempdir().unwrap();
@@ -193,7 +195,7 @@ fn start_a_container_and_hang(dir: &Path) -> ! {
     unreachable!("the parent test kills this process");
 }
 
-itest::needs_docker! {
+needs_docker! {
 #[test]
 fn containers_of_a_killed_owner_are_reaped() {
     // This test runs itself in a child process, which plays the owner.
@@ -203,7 +205,11 @@ fn containers_of_a_killed_owner_are_reaped() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "containers_of_a_killed_owner_are_reaped", "--nocapture"])
+        .args([
+            "--exact",
+            "docker::tests::containers_of_a_killed_owner_are_reaped",
+            "--nocapture",
+        ])
         .env(CHILD, dir.path())
         .stdout(Stdio::piped())
         .spawn()
@@ -216,12 +222,12 @@ fn containers_of_a_killed_owner_are_reaped() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let reaped = docker::reap_orphans().unwrap();
+    let reaped = super::reap_orphans().unwrap();
     assert!(reaped.contains(&id), "{id} not reaped (reaped: {reaped:?})");
     // Our own containers are never orphans.
     let port = ports::reserve().unwrap();
     let mine = Container::start(&bitcoind_spec(dir.path(), port.port(), &[])).unwrap();
-    let reaped = docker::reap_orphans().unwrap();
+    let reaped = super::reap_orphans().unwrap();
     assert!(!reaped.contains(&mine.id().to_string()));
     assert!(mine.exited().is_none());
 }
