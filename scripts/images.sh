@@ -13,7 +13,8 @@
 # bitcoin-cli, so the image needs a working one), plus the shared libraries
 # that PREFIX's programs load (found with ldd, their packages named with
 # dpkg -S), copied from this machine, plus PREFIX copied to the same absolute
-# path (CLN compiles its install paths in), with PREFIX/bin first on PATH.
+# path (CLN compiles its install paths in), with PREFIX/bin first on PATH,
+# and python3 for Python plugins.
 # The script copies an existing build; it never builds CLN.
 #
 # An image built from the same inputs (this recipe, the suite and mirror; for
@@ -189,12 +190,19 @@ missing_in_rootfs() {
 # releases, and CLN refuses some (v23.02 exits on "gmp version mismatch:
 # compiled 6.2.1, now 6.3.0"). They go to /usr/local/lib, which the loader
 # searches first; bitcoin-cli, the one other program lightningd runs, must
-# load none of them (checked).
+# load none of them, and python3 must still run (both checked).
 lightningd_rootfs() {
 	local prefix=$1 base=$2 cid pkg lib copied=() missing=()
 	cid=$("$DOCKER" create "$base" true)
 	"$DOCKER" export "$cid" | tar -C "$work/rootfs" -x
 	"$DOCKER" rm "$cid" >/dev/null
+	# Plugins are often Python scripts; the official images have python3.
+	# Installed first: apt itself must not load the libraries copied below.
+	apt_update
+	in_rootfs apt-get -q install -y --no-install-recommends python3 >>"$work/apt.log" 2>&1 || {
+		tail -n 20 "$work/apt.log" >&2
+		die "apt-get install python3 in the rootfs failed (see above)"
+	}
 	mkdir -p "$work/rootfs/usr/local/lib"
 	while read -r pkg lib; do
 		[[ " $BACKWARD_COMPATIBLE " == *" $pkg "* ]] && continue
@@ -213,6 +221,8 @@ lightningd_rootfs() {
 		die "bitcoin-cli would load the copied libraries above instead of its own"
 	fi
 	in_rootfs bitcoin-cli -version >/dev/null || die "bitcoin-cli does not run inside the image's rootfs"
+	in_rootfs python3 -c 'import json, os, select, socket, sys' ||
+		die "python3 (for Python plugins) does not run inside the image's rootfs"
 }
 
 build_lightningd() {

@@ -91,7 +91,9 @@ pub struct Conf {
     /// mounts are fixed when a container starts, so a plugin started later
     /// with `plugin start` must lie under one of them (or under the temp
     /// root, or next to a plugin in [`NodeConf::plugins`], which are always
-    /// mounted). Default: the cargo target dir of the running test binary.
+    /// mounted). Default: the cargo target dir of the running test binary
+    /// and the directory of the package under test (`CARGO_MANIFEST_DIR`,
+    /// which `cargo test` sets), where test fixtures live.
     pub container_mounts: Vec<PathBuf>,
 }
 
@@ -121,7 +123,10 @@ impl Default for Conf {
             lightningd_backend: env_backend(LIGHTNINGD_BACKEND_VAR),
             bitcoind_image: env_string("ITEST_BITCOIND_IMAGE", DEFAULT_BITCOIND_IMAGE),
             lightningd_image: env_string("ITEST_LIGHTNINGD_IMAGE", DEFAULT_LIGHTNINGD_IMAGE),
-            container_mounts: test_target_dir().into_iter().collect(),
+            container_mounts: test_target_dir()
+                .into_iter()
+                .chain(env_path("CARGO_MANIFEST_DIR"))
+                .collect(),
         }
     }
 }
