@@ -84,7 +84,8 @@ pub fn path_dirs(path_var: Option<OsString>) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-fn search_path(name: &std::ffi::OsStr, path_var: Option<OsString>) -> Option<PathBuf> {
+/// The first executable `name` in the directories of `path_var`.
+pub fn search_path(name: &std::ffi::OsStr, path_var: Option<OsString>) -> Option<PathBuf> {
     path_dirs(path_var)
         .into_iter()
         .map(|dir| dir.join(name))

@@ -29,6 +29,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::image::ImageRef;
+use super::sidecar::Sidecar;
 use super::{owner, runtime};
 use crate::daemon::Daemon;
 use crate::logs::labelled_tails;
@@ -66,6 +67,8 @@ pub struct Container {
     host_pid: u32,
     /// `None` once removed.
     handle: Mutex<Option<ContainerAsync<GenericImage>>>,
+    /// Removes the container if this process dies without `Drop`.
+    sidecar: Mutex<Option<Sidecar>>,
     /// Files whose tails explain a failure, most useful first.
     logs: Vec<PathBuf>,
 }
@@ -96,6 +99,7 @@ impl Container {
         let request = request(spec, stdout, stderr)?;
         let handle = runtime::block_on(request.start())?.map_err(|e| start_error(spec, e))?;
         let id = handle.id().to_string();
+        let sidecar = Sidecar::watch(&id, &super::engine::docker_host());
         let host_pid = runtime::block_on(async {
             let docker = engine()?;
             let state = docker.inspect_container(&id, None).await?.state;
@@ -107,6 +111,7 @@ impl Container {
             image: spec.image.clone(),
             host_pid: u32::try_from(host_pid).unwrap_or(0),
             handle: Mutex::new(Some(handle)),
+            sidecar: Mutex::new(sidecar),
             logs: vec![
                 spec.daemon_log.clone(),
                 spec.log_dir.join(format!("{}.stderr", spec.name)),
@@ -204,6 +209,12 @@ impl Container {
             // Drop (which needs a runtime context) has nothing left to do.
             let _ = runtime::block_on(handle.rm());
         }
+        drop(
+            self.sidecar
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
     }
 
     /// Stops gracefully, then removes.

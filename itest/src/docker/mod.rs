@@ -13,8 +13,10 @@
 //! - `container`: one daemon in one container that looks native to the
 //!   host (loopback ports, same paths, host uid, log files);
 //! - `launcher`: that container behind the harness's daemon boundary;
+//! - `sidecar`: removes a container as soon as its test process dies, even
+//!   by SIGKILL;
 //! - `owner`: labels naming the owning process, and removing containers
-//!   whose owner was killed;
+//!   whose owner was killed (where no sidecar could run);
 //! - `runtime`: engine calls from sync code, safe inside `#[tokio::test]`.
 
 // `needs_docker!` and `__docker_ignored!`, written by build.rs (an ignore
@@ -28,6 +30,7 @@ mod image;
 mod launcher;
 mod owner;
 mod runtime;
+mod sidecar;
 #[cfg(test)]
 mod tests;
 

@@ -184,46 +184,89 @@ async fn containers_start_and_drop_inside_a_tokio_runtime() {
 }
 }
 
-/// The child half of `containers_of_a_killed_owner_are_reaped`: starts a
-/// container, prints its id, then waits to be killed.
-fn start_a_container_and_hang(dir: &Path) -> ! {
-    let port = ports::reserve().unwrap();
-    let container = Container::start(&bitcoind_spec(dir, port.port(), &[])).unwrap();
-    println!("container-id {}", container.id());
-    std::io::stdout().flush().unwrap();
-    std::thread::sleep(Duration::from_secs(300));
-    unreachable!("the parent test kills this process");
-}
+/// Set in the child copy of this test binary that the tests below kill:
+/// the directory for its container's files.
+const CHILD_DIR: &str = "ITEST_DOCKER_TEST_CHILD_DIR";
 
-needs_docker! {
-#[test]
-fn containers_of_a_killed_owner_are_reaped() {
-    // This test runs itself in a child process, which plays the owner.
-    const CHILD: &str = "ITEST_REAP_TEST_CHILD_DIR";
-    if let Some(dir) = std::env::var_os(CHILD) {
-        start_a_container_and_hang(Path::new(&dir));
-    }
-    let dir = tempfile::tempdir().unwrap();
+/// Runs `test` (this binary's test of that name) in a child process that
+/// starts a container and hangs, SIGKILLs the child once the container
+/// runs, and returns the container's id. `path` is the child's PATH.
+fn container_of_a_killed_child(test: &str, dir: &Path, path: &std::ffi::OsStr) -> String {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "docker::tests::containers_of_a_killed_owner_are_reaped",
-            "--nocapture",
-        ])
-        .env(CHILD, dir.path())
+        .args(["--exact", test, "--nocapture"])
+        .env(CHILD_DIR, dir)
+        .env("PATH", path)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let id = lines
         .find_map(|l| l.ok()?.strip_prefix("container-id ").map(str::to_string))
-        .expect("the helper printed no container id");
-    // SIGKILL: no Drop runs, the container stays behind.
+        .expect("the child printed no container id");
+    // SIGKILL: no Drop runs.
     child.kill().unwrap();
     child.wait().unwrap();
+    id
+}
 
+/// The child role: starts a container, prints its id, waits to be killed.
+fn child_role() {
+    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+        return;
+    };
+    let port = ports::reserve().unwrap();
+    let container = Container::start(&bitcoind_spec(Path::new(&dir), port.port(), &[])).unwrap();
+    println!("container-id {}", container.id());
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(Duration::from_secs(300));
+    unreachable!("the parent test kills this process");
+}
+
+fn container_exists(id: &str) -> bool {
+    super::runtime::block_on(async {
+        super::container::engine()
+            .unwrap()
+            .inspect_container(id, None)
+            .await
+            .is_ok()
+    })
+    .unwrap()
+}
+
+needs_docker! {
+#[test]
+fn the_container_of_a_sigkilled_test_is_removed_at_once() {
+    child_role();
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let id = container_of_a_killed_child(
+        "docker::tests::the_container_of_a_sigkilled_test_is_removed_at_once",
+        dir.path(),
+        &path,
+    );
+    // The sidecar removes it; no reaping involved.
+    let gone = wait_for("the sidecar to remove the container", Duration::from_secs(20), || {
+        (!container_exists(&id)).then_some(())
+    });
+    assert_eq!(gone, ());
+}
+}
+
+needs_docker! {
+#[test]
+fn containers_of_a_killed_owner_without_a_sidecar_are_reaped() {
+    child_role();
+    let dir = tempfile::tempdir().unwrap();
+    // No `docker` CLI on the child's PATH: no sidecar, the container stays.
+    let id = container_of_a_killed_child(
+        "docker::tests::containers_of_a_killed_owner_without_a_sidecar_are_reaped",
+        dir.path(),
+        "/nonexistent".as_ref(),
+    );
+    assert!(container_exists(&id), "{id} vanished without reaping");
     let reaped = super::reap_orphans().unwrap();
     assert!(reaped.contains(&id), "{id} not reaped (reaped: {reaped:?})");
+    assert!(!container_exists(&id));
     // Our own containers are never orphans.
     let port = ports::reserve().unwrap();
     let mine = Container::start(&bitcoind_spec(dir.path(), port.port(), &[])).unwrap();
