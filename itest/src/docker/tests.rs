@@ -245,10 +245,9 @@ fn the_container_of_a_sigkilled_test_is_removed_at_once() {
         &path,
     );
     // The sidecar removes it; no reaping involved.
-    let gone = wait_for("the sidecar to remove the container", Duration::from_secs(20), || {
+    wait_for("the sidecar to remove the container", Duration::from_secs(20), || {
         (!container_exists(&id)).then_some(())
     });
-    assert_eq!(gone, ());
 }
 }
 
