@@ -2,7 +2,9 @@
 //! l1, with our harness, with pyln-testing and with scripts/start_ln.sh,
 //! interleaved round by round. All three load the same plugin binary (our
 //! release build) with foo_opt=BAR, and use the same lightningd/bitcoind
-//! (from PATH).
+//! (from PATH). Our harness also runs with every daemon in a container
+//! (the docker backend, images from `ITEST_BITCOIND_IMAGE` and
+//! `ITEST_LIGHTNINGD_IMAGE`), in the same rounds as its native runs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -43,12 +45,22 @@ pub fn run(cfg: &Config, paths: &Paths, plugin: &Path, rows: &mut Vec<Row>) -> R
     let mut itest = Samples::default();
     let mut pyln = Samples::default();
     let mut sh = Samples::default();
+    let mut docker = Samples::default();
     if !start_ln.exists() {
         sh.error = Some(format!("{} does not exist", start_ln.display()));
     }
+    if let Err(e) = itest::docker::engine_check() {
+        docker.error = Some(e);
+    }
     for round in 0..cfg.net_rounds {
-        for k in 0..3 {
-            match (round + k) % 3 {
+        for k in 0..4 {
+            match (round + k) % 4 {
+                3 if docker.error.is_none() => {
+                    if let Err(e) = itest_docker_once(plugin, &mut docker) {
+                        eprintln!("bench: the docker backend failed: {e:#}");
+                        docker.error = Some(format!("{e:#}"));
+                    }
+                }
                 0 => {
                     if let Err(e) = itest_once(plugin, &mut itest) {
                         bail!("our harness failed to start a network: {e:#}");
@@ -90,6 +102,30 @@ pub fn run(cfg: &Config, paths: &Paths, plugin: &Path, rows: &mut Vec<Row>) -> R
         row.met = Some(ours.median <= 0.5 * pyln_ready.median);
     }
     rows.push(row);
+    let docker_measure = "network ready, docker backend";
+    match &docker.error {
+        Some(e) => rows.push(Row::missing(
+            4,
+            docker_measure,
+            "our harness, every daemon in a container",
+            "ready/itest_docker".into(),
+            &first_line(e),
+        )),
+        None => {
+            let s = Stats::of(&docker.ready);
+            let mut row = Row::timing(
+                4,
+                docker_measure,
+                "our harness, every daemon in a container",
+                "ready/itest_docker".into(),
+                &s,
+            );
+            row.ratio = format!("{} native", ratio(s.median, ours.median));
+            row.target = "≤2× native".into();
+            row.met = Some(s.median <= 2.0 * ours.median);
+            rows.push(row);
+        }
+    }
     // The harness keeps one thing per process: `lightningd --version/--help`
     // (cached per binary). Round 1 is the first network of this process
     // unless sections 1-3 already started one here.
@@ -177,6 +213,7 @@ pub fn run(cfg: &Config, paths: &Paths, plugin: &Path, rows: &mut Vec<Row>) -> R
     let base = Stats::of(&pyln.teardown);
     for (subject, key, samples) in [
         ("our itest harness", "itest", &itest),
+        ("our harness, docker backend", "itest_docker", &docker),
         ("pyln-testing", "pyln", &pyln),
         ("scripts/start_ln.sh (destroy_ln)", "start_ln", &sh),
     ] {
@@ -220,6 +257,26 @@ fn check_plugin(socket: &Path) -> Result<()> {
 fn itest_once(plugin: &Path, out: &mut Samples) -> Result<()> {
     let t = Instant::now();
     let net = itest::Network::start()?;
+    net.node(0).plugin_start(plugin, &[("foo_opt", "BAR")])?;
+    out.ready.push(t.elapsed().as_secs_f64());
+    check_plugin(net.node(0).socket_path())?;
+    let t = Instant::now();
+    drop(net);
+    out.teardown.push(t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// [`itest_once`] with bitcoind and both nodes in containers.
+fn itest_docker_once(plugin: &Path, out: &mut Samples) -> Result<()> {
+    let mut conf = itest::Conf::default();
+    conf.bitcoind_backend = itest::Backend::Docker;
+    conf.lightningd_backend = itest::Backend::Docker;
+    // The release plugin is outside the default mounts (a test binary's
+    // target dir); its container must see it.
+    conf.container_mounts
+        .extend(plugin.parent().map(Path::to_path_buf));
+    let t = Instant::now();
+    let net = itest::Network::with_conf(&conf)?;
     net.node(0).plugin_start(plugin, &[("foo_opt", "BAR")])?;
     out.ready.push(t.elapsed().as_secs_f64());
     check_plugin(net.node(0).socket_path())?;

@@ -18,7 +18,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
@@ -83,10 +83,17 @@ impl std::fmt::Debug for Container {
     }
 }
 
-/// The engine client for inspecting and listing containers.
+/// The engine client for inspecting and listing containers: one per
+/// process (it keeps its connections), for the `DOCKER_HOST` of first use.
 pub(crate) fn engine() -> Result<Docker> {
+    static CLIENT: OnceLock<Docker> = OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client.clone());
+    }
     let host = super::engine::docker_host();
-    Docker::connect_with_host(&host).with_context(|| format!("connecting to Docker at {host}"))
+    let client = Docker::connect_with_host(&host)
+        .with_context(|| format!("connecting to Docker at {host}"))?;
+    Ok(CLIENT.get_or_init(|| client).clone())
 }
 
 impl Container {
