@@ -53,6 +53,7 @@ mod logs;
 mod lookup;
 mod network;
 mod node;
+mod placement;
 mod ports;
 mod rpc;
 mod runtime;

@@ -17,45 +17,16 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::backend::Backend;
-use crate::binaries::{resolve, LightningdBin, BITCOIND, BITCOIN_CLI, LIGHTNINGD};
+use crate::binaries::LightningdBin;
 use crate::bitcoind::BitcoinD;
 use crate::conf::{Conf, NodeConf};
 use crate::daemon::{default_launcher, Launcher};
-use crate::docker::DockerLauncher;
 use crate::node::{Node, NodeEnv};
+use crate::placement;
 use crate::wait::wait_until;
 
 /// How many lines of each log a failure report shows.
 const TAIL_LINES: usize = 30;
-
-/// The lightningd a node runs: a binary on this machine, or on the docker
-/// backend the `lightningd` on the image's PATH.
-fn lightningd_for(conf: &Conf, node: &NodeConf) -> Result<PathBuf> {
-    match conf.lightningd_backend {
-        Backend::Native => {
-            let configured = node.lightningd.as_deref().or(conf.lightningd.as_deref());
-            resolve(LIGHTNINGD, configured)
-        }
-        Backend::Docker => match &node.lightningd {
-            Some(path) => anyhow::bail!(
-                "NodeConf::lightningd ({}) names a binary on this machine, but lightningd runs in containers from {} (Conf::lightningd_backend is docker)",
-                path.display(),
-                conf.lightningd_image
-            ),
-            None => Ok(PathBuf::from("lightningd")),
-        },
-    }
-}
-
-/// Version and options of a node's lightningd (from the image on the
-/// docker backend).
-fn inspect_lightningd(conf: &Conf, path: &Path) -> Result<LightningdBin> {
-    match conf.lightningd_backend {
-        Backend::Native => LightningdBin::inspect(path),
-        Backend::Docker => LightningdBin::inspect_image(&conf.lightningd_image),
-    }
-}
 
 /// A running regtest network. Dropping it tears everything down.
 ///
@@ -108,18 +79,12 @@ impl Network {
     /// On failure the error names the kept directory and carries the
     /// failing daemon's log tail.
     pub fn with_conf(conf: &Conf) -> Result<Self> {
-        let in_docker = |backend| backend == Backend::Docker;
-        if in_docker(conf.bitcoind_backend) || in_docker(conf.lightningd_backend) {
-            crate::docker::engine_check().map_err(anyhow::Error::msg)?;
-            if let Err(e) = crate::docker::reap_orphans() {
-                eprintln!("itest: could not remove containers of dead test processes: {e:#}");
-            }
-        }
+        placement::prepare(conf)?;
         // Resolve every binary first, lightningd first (the one most often
         // missing), so a missing binary fails before anything starts.
         let mut lightningds = Vec::new();
         for node in &conf.nodes {
-            lightningds.push(lightningd_for(conf, node)?);
+            lightningds.push(placement::lightningd(conf, node)?);
         }
         if let Some(lib) = conf.libfaketime.as_deref().filter(|p| !p.is_file()) {
             anyhow::bail!(
@@ -127,17 +92,8 @@ impl Network {
                 lib.display()
             );
         }
-        // In a container the program is looked up on the image's PATH.
-        let bitcoind_path = match conf.bitcoind_backend {
-            Backend::Native => resolve(BITCOIND, conf.bitcoind.as_deref())?,
-            Backend::Docker => PathBuf::from("bitcoind"),
-        };
-        // The bitcoin-cli lightningd's bcli runs: a lightningd image has its
-        // own, a native lightningd needs one on this machine.
-        let cli = match conf.lightningd_backend {
-            Backend::Native => resolve(BITCOIN_CLI, conf.bitcoin_cli.as_deref())?,
-            Backend::Docker => PathBuf::from("bitcoin-cli"),
-        };
+        let bitcoind_path = placement::bitcoind(conf)?;
+        let cli = placement::bitcoin_cli(conf)?;
         let mut builder = tempfile::Builder::new();
         builder.prefix("itest-");
         let dir = match &conf.tmp_root {
@@ -167,14 +123,7 @@ impl Network {
 
     fn start_all(&mut self, bitcoind: &Path, cli: &Path, lightningds: &[PathBuf]) -> Result<()> {
         let root = self.dir().to_path_buf();
-        let bitcoind_launcher = match self.conf.bitcoind_backend {
-            Backend::Native => self.launcher.clone(),
-            Backend::Docker => Arc::new(DockerLauncher::new(
-                self.conf.bitcoind_image.parse()?,
-                self.container_mounts(None),
-                &root,
-            )),
-        };
+        let bitcoind_launcher = placement::bitcoind_launcher(&self.conf, &self.launcher, &root)?;
         let mut btc = BitcoinD::launch(
             &self.conf,
             bitcoind,
@@ -188,7 +137,7 @@ impl Network {
             let inspect = s.spawn(|| {
                 lightningds
                     .iter()
-                    .map(|p| inspect_lightningd(&self.conf, p))
+                    .map(|p| placement::inspect_lightningd(&self.conf, p))
                     .collect::<Result<Vec<_>>>()
             });
             let ready = btc.wait_ready(self.conf.timeout, self.conf.initial_blocks);
@@ -227,24 +176,11 @@ impl Network {
 
     fn prepare_node(&mut self, conf: NodeConf, bin: LightningdBin) -> Result<&Node> {
         let name = format!("l{}", self.nodes.len() + 1);
-        // A container's mounts are fixed when it starts: each node's
-        // container sees the common mounts plus its own plugins' dirs.
-        let (launcher, container_mounts) = match self.conf.lightningd_backend {
-            Backend::Native => (self.launcher.clone(), None),
-            Backend::Docker => {
-                let launcher = DockerLauncher::new(
-                    self.conf.lightningd_image.parse()?,
-                    self.container_mounts(Some(&conf)),
-                    self.dir(),
-                );
-                let mounts = launcher.mounts().to_vec();
-                (Arc::new(launcher) as Arc<dyn Launcher>, Some(mounts))
-            }
-        };
+        let placed = placement::node(&self.conf, &self.launcher, &conf, self.dir())?;
         let env = NodeEnv {
             bitcoind: self.bitcoind.as_ref().expect("bitcoind starts first"),
-            launcher: &launcher,
-            container_mounts,
+            launcher: &placed.launcher,
+            container_mounts: placed.container_mounts,
             log_level: &self.conf.log_level,
             timeout: self.conf.timeout,
             libfaketime: self.conf.libfaketime.as_deref(),
@@ -257,7 +193,8 @@ impl Network {
     /// Adds a node to a running network (named `l<N+1>`), and starts it
     /// unless `conf.start` is false.
     pub fn add_node(&mut self, conf: NodeConf) -> Result<&Node> {
-        let bin = inspect_lightningd(&self.conf, &lightningd_for(&self.conf, &conf)?)?;
+        let bin =
+            placement::inspect_lightningd(&self.conf, &placement::lightningd(&self.conf, &conf)?)?;
         let start = conf.start;
         self.conf.nodes.push(conf.clone());
         let node = self.prepare_node(conf, bin)?;
@@ -265,29 +202,6 @@ impl Network {
             node.start()?;
         }
         Ok(node)
-    }
-
-    /// What a container sees (docker backend): [`Conf::container_mounts`],
-    /// the temp root holding the network, the libfaketime library, and for
-    /// a node the directories of its startup plugins.
-    fn container_mounts(&self, node: Option<&NodeConf>) -> Vec<PathBuf> {
-        let mut mounts = self.conf.container_mounts.clone();
-        mounts.push(
-            self.conf
-                .tmp_root
-                .clone()
-                .unwrap_or_else(std::env::temp_dir),
-        );
-        mounts.push(self.dir().to_path_buf());
-        if let Some(node) = node {
-            mounts.extend(self.conf.libfaketime.clone());
-            mounts.extend(
-                node.plugins
-                    .iter()
-                    .filter_map(|p| p.path.parent().map(Path::to_path_buf)),
-            );
-        }
-        mounts
     }
 
     /// The directory holding every daemon's files.
