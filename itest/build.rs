@@ -18,6 +18,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(itest_no_bitcoind)");
     println!("cargo::rustc-check-cfg=cfg(itest_no_docker_engine)");
     println!("cargo::rustc-check-cfg=cfg(itest_no_docker_bitcoind)");
+    println!("cargo::rustc-check-cfg=cfg(itest_no_native_daemons)");
     for var in ["PATH", "ITEST_REQUIRE"] {
         println!("cargo::rerun-if-env-changed={var}");
     }
@@ -41,25 +42,33 @@ fn main() {
     let lightningd_in_docker = backend(backend::LIGHTNINGD_BACKEND_VAR) == backend::Backend::Docker;
     let bitcoind_in_docker = backend(backend::BITCOIND_BACKEND_VAR) == backend::Backend::Docker;
     let engine_missing = write_docker_skip(require);
-    let mut missing = Vec::new();
+    // `native_missing`: binaries not on this machine; `missing`: those of
+    // them the chosen backends need.
+    let (mut native_missing, mut missing) = (Vec::new(), Vec::new());
     for tool in lookup::ALL {
         println!("cargo::rerun-if-env-changed={}", tool.env);
         let in_docker = match tool.name {
-            "lightningd" => lightningd_in_docker,
-            // bitcoin-cli is lightningd's: the image has its own.
-            "bitcoin-cli" => bitcoind_in_docker || lightningd_in_docker,
+            // bitcoin-cli is lightningd's (its bcli plugin runs it); a
+            // lightningd image has its own.
+            "lightningd" | "bitcoin-cli" => lightningd_in_docker,
             _ => bitcoind_in_docker,
         };
-        if in_docker {
-            continue;
-        }
         match tool.resolve(std::env::var_os(tool.env), path_var.clone()) {
             Some(found) => println!("cargo::rerun-if-changed={}", found.display()),
-            None => missing.push(tool.name),
+            None => {
+                native_missing.push(tool.name);
+                if !in_docker {
+                    missing.push(tool.name);
+                }
+            }
         }
     }
     if require {
         return;
+    }
+    if !native_missing.is_empty() {
+        // Tests of things that only run natively (scripts/start_ln.sh).
+        println!("cargo::rustc-cfg=itest_no_native_daemons");
     }
     // Tests of daemons in containers need the engine (skip.rs gives them
     // its reason).

@@ -96,6 +96,31 @@ macro_rules! needs_bitcoind {
     };
 }
 
+/// Wraps a test that runs lightningd and bitcoind on this machine whatever
+/// the backend (e.g. one driving `scripts/start_ln.sh`): ignored when any
+/// of the binaries is missing here, even if the docker backend would
+/// provide the daemons to a [`Network`](crate::Network).
+#[cfg(not(itest_no_native_daemons))]
+#[macro_export]
+macro_rules! needs_native_daemons {
+    ($($item:tt)*) => { $crate::needs_lightningd! { $($item)* } };
+}
+
+/// Wraps a test that runs lightningd and bitcoind on this machine whatever
+/// the backend (e.g. one driving `scripts/start_ln.sh`): ignored when any
+/// of the binaries is missing here, even if the docker backend would
+/// provide the daemons to a [`Network`](crate::Network).
+#[cfg(itest_no_native_daemons)]
+#[macro_export]
+macro_rules! needs_native_daemons {
+    ($($item:tt)*) => {
+        $crate::__ignored! {
+            "needs lightningd, bitcoind and bitcoin-cli on this machine (the docker backend does not apply here); not all found: put them on PATH, or set LIGHTNINGD, BITCOIND and BITCOIN_CLI";
+            $($item)*
+        }
+    };
+}
+
 /// Appends `#[ignore = $reason]` after a test's own attributes.
 #[doc(hidden)]
 #[macro_export]

@@ -172,7 +172,7 @@ destroy_ln
 echo "DONE"
 "#;
 
-itest::needs_lightningd! {
+itest::needs_native_daemons! {
 #[test]
 fn start_ln_script_runs_a_network_opens_a_channel_and_reloads_the_plugin() {
     let root = repo_root();
