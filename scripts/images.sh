@@ -231,6 +231,11 @@ build_lightningd() {
 	[[ -x $prefix/bin/lightningd ]] ||
 		die "no executable $prefix/bin/lightningd: PREFIX must be an installed CLN prefix (the --prefix of its 'make install')"
 	prefix=$(cd "$prefix" && pwd -P)
+	case $prefix in
+	/ | /usr | /usr/local)
+		die "PREFIX $prefix is a system directory; give CLN's own install prefix (its 'make install' --prefix, e.g. /opt/cln/v26.06.6)"
+		;;
+	esac
 	need_engine
 	local base version ref
 	build_bitcoind
