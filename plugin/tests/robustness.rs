@@ -60,8 +60,13 @@ async fn a_stray_brace_then_many_requests_all_answered() {
         burst.push_str(&call(&format!("r{i}")));
     }
     plugin.write(burst).await;
-    for i in 0..2000 {
-        assert_eq!(plugin.next_reply().await["id"], format!("r{i}"));
+    // Calls run concurrently: replies may come in any order.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..2000 {
+        let reply = plugin.next_reply().await;
+        let id = reply["id"].as_str().unwrap().to_owned();
+        assert_eq!(reply["result"]["cli_params"], json!([id]));
+        assert!(seen.insert(id.clone()), "two replies for {id}");
     }
 }
 
@@ -80,8 +85,8 @@ async fn a_stray_brace_then_many_requests_all_answered() {
 #[case::duplicate_key(
     b"{\"jsonrpc\":\"2.0\",\"id\":\"bad\",\"method\":\"myplugin\",\"method\":\"x\",\"params\":[]}\n\n".to_vec()
 )]
-#[case::truncated_then_next_message(
-    b"{\"jsonrpc\":\"2.0\",\"id\":\"bad\",\"method\":\"myplugin\",\"params\":[\n\n".to_vec()
+#[case::truncated_in_a_string(
+    b"{\"jsonrpc\":\"2.0\",\"id\":\"bad\",\"method\":\"myplugin\",\"params\":[\"cut\n\n".to_vec()
 )]
 #[tokio::test]
 async fn unparseable_request_with_readable_id_gets_one_32700(#[case] bytes: Vec<u8>) {
@@ -202,8 +207,10 @@ async fn a_reader_that_stops_reading_slows_the_plugin_down_without_memory_growth
         "the plugin read all {CALLS} requests while nobody read its replies"
     );
     assert!(grown < 16 * 1024, "memory grew by {grown} KiB");
-    for i in 0..CALLS {
-        assert_eq!(plugin.next_reply().await["id"], i);
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..CALLS {
+        let id = plugin.next_reply().await["id"].as_u64().unwrap();
+        assert!(seen.insert(id), "two replies for {id}");
     }
     drop(writer.await.unwrap());
 }
