@@ -219,7 +219,9 @@ async fn garbage_is_logged_and_dropped_then_serving_goes_on() {
     assert_eq!(log["level"], "warn");
     let message = log["message"].as_str().unwrap();
     assert!(
-        message.starts_with("dropped a message (not valid JSON, no readable id (expected a value at byte "),
+        message.starts_with(
+            "dropped a message (not valid JSON, no readable id (expected a value at byte "
+        ),
         "{message}"
     );
     plugin.write("{\"unterminated\":\"string\n\n").await;

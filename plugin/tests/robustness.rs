@@ -100,7 +100,10 @@ async fn unparseable_request_with_readable_id_gets_one_32700(#[case] bytes: Vec<
     let message = reply["error"]["message"].as_str().unwrap();
     assert!(message.starts_with("Parse error: "), "{message}");
     let reply = plugin.next_reply().await;
-    assert_eq!(reply["id"], "good", "a second reply for the bad request? {reply}");
+    assert_eq!(
+        reply["id"], "good",
+        "a second reply for the bad request? {reply}"
+    );
     assert_eq!(reply["result"]["cli_params"], json!(["good"]));
 }
 
@@ -136,9 +139,9 @@ async fn ids_with_raw_newlines_are_compacted(#[case] id: &str, #[case] echoed: &
     // next_reply asserts that the reply is one line ended by "\n\n".
     plugin.next_reply().await;
     assert!(
-        plugin
-            .last_raw
-            .starts_with(&format!("{{\"jsonrpc\":\"2.0\",\"id\":{echoed},\"result\":")),
+        plugin.last_raw.starts_with(&format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{echoed},\"result\":"
+        )),
         "{}",
         plugin.last_raw
     );
@@ -254,7 +257,9 @@ async fn an_oversized_message_is_dropped_and_what_follows_is_served() {
     let mut plugin = ready_plugin(&node).await;
     // Bigger than the 64 MiB bound on one message, and never closed.
     let mut huge = Vec::with_capacity(65 << 20);
-    huge.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":\"huge\",\"method\":\"myplugin\",\"params\":[\"");
+    huge.extend_from_slice(
+        b"{\"jsonrpc\":\"2.0\",\"id\":\"huge\",\"method\":\"myplugin\",\"params\":[\"",
+    );
     huge.resize(65 << 20, b'x');
     huge.extend_from_slice(b"\"]}\n\n");
     plugin.write(huge).await;

@@ -38,7 +38,10 @@ pub enum Incoming {
 #[derive(Debug)]
 pub enum Rejected {
     /// Its id could be read: answer it with this error.
-    Answer { id: Box<RawValue>, error: ErrorObject },
+    Answer {
+        id: Box<RawValue>,
+        error: ErrorObject,
+    },
     /// No id to answer: log it and move on.
     Drop { reason: String },
 }

@@ -168,7 +168,8 @@ impl<H: Handler> Session<H> {
                         "Unknown method '{other}': this plugin serves {}",
                         declared.join(", ")
                     );
-                    self.out.log(Level::Warn, format!("answered -32601: {message}"));
+                    self.out
+                        .log(Level::Warn, format!("answered -32601: {message}"));
                     self.error(id, codes::METHOD_NOT_FOUND, message);
                 }
             },
@@ -182,7 +183,10 @@ impl<H: Handler> Session<H> {
                 }
                 self.out.log(
                     Level::Debug,
-                    format!("ignoring notification '{method}' with params {}", params.get()),
+                    format!(
+                        "ignoring notification '{method}' with params {}",
+                        params.get()
+                    ),
                 );
             }
         }

@@ -127,7 +127,10 @@ impl Syntax {
             },
             Hex { key, left } if b.is_ascii_hexdigit() => match left {
                 1 => self.go(Str { key }),
-                _ => self.go(Hex { key, left: left - 1 }),
+                _ => self.go(Hex {
+                    key,
+                    left: left - 1,
+                }),
             },
             Hex { .. } => Step::Invalid("invalid \\u escape in a string"),
             Number(num) => self.number(num, b, at),

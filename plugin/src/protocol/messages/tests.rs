@@ -38,7 +38,10 @@ fn answered(bytes: &[u8]) -> (String, i64, String) {
 )]
 #[case::float_like_id_kept(r#"{"jsonrpc":"2.0","id":5.0,"method":"x","params":[]}"#, "5.0")]
 #[case::spaces_in_array_id_kept(r#"{"jsonrpc":"2.0","id":[1, 2],"method":"x"}"#, "[1, 2]")]
-#[case::newlines_in_array_id_compacted("{\"jsonrpc\":\"2.0\",\"id\":[1,\n\n 2],\"method\":\"x\"}", "[1,2]")]
+#[case::newlines_in_array_id_compacted(
+    "{\"jsonrpc\":\"2.0\",\"id\":[1,\n\n 2],\"method\":\"x\"}",
+    "[1,2]"
+)]
 fn ids_are_kept_byte_for_byte_unless_multiline(#[case] msg: &str, #[case] id: &str) {
     assert_eq!(request(msg).0, id);
 }
@@ -92,7 +95,10 @@ fn invalid_json_with_an_id_gets_parse_error(#[case] bytes: &[u8]) {
 #[case::no_method(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#, "\"method\" is missing")]
 #[case::numeric_method(r#"{"jsonrpc":"2.0","id":1,"method":5}"#, "\"method\" is missing")]
 #[case::no_version(r#"{"id":1,"method":"x"}"#, "\"jsonrpc\" must be \"2.0\"")]
-#[case::old_version(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#, "\"jsonrpc\" must be \"2.0\"")]
+#[case::old_version(
+    r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#,
+    "\"jsonrpc\" must be \"2.0\""
+)]
 fn invalid_requests_are_answered_32600(#[case] msg: &str, #[case] expected: &str) {
     let (id, code, message) = answered(msg.as_bytes());
     assert_eq!((id.as_str(), code), ("1", codes::INVALID_REQUEST));
@@ -119,7 +125,10 @@ fn messages_without_id_are_dropped(#[case] msg: impl AsRef<[u8]>) {
 #[case::unreadable_id(br#"{"id":nope,"#.as_slice(), None)]
 #[case::multiline_id(b"{\"id\":[1,\n2],x".as_slice(), Some("[1,2]"))]
 fn ids_are_recovered_from_broken_objects(#[case] bytes: &[u8], #[case] id: Option<&str>) {
-    assert_eq!(recover_id(bytes).map(|id| id.get().to_owned()).as_deref(), id);
+    assert_eq!(
+        recover_id(bytes).map(|id| id.get().to_owned()).as_deref(),
+        id
+    );
 }
 
 #[test]
