@@ -415,7 +415,7 @@ fn calls_and_memory(cfg: &Config, subjects: &[Subject], rows: &mut Vec<Row>) -> 
 
 /// The pid of the child of `lightningd` running `plugin` (directly, or as
 /// an interpreter's script argument).
-fn plugin_pid(lightningd: u32, plugin: &Path) -> Result<u32> {
+pub fn plugin_pid(lightningd: u32, plugin: &Path) -> Result<u32> {
     let want = plugin.to_string_lossy().into_owned();
     for entry in std::fs::read_dir("/proc")? {
         let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else {
@@ -440,7 +440,7 @@ fn plugin_pid(lightningd: u32, plugin: &Path) -> Result<u32> {
 }
 
 /// A `Vm*` line of /proc/<pid>/status, in KiB.
-fn vm_kib(pid: u32, field: &str) -> Result<u64> {
+pub fn vm_kib(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()

@@ -92,9 +92,9 @@ impl Calls {
         self.registry.lock().expect("calls lock").waiting.len()
     }
 
-    /// Waits until fewer than [`MAX_WAITING`] calls wait.
-    pub async fn room(&self) {
-        self.wait_until(|n| n < MAX_WAITING).await
+    /// Whether fewer than [`MAX_WAITING`] calls wait.
+    pub fn has_room(&self) -> bool {
+        self.count() < MAX_WAITING
     }
 
     /// At shutdown: gives the waiting calls up to `grace` to finish, then

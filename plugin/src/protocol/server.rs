@@ -29,36 +29,39 @@ const PREVIEW_BYTES: usize = 200;
 /// notification or the end of `input`. Bad input is answered or logged,
 /// never fatal; only failing to read or write the pipes ends the plugin
 /// with an error.
-pub async fn serve<H, R, W>(handler: H, mut input: R, output: W) -> std::io::Result<()>
+///
+/// One loop does all the I/O: write what is queued, then wait for input or
+/// for a call finishing elsewhere. Replies go out before more requests are
+/// read, which bounds memory when lightningd reads slowly, and costs no
+/// task switch on the common path.
+pub async fn serve<H, R, W>(handler: H, mut input: R, mut output: W) -> std::io::Result<()>
 where
     H: Handler,
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
 {
-    let (out, writer) = Output::spawn(output);
+    let out = Output::new();
     let session = Session::new(handler, out.clone());
     let mut frames = FrameReader::new();
     let mut buf = vec![0u8; 64 * 1024];
-    let mut read_error = None;
+    let mut spare = Vec::new();
     'read: loop {
-        // Backpressure: no new requests while replies or calls pile up.
-        out.room().await;
-        session.calls.room().await;
-        if out.failed() {
-            break;
-        }
-        let n = match input.read(&mut buf).await {
-            Ok(0) => {
+        out.write_to(&mut output, &mut spare).await?;
+        // Too many calls waiting: take no more requests until one finishes.
+        let room = session.calls.has_room();
+        let read = tokio::select! {
+            biased;
+            read = input.read(&mut buf), if room => Some(read?),
+            () = out.queued() => None,
+        };
+        match read {
+            None => continue,
+            Some(0) => {
                 session.stdin_closed(frames.pending());
                 break;
             }
-            Ok(n) => n,
-            Err(err) => {
-                read_error = Some(err);
-                break;
-            }
-        };
-        frames.push(&buf[..n]);
+            Some(n) => frames.push(&buf[..n]),
+        }
         while let Some(frame) = frames.next_frame() {
             if session.handle(frame) == Flow::Shutdown {
                 break 'read;
@@ -66,14 +69,9 @@ where
         }
     }
     session.calls.settle(SHUTDOWN_GRACE).await;
-    out.close();
-    let written = match tokio::time::timeout(FLUSH_GRACE, writer).await {
-        Ok(joined) => joined.expect("the writer task does not panic"),
+    match tokio::time::timeout(FLUSH_GRACE, out.write_to(&mut output, &mut spare)).await {
+        Ok(written) => written,
         Err(_) => Ok(()), // lightningd is not reading; nothing more to do.
-    };
-    match read_error {
-        Some(err) => Err(err),
-        None => written,
     }
 }
 
