@@ -1,7 +1,7 @@
 //! The reading loop: frames in, handler calls and replies out.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,7 +87,8 @@ struct Session<H: Handler> {
     handler: Arc<H>,
     manifest: Manifest,
     methods: BTreeSet<String>,
-    initialized: AtomicBool,
+    /// Whether `init` succeeded: calls are refused before.
+    initialized: Cell<bool>,
     out: Output,
     calls: Calls,
 }
@@ -100,14 +101,14 @@ impl<H: Handler> Session<H> {
             handler: Arc::new(handler),
             manifest,
             methods,
-            initialized: AtomicBool::new(false),
+            initialized: Cell::new(false),
             calls: Calls::new(out.clone()),
             out,
         }
     }
 
     fn handle(&self, frame: Frame) -> Flow {
-        let rejected = match frame {
+        let (rejected, bytes) = match frame {
             Frame::Object(bytes) => match Incoming::parse(&bytes) {
                 Ok(message) => return self.dispatch(message),
                 Err(rejected) => (rejected, bytes),
@@ -129,7 +130,7 @@ impl<H: Handler> Session<H> {
                 return Flow::Continue;
             }
         };
-        self.reject(rejected.0, &rejected.1);
+        self.reject(rejected, &bytes);
         Flow::Continue
     }
 
@@ -203,13 +204,13 @@ impl<H: Handler> Session<H> {
         };
         let result = self.handler.init(init, &Log(self.out.clone()));
         if result.is_ok() {
-            self.initialized.store(true, Ordering::Relaxed);
+            self.initialized.set(true);
         }
         self.respond(id, result.map(|()| empty_object()));
     }
 
     fn call(&self, id: Box<RawValue>, method: String, params: Box<RawValue>) {
-        if !self.initialized.load(Ordering::Relaxed) {
+        if !self.initialized.get() {
             let message = format!("'{method}' was called before init: lightningd never does this");
             self.out.log(Level::Warn, &message);
             return self.error(id, codes::INTERNAL_ERROR, message);
