@@ -1,7 +1,7 @@
 //! The reading loop: frames in, handler calls and replies out.
 
-use std::collections::BTreeSet;
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
