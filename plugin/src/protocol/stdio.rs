@@ -72,7 +72,7 @@ impl AsyncRead for PipeReader {
             let mut ready = ready!(self.fd.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
             let wanted = unfilled.len();
-            match ready.try_io(|fd| (&*fd.get_ref()).read(unfilled)) {
+            match ready.try_io(|fd| fd.get_ref().read(unfilled)) {
                 Ok(Ok(n)) => {
                     if n < wanted {
                         // Drained. Data arriving from now on is a new edge
