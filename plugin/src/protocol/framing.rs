@@ -148,6 +148,10 @@ impl FrameReader {
     fn scan_object(&mut self) -> Option<Frame> {
         let stop = self.buf.len().min(self.start + self.limit);
         while self.pos < stop {
+            self.pos += self.syntax.plain_run(&self.buf[self.pos..stop]);
+            if self.pos == stop {
+                break;
+            }
             let at = self.pos;
             self.pos += 1;
             match self.syntax.step(self.buf[at], at) {
@@ -186,6 +190,10 @@ impl FrameReader {
     /// Checks, without keeping, the rest of an oversized object.
     fn scan_discarded(&mut self) {
         while self.pos < self.buf.len() {
+            self.pos += self.syntax.plain_run(&self.buf[self.pos..]);
+            if self.pos == self.buf.len() {
+                break;
+            }
             let at = self.pos;
             self.pos += 1;
             match self.syntax.step(self.buf[at], at) {

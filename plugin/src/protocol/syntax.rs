@@ -110,6 +110,18 @@ impl Syntax {
         }
     }
 
+    /// How many of `bytes` [`Syntax::step`] would accept without changing
+    /// state (the inside of a string): the framer skips them in one go.
+    pub fn plain_run(&self, bytes: &[u8]) -> usize {
+        if !matches!(self.expect, Expect::Str { .. }) {
+            return 0;
+        }
+        bytes
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(bytes.len())
+    }
+
     /// Checks the byte `b`, found at position `at` of the stream.
     pub fn step(&mut self, b: u8, at: usize) -> Step {
         use Expect::*;
