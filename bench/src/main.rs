@@ -1,4 +1,4 @@
-//! `cargo run -p bench --release [-- --quick] [--sections 1,2,3,4,5] [--out PATH]`
+//! `cargo run -p bench --release [-- --quick] [--sections 1,2,3,4,5,6] [--out PATH]`
 //!
 //! Measures myplugin, three peers implementing the same contract, and the
 //! itest harness on real lightningd + bitcoind (regtest, loopback), all in
@@ -10,6 +10,7 @@ mod plugins;
 mod report;
 mod rpc;
 mod setup;
+mod soak;
 mod stats;
 mod suite;
 
@@ -69,14 +70,14 @@ pub fn alive(pid: u32) -> bool {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo run -p bench --release -- [--quick] [--sections 1,2,3,4,5] [--out PATH]"
+        "usage: cargo run -p bench --release -- [--quick] [--sections 1,2,3,4,5,6] [--out PATH]"
     );
     std::process::exit(2)
 }
 
 fn main() -> Result<()> {
     let mut cfg = Config::full();
-    let mut sections: Vec<u8> = vec![1, 2, 3, 4, 5];
+    let mut sections: Vec<u8> = vec![1, 2, 3, 4, 5, 6];
     let mut out_path: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -127,6 +128,12 @@ fn main() -> Result<()> {
         if let Err(e) = suite::run(&cfg, &paths, &mut rows) {
             eprintln!("bench: section 5 failed: {e:#}");
             errors.push(format!("section 5: {e:#}"));
+        }
+    }
+    if sections.contains(&6) {
+        if let Err(e) = soak::run(&peers[0], &mut rows) {
+            eprintln!("bench: section 6 failed: {e:#}");
+            errors.push(format!("section 6: {e:#}"));
         }
     }
     rows.retain(|r| sections.contains(&r.section));

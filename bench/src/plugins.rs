@@ -33,9 +33,14 @@ struct Subject<'a> {
 pub fn run(cfg: &Config, peers: &[Peer], rows: &mut Vec<Row>) -> Result<()> {
     eprintln!(
         "bench: sections 1-3: starting bitcoind + {} lightningd",
-        peers.len()
+        peers.len() + 1
     );
-    let net = itest::Network::with_conf(&itest::Conf::with_nodes(peers.len()))?;
+    // One node per peer, plus one with no plugin for the getinfo floor: the
+    // floor's bursts must not load the node of any one peer (measured: on
+    // the node that also served the floor, the very same binary answered
+    // 1-client calls 35 % slower than on a node of its own).
+    let net = itest::Network::with_conf(&itest::Conf::with_nodes(peers.len() + 1))?;
+    let floor_socket = net.node(peers.len()).socket_path().to_path_buf();
     let subjects: Vec<Subject> = peers
         .iter()
         .enumerate()
@@ -53,7 +58,7 @@ pub fn run(cfg: &Config, peers: &[Peer], rows: &mut Vec<Row>) -> Result<()> {
             .with_context(|| format!("{} does not fulfil the myplugin contract", s.peer.label))?;
     }
     start_stop(cfg, &subjects, rows)?;
-    calls_and_memory(cfg, &subjects, rows)?;
+    calls_and_memory(cfg, &subjects, &floor_socket, rows)?;
     Ok(())
 }
 
@@ -241,7 +246,12 @@ struct Acc {
     wall8: f64,
 }
 
-fn calls_and_memory(cfg: &Config, subjects: &[Subject], rows: &mut Vec<Row>) -> Result<()> {
+fn calls_and_memory(
+    cfg: &Config,
+    subjects: &[Subject],
+    floor_socket: &Path,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
     eprintln!(
         "bench: section 2: {} rounds of {} sequential + {}x{} concurrent calls per subject",
         cfg.call_rounds, cfg.calls_1, cfg.clients, cfg.calls_8
@@ -256,10 +266,10 @@ fn calls_and_memory(cfg: &Config, subjects: &[Subject], rows: &mut Vec<Row>) -> 
         rss_start.push(vm_kib(pid, "VmRSS")?);
         pids.push(pid);
     }
-    // Subject 0 is native getinfo on the first node (the one running ours).
+    // Subject 0 is native getinfo, on the node without a plugin.
     let native = ("getinfo", json!({}));
     let methods: Vec<(&Path, &str, Value)> =
-        std::iter::once((subjects[0].socket.as_path(), native.0, native.1.clone()))
+        std::iter::once((floor_socket, native.0, native.1.clone()))
             .chain(
                 subjects
                     .iter()
@@ -281,16 +291,24 @@ fn calls_and_memory(cfg: &Config, subjects: &[Subject], rows: &mut Vec<Row>) -> 
         .collect::<Result<_>>()?;
     let m = methods.len();
     for round in 0..cfg.call_rounds {
+        // 1 client: one call to each subject in turn, in a rotating order,
+        // so that load from outside the bench (a shared machine) falls on
+        // every subject alike. Measured in blocks of calls per subject, the
+        // same binary differed by 30-40 % between two slots of one run.
+        for i in 0..cfg.calls_1 {
+            for j in 0..m {
+                let k = (round + i + j) % m;
+                let (_, method, params) = &methods[k];
+                let t = Instant::now();
+                single[k].call(method, params)?;
+                let took = t.elapsed().as_secs_f64();
+                accs[k].lat1.push(took);
+                accs[k].wall1 += took;
+            }
+        }
         for j in 0..m {
             let k = (round + j) % m;
             let (sock, method, params) = &methods[k];
-            let t = Instant::now();
-            for _ in 0..cfg.calls_1 {
-                let t = Instant::now();
-                single[k].call(method, params)?;
-                accs[k].lat1.push(t.elapsed().as_secs_f64());
-            }
-            accs[k].wall1 += t.elapsed().as_secs_f64();
             let (lat, wall) = burst(sock, method, params, cfg.clients, cfg.calls_8)?;
             accs[k].lat8.extend(lat);
             accs[k].wall8 += wall;
@@ -413,7 +431,7 @@ fn calls_and_memory(cfg: &Config, subjects: &[Subject], rows: &mut Vec<Row>) -> 
 
 /// The pid of the child of `lightningd` running `plugin` (directly, or as
 /// an interpreter's script argument).
-fn plugin_pid(lightningd: u32, plugin: &Path) -> Result<u32> {
+pub fn plugin_pid(lightningd: u32, plugin: &Path) -> Result<u32> {
     let want = plugin.to_string_lossy().into_owned();
     for entry in std::fs::read_dir("/proc")? {
         let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else {
@@ -438,7 +456,7 @@ fn plugin_pid(lightningd: u32, plugin: &Path) -> Result<u32> {
 }
 
 /// A `Vm*` line of /proc/<pid>/status, in KiB.
-fn vm_kib(pid: u32, field: &str) -> Result<u64> {
+pub fn vm_kib(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()

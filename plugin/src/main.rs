@@ -3,6 +3,9 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use myplugin::protocol::{self, stdio};
+use myplugin::MyPlugin;
+
 const USAGE: &str = "\
 myplugin is a Core Lightning plugin: lightningd runs it and talks to it over
 stdin/stdout. Start it on a running node with
@@ -35,7 +38,8 @@ fn main() -> ExitCode {
         .build()
         .expect("cannot start the tokio runtime");
     let result = runtime.block_on(async {
-        myplugin::serve(myplugin::stdio::input(), myplugin::stdio::output()).await
+        let (input, output) = (stdio::input(), stdio::output());
+        protocol::serve(MyPlugin::from_env(), input, output).await
     });
     // If stdin is not a pipe, tokio's fallback reader sits in a blocking
     // read that cannot be cancelled; don't wait for it.

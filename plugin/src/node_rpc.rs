@@ -5,8 +5,11 @@
 //! socket `lightning-cli` uses. `init` tells us where it is.
 //!
 //! The node id never changes while the node runs, so we ask `getinfo` once,
-//! on the first `myplugin` call, and keep the answer. A failed attempt is not
-//! cached: the next call tries again.
+//! on the first `myplugin` call, and keep the answer. Concurrent first calls
+//! share one attempt, and each caller waits at most the timeout for it, so a
+//! hung socket fails every waiting call within the timeout rather than one
+//! after the other. A failed attempt is not cached: the next call tries
+//! again.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,8 +19,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::OnceCell;
 
-/// How long one `getinfo` may take before the call that needs it fails.
-const GETINFO_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a call may wait for `getinfo` before it fails.
+pub const GETINFO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the node id could not be had. Each message names the socket, since
 /// the usual cause is a wrong or stale path.
@@ -28,7 +31,7 @@ pub enum NodeRpcError {
     #[error("getinfo over {path} failed: {reason}")]
     Getinfo { path: PathBuf, reason: String },
     #[error("getinfo over {path} did not answer within {secs} s")]
-    Timeout { path: PathBuf, secs: u64 },
+    Timeout { path: PathBuf, secs: f64 },
 }
 
 /// The one field of `getinfo` we use. Deserialising only `id` keeps us
@@ -49,11 +52,12 @@ pub struct NodeRpc {
 }
 
 impl NodeRpc {
-    pub fn new(socket: PathBuf) -> Self {
+    /// `timeout` bounds each caller's wait for `getinfo`.
+    pub fn new(socket: PathBuf, timeout: Duration) -> Self {
         Self {
             socket,
             node_id: OnceCell::new(),
-            timeout: GETINFO_TIMEOUT,
+            timeout,
         }
     }
 
@@ -61,22 +65,21 @@ impl NodeRpc {
         &self.socket
     }
 
-    /// The node id, from `getinfo` on first use. Concurrent first calls
-    /// share one `getinfo`.
+    /// The node id, from `getinfo` on first use.
     pub async fn node_id(&self) -> Result<&str, NodeRpcError> {
-        let id = self
-            .node_id
-            .get_or_try_init(|| async {
-                match tokio::time::timeout(self.timeout, self.getinfo_id()).await {
-                    Ok(result) => result,
-                    Err(_) => Err(NodeRpcError::Timeout {
-                        path: self.socket.clone(),
-                        secs: self.timeout.as_secs(),
-                    }),
-                }
-            })
-            .await?;
-        Ok(id)
+        if let Some(id) = self.node_id.get() {
+            return Ok(id);
+        }
+        // The timeout is around this caller's wait, not inside the shared
+        // attempt: callers queued behind a hung attempt time out with it.
+        let attempt = self.node_id.get_or_try_init(|| self.getinfo_id());
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(id) => Ok(id?),
+            Err(_) => Err(NodeRpcError::Timeout {
+                path: self.socket.clone(),
+                secs: self.timeout.as_secs_f64(),
+            }),
+        }
     }
 
     async fn getinfo_id(&self) -> Result<String, NodeRpcError> {

@@ -34,9 +34,15 @@ pub struct PluginProc {
 
 impl PluginProc {
     pub fn spawn() -> Self {
+        Self::spawn_with_env(&[])
+    }
+
+    /// Like `spawn`, with extra environment variables for the plugin.
+    pub fn spawn_with_env(env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_myplugin"))
             // lightningd v23.11+ passes this; it must be ignored.
             .arg("--developer")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -65,6 +71,22 @@ impl PluginProc {
     /// Sends one message the way lightningd does: compact JSON + `\n\n`.
     pub async fn send(&mut self, message: &Value) {
         self.write(format!("{message}\n\n")).await;
+    }
+
+    /// Takes the plugin's stdin, for a test that writes from another task.
+    pub fn take_stdin(&mut self) -> ChildStdin {
+        self.stdin.take().expect("stdin still open")
+    }
+
+    /// The plugin's resident memory in KiB, from /proc.
+    pub fn vm_rss_kib(&self) -> u64 {
+        let pid = self.child.id().expect("plugin still running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("VmRSS in /proc/<pid>/status")
     }
 
     pub fn close_stdin(&mut self) {
@@ -190,6 +212,8 @@ pub enum Behaviour {
     Answer,
     AnswerAfter(Duration),
     HangUp,
+    /// Reads the request and never answers, keeping the connection open.
+    Hang,
     Error,
 }
 
@@ -248,6 +272,11 @@ impl StandIn {
                     calls.fetch_add(1, Ordering::SeqCst);
                     let reply = match behaviour {
                         Behaviour::HangUp => return,
+                        Behaviour::Hang => {
+                            let mut rest = Vec::new();
+                            let _ = conn.read_to_end(&mut rest).await;
+                            return;
+                        }
                         Behaviour::AnswerAfter(delay) => {
                             tokio::time::sleep(delay).await;
                             getinfo_reply(&request["id"], &node_id)

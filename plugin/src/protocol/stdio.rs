@@ -5,9 +5,10 @@
 //! polled. Measured (see bench/): about 27 syscalls, most of them futex
 //! wake-ups, and 10 context switches per call. lightningd always gives a
 //! plugin pipes, and pipes *can* be polled, so we hand the two descriptors
-//! to tokio's reactor instead: one `read` and one `write` per message. For
-//! anything that is not a pipe (a file, a terminal) we fall back to tokio's
-//! stdio.
+//! to tokio's reactor instead: per request one `epoll_wait`, one `read` and
+//! one `write` (tokio marks the pipe drained after a short read, so there is
+//! no second `read` to hear `EAGAIN`). For anything that is not a pipe (a
+//! file, a terminal) we fall back to tokio's stdio.
 
 use std::os::fd::AsFd;
 

@@ -1,0 +1,196 @@
+use super::*;
+use rstest::rstest;
+use serde_json::json;
+
+fn raw(s: &str) -> Box<RawValue> {
+    RawValue::from_string(s.to_owned()).unwrap()
+}
+
+fn request(bytes: &str) -> (String, String, String) {
+    match Incoming::parse(bytes.as_bytes()).unwrap() {
+        Incoming::Request { id, method, params } => {
+            (id.get().to_owned(), method, params.get().to_owned())
+        }
+        other => panic!("expected a request, got {other:?}"),
+    }
+}
+
+fn answered(bytes: &[u8]) -> (String, i64, String) {
+    match Incoming::parse(bytes) {
+        Err(Rejected::Answer { id, error }) => (id.get().to_owned(), error.code, error.message),
+        other => panic!("expected an error answer, got {other:?}"),
+    }
+}
+
+#[rstest]
+#[case::numeric_id(r#"{"jsonrpc":"2.0","id":0,"method":"getmanifest","params":{}}"#, "0")]
+#[case::string_id(
+    r#"{"jsonrpc":"2.0","id":"cln:init#1","method":"init","params":{}}"#,
+    r#""cln:init#1""#
+)]
+#[case::escaped_slash_kept(
+    r#"{"jsonrpc":"2.0","id":"a\/b","method":"x","params":[]}"#,
+    r#""a\/b""#
+)]
+#[case::unicode_escape_kept(
+    r#"{"jsonrpc":"2.0","id":"\u00e9","method":"x","params":[]}"#,
+    r#""\u00e9""#
+)]
+#[case::float_like_id_kept(r#"{"jsonrpc":"2.0","id":5.0,"method":"x","params":[]}"#, "5.0")]
+#[case::spaces_in_array_id_kept(r#"{"jsonrpc":"2.0","id":[1, 2],"method":"x"}"#, "[1, 2]")]
+#[case::newlines_in_array_id_compacted(
+    "{\"jsonrpc\":\"2.0\",\"id\":[1,\n\n 2],\"method\":\"x\"}",
+    "[1,2]"
+)]
+fn ids_are_kept_byte_for_byte_unless_multiline(#[case] msg: &str, #[case] id: &str) {
+    assert_eq!(request(msg).0, id);
+}
+
+#[rstest]
+#[case::empty_array(r#"[]"#, "[]")]
+#[case::positional(r#"[ "bar1" , "bar2" ]"#, r#"["bar1","bar2"]"#)]
+#[case::keyword_order_kept(
+    r#"{ "foo2" : "bar2", "foo1":"bar1" }"#,
+    r#"{"foo2":"bar2","foo1":"bar1"}"#
+)]
+#[case::raw_newlines(" {\n\n\"a\" :\n [1,\n2]\n}", r#"{"a":[1,2]}"#)]
+#[case::spaces_in_strings_kept(r#"[" a b ", "x\" y"]"#, r#"[" a b ","x\" y"]"#)]
+#[case::big_numbers_kept(
+    r#"[123456789012345678901234567890, 1.50, 1e3]"#,
+    "[123456789012345678901234567890,1.50,1e3]"
+)]
+#[case::unicode(r#"["héllo ✓", "\u2713"]"#, r#"["héllo ✓","\u2713"]"#)]
+#[case::trailing_backslash_in_string(r#"["a\\", "b"]"#, r#"["a\\","b"]"#)]
+fn params_are_kept_but_compacted(#[case] params: &str, #[case] expected: &str) {
+    let msg = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"myplugin","params":{params}}}"#);
+    assert_eq!(request(&msg).2, expected);
+}
+
+#[test]
+fn missing_params_mean_no_params() {
+    assert_eq!(
+        request(r#"{"jsonrpc":"2.0","id":1,"method":"myplugin"}"#).2,
+        "[]"
+    );
+}
+
+#[rstest]
+#[case::no_id(r#"{"jsonrpc":"2.0","method":"shutdown","params":{}}"#)]
+#[case::null_id(r#"{"jsonrpc":"2.0","id":null,"method":"shutdown","params":{}}"#)]
+fn notifications_have_no_id(#[case] msg: &str) {
+    let parsed = Incoming::parse(msg.as_bytes()).unwrap();
+    assert!(matches!(parsed, Incoming::Notification { ref method, .. } if method == "shutdown"));
+}
+
+#[rstest]
+#[case::invalid_utf8(b"{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"\xff\"}".as_slice())]
+#[case::duplicate_key(br#"{"jsonrpc":"2.0","id":"x","method":"a","method":"b"}"#.as_slice())]
+fn invalid_json_with_an_id_gets_parse_error(#[case] bytes: &[u8]) {
+    let (id, code, message) = answered(bytes);
+    assert_eq!((id.as_str(), code), ("\"x\"", codes::PARSE_ERROR));
+    assert!(message.starts_with("Parse error: "), "{message}");
+}
+
+#[rstest]
+#[case::no_method(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#, "\"method\" is missing")]
+#[case::numeric_method(r#"{"jsonrpc":"2.0","id":1,"method":5}"#, "\"method\" is missing")]
+#[case::no_version(r#"{"id":1,"method":"x"}"#, "\"jsonrpc\" must be \"2.0\"")]
+#[case::old_version(
+    r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#,
+    "\"jsonrpc\" must be \"2.0\""
+)]
+fn invalid_requests_are_answered_32600(#[case] msg: &str, #[case] expected: &str) {
+    let (id, code, message) = answered(msg.as_bytes());
+    assert_eq!((id.as_str(), code), ("1", codes::INVALID_REQUEST));
+    assert!(message.contains(expected), "{message}");
+}
+
+#[rstest]
+#[case::no_method(r#"{"jsonrpc":"2.0","params":{}}"#)]
+#[case::no_version(r#"{"method":"shutdown"}"#)]
+#[case::invalid_json_without_id(br#"{"jsonrpc":"2.0","method":"x","x":tru}"#)]
+fn messages_without_id_are_dropped(#[case] msg: impl AsRef<[u8]>) {
+    assert!(matches!(
+        Incoming::parse(msg.as_ref()),
+        Err(Rejected::Drop { .. })
+    ));
+}
+
+#[rstest]
+#[case::before_error(br#"{"jsonrpc":"2.0","id":"a b","method": oops"#.as_slice(), Some(r#""a b""#))]
+#[case::after_error(br#"{"method": oops, "id" : 42, "x""#.as_slice(), Some("42"))]
+#[case::nested_id_ignored(br#"{"params":{"id":1}, oops"#.as_slice(), None)]
+#[case::id_in_a_string_ignored(br#"{"x":"\"id\":1", oops"#.as_slice(), None)]
+#[case::null_id(br#"{"id":null,"#.as_slice(), None)]
+#[case::unreadable_id(br#"{"id":nope,"#.as_slice(), None)]
+#[case::multiline_id(b"{\"id\":[1,\n2],x".as_slice(), Some("[1,2]"))]
+fn ids_are_recovered_from_broken_objects(#[case] bytes: &[u8], #[case] id: Option<&str>) {
+    assert_eq!(
+        recover_id(bytes).map(|id| id.get().to_owned()).as_deref(),
+        id
+    );
+}
+
+#[test]
+fn oversized_request_is_answered_when_its_head_has_the_id() {
+    match Rejected::oversized(br#"{"jsonrpc":"2.0","id":"big","params":["xxx"#, 100) {
+        Rejected::Answer { id, error } => {
+            assert_eq!(id.get(), r#""big""#);
+            assert_eq!(error.code, codes::INVALID_REQUEST);
+            assert_eq!(
+                error.message,
+                "Invalid request: message larger than 100 bytes"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn response_wire_format() {
+    let msg = Outgoing::Response {
+        id: raw(r#""cli:x#1/cln:x#2""#),
+        result: raw(r#"{"a":1}"#),
+    };
+    assert_eq!(
+        msg.to_json(),
+        r#"{"jsonrpc":"2.0","id":"cli:x#1/cln:x#2","result":{"a":1}}"#
+    );
+}
+
+#[test]
+fn error_wire_format() {
+    let error = |data| ErrorObject {
+        code: codes::METHOD_NOT_FOUND,
+        message: "Unknown method 'nope'".into(),
+        data,
+    };
+    let msg = Outgoing::Error {
+        id: raw("7"),
+        error: error(None),
+    };
+    assert_eq!(
+        msg.to_json(),
+        r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32601,"message":"Unknown method 'nope'"}}"#
+    );
+    let msg = Outgoing::Error {
+        id: raw("7"),
+        error: error(Some(json!({"k": "v"}))),
+    };
+    assert_eq!(
+        msg.to_json(),
+        r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32601,"message":"Unknown method 'nope'","data":{"k":"v"}}}"#
+    );
+}
+
+#[test]
+fn log_wire_format_escapes_newlines() {
+    let msg = Outgoing::Log {
+        level: Level::Warn,
+        message: "two\nlines".into(),
+    };
+    assert_eq!(
+        msg.to_json(),
+        r#"{"jsonrpc":"2.0","method":"log","params":{"level":"warn","message":"two\nlines"}}"#
+    );
+}

@@ -1,0 +1,268 @@
+//! The reading loop: frames in, handler calls and replies out.
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+
+use super::calls::Calls;
+use super::framing::{Frame, FrameReader};
+use super::handler::{Call, Handler, Init, Log, Manifest};
+use super::messages::{codes, ErrorObject, Incoming, Level, Outgoing, Rejected};
+use super::writer::Output;
+
+/// How long calls still running at `shutdown` or EOF may take before they
+/// are answered with an error.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
+
+/// How long the last replies may take to be written before we exit anyway
+/// (lightningd may have stopped reading).
+const FLUSH_GRACE: Duration = Duration::from_millis(1000);
+
+/// How much of a bad message goes into the log.
+const PREVIEW_BYTES: usize = 200;
+
+/// Serves lightningd on `input`/`output` with `handler` until the `shutdown`
+/// notification or the end of `input`. Bad input is answered or logged,
+/// never fatal; only failing to read or write the pipes ends the plugin
+/// with an error.
+///
+/// One loop does all the I/O: write what is queued, then wait for input or
+/// for a call finishing elsewhere. Replies go out before more requests are
+/// read, which bounds memory when lightningd reads slowly, and costs no
+/// task switch on the common path.
+pub async fn serve<H, R, W>(handler: H, mut input: R, mut output: W) -> std::io::Result<()>
+where
+    H: Handler,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let out = Output::new();
+    let session = Session::new(handler, out.clone());
+    let mut frames = FrameReader::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut spare = Vec::new();
+    'read: loop {
+        out.write_to(&mut output, &mut spare).await?;
+        // Too many calls waiting: take no more requests until one finishes.
+        let room = session.calls.has_room();
+        let read = tokio::select! {
+            biased;
+            read = input.read(&mut buf), if room => Some(read?),
+            () = out.queued() => None,
+        };
+        match read {
+            None => continue,
+            Some(0) => {
+                session.stdin_closed(frames.pending());
+                break;
+            }
+            Some(n) => frames.push(&buf[..n]),
+        }
+        while let Some(frame) = frames.next_frame() {
+            if session.handle(frame) == Flow::Shutdown {
+                break 'read;
+            }
+        }
+    }
+    session.calls.settle(SHUTDOWN_GRACE).await;
+    match tokio::time::timeout(FLUSH_GRACE, out.write_to(&mut output, &mut spare)).await {
+        Ok(written) => written,
+        Err(_) => Ok(()), // lightningd is not reading; nothing more to do.
+    }
+}
+
+/// Whether to keep reading stdin after a message.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Shutdown,
+}
+
+/// The protocol state of one plugin run.
+struct Session<H: Handler> {
+    handler: Arc<H>,
+    manifest: Manifest,
+    methods: BTreeSet<String>,
+    /// Whether `init` succeeded: calls are refused before.
+    initialized: Cell<bool>,
+    out: Output,
+    calls: Calls,
+}
+
+impl<H: Handler> Session<H> {
+    fn new(handler: H, out: Output) -> Self {
+        let manifest = handler.manifest();
+        let methods = manifest.rpcmethods.iter().map(|m| m.name.clone()).collect();
+        Self {
+            handler: Arc::new(handler),
+            manifest,
+            methods,
+            initialized: Cell::new(false),
+            calls: Calls::new(out.clone()),
+            out,
+        }
+    }
+
+    fn handle(&self, frame: Frame) -> Flow {
+        let (rejected, bytes) = match frame {
+            Frame::Object(bytes) => match Incoming::parse(&bytes) {
+                Ok(message) => return self.dispatch(message),
+                Err(rejected) => (rejected, bytes),
+            },
+            Frame::Broken { bytes, reason, at } => (
+                Rejected::parse_error(&bytes, &format!("{reason} at byte {at}")),
+                bytes,
+            ),
+            Frame::Oversized { head, limit } => (Rejected::oversized(&head, limit), head),
+            Frame::Garbage(bytes) => {
+                self.out.log(
+                    Level::Warn,
+                    format!(
+                        "dropped {} bytes that are not a JSON object: {}",
+                        bytes.len(),
+                        preview(&bytes)
+                    ),
+                );
+                return Flow::Continue;
+            }
+        };
+        self.reject(rejected, &bytes);
+        Flow::Continue
+    }
+
+    fn reject(&self, rejected: Rejected, bytes: &[u8]) {
+        match rejected {
+            Rejected::Answer { id, error } => {
+                self.out.log(
+                    Level::Warn,
+                    format!(
+                        "answered {} to {}: {}",
+                        error.code,
+                        preview(bytes),
+                        error.message
+                    ),
+                );
+                self.out.send(&Outgoing::Error { id, error });
+            }
+            Rejected::Drop { reason } => self.out.log(
+                Level::Warn,
+                format!("dropped a message ({reason}): {}", preview(bytes)),
+            ),
+        }
+    }
+
+    fn dispatch(&self, message: Incoming) -> Flow {
+        match message {
+            Incoming::Request { id, method, params } => match method.as_str() {
+                "getmanifest" => self.respond(id, super::handler::result(&self.manifest)),
+                "init" => self.init(id, &params),
+                m if self.methods.contains(m) => self.call(id, method, params),
+                other => {
+                    let declared: Vec<_> = self.methods.iter().map(|m| format!("'{m}'")).collect();
+                    let message = format!(
+                        "Unknown method '{other}': this plugin serves {}",
+                        declared.join(", ")
+                    );
+                    self.out
+                        .log(Level::Warn, format!("answered -32601: {message}"));
+                    self.error(id, codes::METHOD_NOT_FOUND, message);
+                }
+            },
+            Incoming::Notification { method, params } => {
+                if method == "shutdown" {
+                    // v23.02 sends `{}`, v24.02+ `{"shutdown":{}}`: either way
+                    // the method name is all that matters.
+                    self.out
+                        .log(Level::Debug, "shutdown notification received, exiting");
+                    return Flow::Shutdown;
+                }
+                self.out.log(
+                    Level::Debug,
+                    format!(
+                        "ignoring notification '{method}' with params {}",
+                        params.get()
+                    ),
+                );
+            }
+        }
+        Flow::Continue
+    }
+
+    fn init(&self, id: Box<RawValue>, params: &RawValue) {
+        let init: Init<H::Options> = match serde_json::from_str(params.get()) {
+            Ok(init) => init,
+            Err(err) => {
+                let message = format!("init params do not fit this plugin: {err}");
+                self.out
+                    .log(Level::Error, format!("{message}: {}", params.get()));
+                return self.error(id, codes::INVALID_PARAMS, message);
+            }
+        };
+        let result = self.handler.init(init, &Log(self.out.clone()));
+        if result.is_ok() {
+            self.initialized.set(true);
+        }
+        self.respond(id, result.map(|()| empty_object()));
+    }
+
+    fn call(&self, id: Box<RawValue>, method: String, params: Box<RawValue>) {
+        if !self.initialized.get() {
+            let message = format!("'{method}' was called before init: lightningd never does this");
+            self.out.log(Level::Warn, &message);
+            return self.error(id, codes::INTERNAL_ERROR, message);
+        }
+        let call = Call {
+            method,
+            params,
+            log: Log(self.out.clone()),
+        };
+        self.calls.run(id, Arc::clone(&self.handler).call(call));
+    }
+
+    fn respond(&self, id: Box<RawValue>, result: Result<Box<RawValue>, super::handler::RpcError>) {
+        match result {
+            Ok(result) => self.out.send(&Outgoing::Response { id, result }),
+            Err(err) => self.out.send(&Outgoing::Error { id, error: err.0 }),
+        }
+    }
+
+    fn error(&self, id: Box<RawValue>, code: i64, message: String) {
+        let error = ErrorObject {
+            code,
+            message,
+            data: None,
+        };
+        self.out.send(&Outgoing::Error { id, error });
+    }
+
+    /// Logs what EOF cut off, if anything.
+    fn stdin_closed(&self, pending: &[u8]) {
+        if pending.iter().any(|b| !b.is_ascii_whitespace()) {
+            self.out.log(
+                Level::Warn,
+                format!(
+                    "stdin closed in the middle of a message: {}",
+                    preview(pending)
+                ),
+            );
+        }
+    }
+}
+
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned()).expect("valid JSON")
+}
+
+fn preview(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(PREVIEW_BYTES)]);
+    let more = if bytes.len() > PREVIEW_BYTES {
+        "..."
+    } else {
+        ""
+    };
+    format!("{text:?}{more}")
+}
