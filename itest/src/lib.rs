@@ -24,6 +24,7 @@
 pub mod binaries;
 pub mod bitcoind;
 pub mod lightningd;
+mod log_cursor;
 #[path = "lookup.rs"]
 mod lookup;
 pub mod network;
@@ -32,11 +33,13 @@ pub mod ports;
 pub mod process;
 pub mod rpc;
 mod skip;
+mod teardown;
 mod wait;
 
 pub use binaries::{Binaries, Version};
 pub use bitcoind::BitcoinD;
 pub use lightningd::Node;
+pub use log_cursor::LogCursor;
 pub use network::{Network, NetworkBuilder};
 pub use rpc::RpcError;
 pub use wait::{keep_dirs, timeout, wait_until};
