@@ -1,8 +1,9 @@
 //! Locating the daemons and reading lightningd's version.
 //!
-//! The lookup itself lives in `lookup.rs` (shared with build.rs). This module
-//! adds what only run time needs: a clear error when a binary is missing and
-//! the lightningd version, so version shims follow the binary actually used
+//! The lookup itself lives in `lookup.rs` (shared with build.rs, so a test
+//! is ignored at compile time exactly when the run-time lookup would fail).
+//! This module adds a clear error when a binary is missing and what a
+//! lightningd binary supports, so options follow the binary actually used
 //! instead of assuming the newest release.
 
 use std::cmp::Ordering;
@@ -13,64 +14,39 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{bail, Context, Result};
 
-pub use crate::lookup::{Tool, BITCOIND, BITCOIN_CLI, LIGHTNINGD};
+pub(crate) use crate::lookup::{Tool, BITCOIND, BITCOIN_CLI, LIGHTNINGD};
 
-/// Resolves `tool` or fails with the "not found: ..." message that also
-/// serves as the `#[ignore]` reason.
-pub fn require(tool: Tool) -> Result<PathBuf> {
-    match tool.resolve_from_env() {
+/// Resolves `tool` from a configured value (a path, or a bare name looked
+/// up on `PATH`), else from `PATH`; fails with the "not found: ..." message
+/// that also serves as the `#[ignore]` reason.
+pub(crate) fn resolve(tool: Tool, configured: Option<&Path>) -> Result<PathBuf> {
+    let configured = configured.map(|p| p.as_os_str().to_os_string());
+    match tool.resolve(configured.clone(), std::env::var_os("PATH")) {
         Some(path) => Ok(path),
-        None => bail!("{}", tool.missing_message()),
-    }
-}
-
-/// The binaries a network needs, resolved once.
-#[derive(Debug, Clone)]
-pub struct Binaries {
-    pub bitcoind: PathBuf,
-    pub bitcoin_cli: PathBuf,
-    /// `None` for bitcoind-only networks.
-    pub lightningd: Option<LightningdBin>,
-}
-
-impl Binaries {
-    /// bitcoind and bitcoin-cli only.
-    pub fn bitcoin_only() -> Result<Self> {
-        Ok(Self {
-            bitcoind: require(BITCOIND)?,
-            bitcoin_cli: require(BITCOIN_CLI)?,
-            lightningd: None,
-        })
-    }
-
-    /// bitcoind, bitcoin-cli and lightningd (with its version).
-    pub fn all() -> Result<Self> {
-        // lightningd first: it is the one most often missing.
-        let lightningd = LightningdBin::from_env()?;
-        let mut bins = Self::bitcoin_only()?;
-        bins.lightningd = Some(lightningd);
-        Ok(bins)
+        None => match configured {
+            Some(value) => bail!(
+                "{} {:?} is not an executable file (configured path)",
+                tool.name,
+                value
+            ),
+            None => bail!("{}", tool.missing_message()),
+        },
     }
 }
 
 /// A lightningd binary plus what we learned by running it.
 #[derive(Debug, Clone)]
-pub struct LightningdBin {
+pub(crate) struct LightningdBin {
     pub path: PathBuf,
     pub version: Version,
-    /// Output of `lightningd --help`, used to detect options that exist
-    /// only in some releases or builds.
+    /// Output of `lightningd --help`, to detect options that exist only in
+    /// some releases or builds.
     help: String,
 }
 
 impl LightningdBin {
-    /// Resolves lightningd from `LIGHTNINGD`/PATH and inspects it (cached
-    /// per path, since every test of a process uses the same binary).
-    pub fn from_env() -> Result<Self> {
-        Self::inspect(&require(LIGHTNINGD)?)
-    }
-
-    /// Runs `--version` and `--help` on the binary at `path` (cached).
+    /// Runs `--version` and `--help` on the binary at `path` (cached per
+    /// path: every network of a process usually uses the same binary).
     pub fn inspect(path: &Path) -> Result<Self> {
         static CACHE: OnceLock<Mutex<Vec<LightningdBin>>> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
@@ -94,11 +70,10 @@ impl LightningdBin {
                 path.display()
             )
         })?;
-        let help = help?;
         let bin = Self {
             path: path.to_path_buf(),
             version,
-            help,
+            help: help?,
         };
         cache.lock().unwrap().push(bin.clone());
         Ok(bin)
@@ -133,16 +108,20 @@ fn run_capture(bin: &Path, arg: &str) -> Result<String> {
     Ok(text)
 }
 
-/// A CLN release number such as `v23.02.2`, comparable so shims can say
-/// "from v23.11 on".
+/// A CLN release number such as `v23.02.2`, comparable so that options can
+/// depend on "from v23.11 on".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Version {
+    /// `23` in v23.02.2.
     pub major: u32,
+    /// `2` in v23.02.2.
     pub minor: u32,
+    /// `2` in v23.02.2 (0 when absent).
     pub patch: u32,
 }
 
 impl Version {
+    /// `Version::new(23, 2, 2)` is v23.02.2.
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
         Self {
             major,
@@ -206,5 +185,11 @@ mod tests {
         assert!(Version::parse("garbage").is_err());
         assert!(Version::new(23, 2, 2) < Version::new(23, 11, 0));
         assert_eq!(Version::new(23, 2, 2).to_string(), "v23.02.2");
+    }
+
+    #[test]
+    fn a_configured_path_that_is_not_executable_is_named() {
+        let err = resolve(LIGHTNINGD, Some(Path::new("/no/such/lightningd"))).unwrap_err();
+        assert!(err.to_string().contains("/no/such/lightningd"), "{err}");
     }
 }

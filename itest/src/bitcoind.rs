@@ -1,42 +1,42 @@
-//! A regtest bitcoind owned by the test.
+//! A regtest bitcoind owned by the network.
 //!
-//! Runs in the foreground (no `-daemon`), so the pid we hold is bitcoind's
-//! and teardown can kill it. It is ready only once its RPC answers, a wallet
-//! exists and 101 blocks are mined (so the first coinbase is spendable).
+//! Runs in the foreground (no `-daemon`), so the daemon handle is
+//! bitcoind's own and teardown can kill it. It is ready once its RPC
+//! answers, a wallet exists and [`Conf::initial_blocks`] are mined.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bitcoincore_rpc::{Auth, Client, RpcApi};
 use serde_json::{json, Value};
 
-use crate::binaries::Binaries;
+use crate::conf::Conf;
+use crate::daemon::{Daemon, DaemonSpec, Launcher};
 use crate::ports::{self, PortLease};
-use crate::process::Daemon;
 use crate::wait::wait_until;
 
-const RPC_USER: &str = "itest";
-const RPC_PASSWORD: &str = "itest";
 const WALLET: &str = "itest";
 
 /// A running regtest bitcoind with a funded wallet.
 pub struct BitcoinD {
     // Field order matters for Drop: the process dies before the port is
     // released.
-    daemon: Daemon,
+    daemon: Box<dyn Daemon>,
     rpc_port: PortLease,
     client: Client,
     datadir: PathBuf,
     cli: PathBuf,
+    rpc_user: String,
+    rpc_password: String,
     mining_address: String,
 }
 
 impl std::fmt::Debug for BitcoinD {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BitcoinD")
-            .field("pid", &self.daemon.pid())
+            .field("daemon", &self.daemon)
             .field("rpc_port", &self.rpc_port.port())
             .field("datadir", &self.datadir)
             .finish()
@@ -44,40 +44,51 @@ impl std::fmt::Debug for BitcoinD {
 }
 
 impl BitcoinD {
-    /// Spawns bitcoind with its datadir at `datadir` (created) and returns
-    /// without waiting; see [`BitcoinD::wait_ready`]. Call from the thread
-    /// that will own it (see `process`).
-    pub fn spawn(bins: &Binaries, datadir: &Path) -> Result<Self> {
+    /// Launches bitcoind with its datadir at `datadir` (created) and
+    /// returns without waiting; see [`BitcoinD::wait_ready`].
+    pub(crate) fn launch(
+        conf: &Conf,
+        bitcoind: &Path,
+        cli: &Path,
+        datadir: &Path,
+        launcher: &dyn Launcher,
+    ) -> Result<Self> {
         std::fs::create_dir_all(datadir)
             .with_context(|| format!("creating {}", datadir.display()))?;
         let rpc_port = ports::reserve()?;
-        let mut cmd = Command::new(&bins.bitcoind);
-        cmd.arg("-regtest")
-            .arg(format!("-datadir={}", datadir.display()))
-            .arg("-server")
-            .arg("-listen=0")
-            .arg("-txindex")
-            .arg("-fallbackfee=0.00001")
+        let mut args: Vec<String> = vec![
+            "-regtest".into(),
+            format!("-datadir={}", datadir.display()),
+            "-server".into(),
+            "-listen=0".into(),
+            "-txindex".into(),
+            "-fallbackfee=0.00001".into(),
             // As in Bitcoin Core's own functional tests: derive keys on
             // demand instead of 1000 per descriptor up front (createwallet
-            // 0.4 s -> 15 ms), and no fsync per wallet write (the wallet
-            // records every block; mining 101 blocks 0.7 s -> 60 ms). The
-            // datadir is thrown away after the test, so durability across a
-            // power cut does not matter. Both exist since Core 22.
-            .arg("-keypool=1")
-            .arg("-unsafesqlitesync")
-            .arg("-printtoconsole=0")
-            .arg("-rpcbind=127.0.0.1")
-            .arg("-rpcallowip=127.0.0.1")
-            .arg(format!("-rpcport={}", rpc_port.port()))
-            .arg(format!("-rpcuser={RPC_USER}"))
-            .arg(format!("-rpcpassword={RPC_PASSWORD}"));
-        let log = datadir.join("regtest").join("debug.log");
-        let parent = datadir.parent().unwrap_or(datadir);
-        let daemon = Daemon::spawn("bitcoind", cmd, parent, log)?;
+            // 0.4 s -> 15 ms), and no fsync per wallet write (mining 101
+            // blocks 0.7 s -> 60 ms). The datadir is thrown away after the
+            // test. Both exist since Core 22.
+            "-keypool=1".into(),
+            "-unsafesqlitesync".into(),
+            "-printtoconsole=0".into(),
+            "-rpcbind=127.0.0.1".into(),
+            "-rpcallowip=127.0.0.1".into(),
+            format!("-rpcport={}", rpc_port.port()),
+            format!("-rpcuser={}", conf.rpc_user),
+            format!("-rpcpassword={}", conf.rpc_password),
+        ];
+        args.extend(conf.bitcoind_args.iter().cloned());
+        let spec = DaemonSpec {
+            name: "bitcoind".into(),
+            program: bitcoind.to_path_buf(),
+            args: args.into_iter().map(OsString::from).collect(),
+            dir: datadir.parent().unwrap_or(datadir).to_path_buf(),
+            log: datadir.join("regtest").join("debug.log"),
+        };
+        let daemon = launcher.launch(&spec)?;
         let client = Client::new(
             &format!("http://127.0.0.1:{}", rpc_port.port()),
-            Auth::UserPass(RPC_USER.into(), RPC_PASSWORD.into()),
+            Auth::UserPass(conf.rpc_user.clone(), conf.rpc_password.clone()),
         )
         .context("creating bitcoind RPC client")?;
         Ok(Self {
@@ -85,19 +96,23 @@ impl BitcoinD {
             rpc_port,
             client,
             datadir: datadir.to_path_buf(),
-            cli: bins.bitcoin_cli.clone(),
+            cli: cli.to_path_buf(),
+            rpc_user: conf.rpc_user.clone(),
+            rpc_password: conf.rpc_password.clone(),
             mining_address: String::new(),
         })
     }
 
-    /// Waits until the RPC answers, then creates the wallet and mines 101
-    /// blocks. Fails with the log tail on timeout or early exit.
-    pub fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+    /// Waits until the RPC answers, then creates the wallet and mines
+    /// `blocks`. Fails with the log tail on timeout or early exit.
+    pub(crate) fn wait_ready(&mut self, timeout: Duration, blocks: u64) -> Result<()> {
         self.wait_rpc(timeout).map_err(|e| self.explain(e))?;
         self.rpc("createwallet", json!([WALLET]))
             .map_err(|e| self.explain(e))?;
         self.mining_address = self.new_address()?;
-        self.mine(101)?;
+        if blocks > 0 {
+            self.mine(blocks)?;
+        }
         Ok(())
     }
 
@@ -129,8 +144,15 @@ impl BitcoinD {
         )
     }
 
+    /// The typed `bitcoincore-rpc` client (wallet RPCs need the wallet in
+    /// the URL; use [`BitcoinD::rpc`] or `-rpcwallet` semantics for those if
+    /// several wallets exist).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Raw RPC call (positional params as a JSON array). Raw on purpose:
-    /// bitcoincore-rpc's typed responses predate bitcoind 28.
+    /// bitcoincore-rpc's typed responses predate recent bitcoind releases.
     pub fn rpc(&self, method: &str, params: Value) -> Result<Value> {
         let params = match params {
             Value::Array(a) => a,
@@ -148,6 +170,7 @@ impl BitcoinD {
         serde_json::from_value(hashes).context("parsing generatetoaddress reply")
     }
 
+    /// The chain height.
     pub fn height(&self) -> Result<u64> {
         self.rpc("getblockcount", json!([]))?
             .as_u64()
@@ -161,6 +184,7 @@ impl BitcoinD {
         Ok((btc * 100_000_000.0).round() as u64)
     }
 
+    /// A fresh address of the harness wallet.
     pub fn new_address(&self) -> Result<String> {
         let addr = self.rpc("getnewaddress", json!([]))?;
         addr.as_str()
@@ -178,42 +202,48 @@ impl BitcoinD {
             .context("sendtoaddress did not return a txid")
     }
 
-    pub fn pid(&self) -> u32 {
+    /// The process id, when bitcoind runs as a local process.
+    pub fn pid(&self) -> Option<u32> {
         self.daemon.pid()
     }
 
+    /// bitcoind's RPC port on 127.0.0.1.
     pub fn rpc_port(&self) -> u16 {
         self.rpc_port.port()
     }
 
+    /// RPC user name ([`Conf::rpc_user`]).
     pub fn rpc_user(&self) -> &str {
-        RPC_USER
+        &self.rpc_user
     }
 
+    /// RPC password ([`Conf::rpc_password`]).
     pub fn rpc_password(&self) -> &str {
-        RPC_PASSWORD
+        &self.rpc_password
     }
 
+    /// The `-datadir`.
     pub fn datadir(&self) -> &Path {
         &self.datadir
     }
 
-    /// The bitcoin-cli lightningd should use.
+    /// The bitcoin-cli next to this bitcoind (lightningd's bcli uses it).
     pub fn cli(&self) -> &Path {
         &self.cli
     }
 
+    /// The last `n` lines of its log (and stderr/stdout, if any).
     pub fn log_tail(&self, n: usize) -> String {
         self.daemon.log_tail(n)
     }
 
     /// Asks bitcoind to stop, then kills what is left.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         if self.daemon.exited().is_none() {
             let _ = self.client.call::<Value>("stop", &[]);
             self.daemon.wait_exit(Duration::from_secs(10));
         }
-        self.daemon.shutdown(Duration::from_secs(2));
+        self.daemon.kill(Duration::from_secs(2));
     }
 }
 

@@ -1,45 +1,74 @@
 //! A harness for testing Core Lightning plugins against real daemons.
 //!
-//! It starts a regtest `bitcoind` and any number of `lightningd` nodes, each
-//! in its own temporary directory with its own reserved ports, waits until
-//! they are really ready (or fails with the daemon's log tail), and tears
-//! everything down on drop, even when the test panics. Logs are kept and
-//! printed only when a test fails (or always with `ITEST_KEEP=1`).
+//! It starts a regtest `bitcoind` and any number of `lightningd` nodes,
+//! each in its own temporary directory with its own reserved ports, waits
+//! until they are really ready (or fails with the daemon's log tail), and
+//! tears everything down on drop, even when the test panics. Logs are kept
+//! and printed only when something failed.
+//!
+//! Everything is configured in code ([`Conf`], [`NodeConf`]); environment
+//! variables only supply defaults: `LIGHTNINGD`, `BITCOIND`, `BITCOIN_CLI`
+//! (else `PATH`), `ITEST_TIMEOUT` (seconds, default 60), `ITEST_KEEP=1`
+//! (keep dirs), and at build time `ITEST_REQUIRE=1` (never skip).
+//!
+//! The API is synchronous and safe everywhere: in a plain `#[test]`, in
+//! `#[tokio::test]` (RPC runs on the harness's own runtime, never on
+//! yours), and through `spawn_blocking` (daemons are forked by one
+//! long-lived harness thread, so they live exactly as long as the
+//! [`Network`], and die with the test process even on SIGKILL).
 //!
 //! ```no_run
-//! use itest::Network;
+//! use itest::{Conf, Network, NodeConf};
 //! use serde_json::json;
 //!
-//! let net = Network::builder().nodes(2).build().unwrap();
-//! let (l1, l2) = (net.node(0), net.node(1));
-//! l1.plugin_start("/abs/path/to/myplugin", &[("foo_opt", "BAR")]).unwrap();
-//! let reply = l1.call("myplugin", json!(["a"])).unwrap();
-//! net.fund_channel(l1, l2, 1_000_000).unwrap();
+//! itest::needs_lightningd! {
+//!     #[test]
+//!     fn my_plugin_answers() {
+//!         let mut conf = Conf::default();
+//!         conf.nodes = vec![
+//!             NodeConf::default().with_plugin("/abs/path/to/my-plugin", [("my-opt", "x")]),
+//!             NodeConf::default(),
+//!         ];
+//!         let net = Network::with_conf(&conf).unwrap();
+//!         let reply = net.node(0).call("my-method", json!([])).unwrap();
+//!         assert_eq!(reply["ok"], json!(true));
+//!     }
+//! }
 //! ```
-//!
-//! Environment: `LIGHTNINGD`, `BITCOIND`, `BITCOIN_CLI` (binaries, else
-//! PATH), `ITEST_TIMEOUT` (seconds, default 60), `ITEST_KEEP=1`,
-//! `ITEST_REQUIRE=1` (never skip), `MYPLUGIN` (plugin under test).
 
-pub mod binaries;
-pub mod bitcoind;
-pub mod lightningd;
+#![warn(missing_docs)]
+
+mod binaries;
+mod bitcoind;
+mod conf;
+mod daemon;
+mod lightningd_options;
+mod local_process;
 mod log_cursor;
+mod logs;
 #[path = "lookup.rs"]
 mod lookup;
-pub mod network;
-pub mod plugin;
-pub mod ports;
-pub mod process;
-pub mod rpc;
+mod network;
+mod node;
+mod ports;
+mod rpc;
+mod runtime;
 mod skip;
 mod teardown;
 mod wait;
 
-pub use binaries::{Binaries, Version};
+pub use binaries::Version;
 pub use bitcoind::BitcoinD;
-pub use lightningd::Node;
+pub use conf::{Conf, NodeConf, PluginConf};
+pub use lightningd_options::regtest_options;
+pub use local_process::pid_alive;
 pub use log_cursor::LogCursor;
-pub use network::{Network, NetworkBuilder};
+pub use network::Network;
+pub use node::{Node, StartError};
 pub use rpc::RpcError;
-pub use wait::{keep_dirs, timeout, wait_until};
+pub use wait::wait_until;
+
+/// The `bitcoincore-rpc` version [`BitcoinD::client`] returns.
+pub use bitcoincore_rpc;
+/// The `cln-rpc` version [`Node::call_typed`] and [`Node::cln_rpc`] use.
+pub use cln_rpc;

@@ -1,164 +1,57 @@
-//! A bitcoind plus N lightningd nodes in one temporary directory.
+//! A bitcoind plus any number of lightningd nodes in one temporary
+//! directory.
 //!
 //! Teardown policy (on drop, also while a test panics):
-//! - if the test failed (or the network failed to start), print where the
-//!   files are and the last lines of every daemon's log, *before* stopping
-//!   them so the tail shows the failure rather than the shutdown;
-//! - stop every node (`stop` RPC, short wait, SIGKILL the process group)
+//! - if the test failed, the network failed to start, or a node died on its
+//!   own, print where the files are and every daemon's log tail *before*
+//!   stopping them, so the tail shows the failure rather than the shutdown;
+//! - stop every node (`stop` RPC, short wait, SIGKILL of its process group)
 //!   and bitcoind;
-//! - keep the directory if the test failed or `ITEST_KEEP=1`, else delete it.
+//! - keep the directory in those cases or with [`Conf::keep_dirs`], else
+//!   delete it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::binaries::{require, Binaries, LightningdBin, LIGHTNINGD};
+use crate::binaries::{resolve, LightningdBin, BITCOIND, BITCOIN_CLI, LIGHTNINGD};
 use crate::bitcoind::BitcoinD;
-use crate::lightningd::Node;
-use crate::wait::{keep_dirs, timeout, wait_until};
+use crate::conf::{Conf, NodeConf};
+use crate::daemon::{default_launcher, Launcher};
+use crate::node::{Node, NodeEnv};
+use crate::wait::wait_until;
 
 /// How many lines of each log a failure report shows.
 const TAIL_LINES: usize = 30;
 
-/// Configures a [`Network`].
-#[derive(Debug, Clone)]
-pub struct NetworkBuilder {
-    nodes: usize,
-    node_args: Vec<String>,
-}
-
-impl Default for NetworkBuilder {
-    fn default() -> Self {
-        Self {
-            nodes: 2,
-            node_args: Vec::new(),
-        }
-    }
-}
-
-impl NetworkBuilder {
-    /// Number of lightningd nodes (default 2; 0 for bitcoind only, which
-    /// needs no lightningd binary).
-    pub fn nodes(mut self, n: usize) -> Self {
-        self.nodes = n;
-        self
-    }
-
-    /// An extra lightningd command-line argument for every node, e.g.
-    /// `--plugin=/abs/path` to load a plugin at startup.
-    pub fn node_arg(mut self, arg: impl Into<String>) -> Self {
-        self.node_args.push(arg.into());
-        self
-    }
-
-    /// Starts bitcoind, then all nodes, and waits until all are ready.
-    ///
-    /// Spawns every daemon from the calling thread: they are killed when
-    /// that thread exits (see `process`), so build the network on the
-    /// thread that uses it. On failure the error carries the failing
-    /// daemon's log tail, and the directory is kept; its path is in the
-    /// error.
-    pub fn build(self) -> Result<Network> {
-        // Resolve every path first, lightningd first (the one most often
-        // missing), so a missing binary fails before anything starts.
-        let lightningd = if self.nodes == 0 {
-            None
-        } else {
-            Some(require(LIGHTNINGD)?)
-        };
-        let bins = Binaries::bitcoin_only()?;
-        let dir = tempfile::Builder::new()
-            .prefix("itest-")
-            .tempdir()
-            .context("creating the network's temp dir")?;
-        let mut net = Network {
-            nodes: Vec::new(),
-            bitcoind: None,
-            dir: Some(dir),
-            start_failed: true,
-        };
-        let root = net.dir().to_path_buf();
-        self.start_all(bins, lightningd.as_deref(), &mut net)
-            .with_context(|| {
-                format!(
-                    "starting the regtest network in {} (kept for inspection)",
-                    root.display()
-                )
-            })?;
-        net.start_failed = false;
-        Ok(net)
-    }
-
-    fn start_all(
-        &self,
-        mut bins: Binaries,
-        lightningd: Option<&Path>,
-        net: &mut Network,
-    ) -> Result<()> {
-        let root = net.dir().to_path_buf();
-        let limit = timeout();
-
-        let mut bitcoind = BitcoinD::spawn(&bins, &root.join("bitcoind"))?;
-        // While bitcoind starts (most of it a fixed ~100 ms RNG seeding),
-        // run `lightningd --version`/`--help` on another thread: the first
-        // network of a process pays ~80 ms for them, later ones hit the
-        // cache. That thread spawns no daemon, so PR_SET_PDEATHSIG is
-        // unaffected.
-        let (ready, inspected) = std::thread::scope(|s| {
-            let inspect = lightningd.map(|p| s.spawn(move || LightningdBin::inspect(p)));
-            let ready = bitcoind.wait_ready(limit);
-            let inspected = inspect
-                .map(|h| h.join().expect("lightningd inspection panicked"))
-                .transpose();
-            (ready, inspected)
-        });
-        net.bitcoind = Some(bitcoind);
-        ready?;
-        bins.lightningd = inspected?;
-
-        if let Some(lightningd) = &bins.lightningd {
-            let bitcoind = net.bitcoind.as_ref().expect("set above");
-            let height = bitcoind.height()?;
-            // Spawned here, in the caller's thread: PR_SET_PDEATHSIG is tied
-            // to the spawning thread. Only the waiting happens in parallel.
-            for i in 1..=self.nodes {
-                let name = format!("l{i}");
-                let node = Node::spawn(
-                    &name,
-                    lightningd,
-                    bitcoind,
-                    &root.join(&name),
-                    &self.node_args,
-                )?;
-                net.nodes.push(node);
-            }
-            let results: Vec<Result<()>> = std::thread::scope(|s| {
-                let handles: Vec<_> = net
-                    .nodes
-                    .iter()
-                    .map(|n| s.spawn(move || n.wait_ready(limit, height)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("readiness thread panicked"))
-                    .collect()
-            });
-            for result in results {
-                result?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// A running regtest network. Dropping it tears everything down.
+///
+/// ```no_run
+/// use itest::{Conf, Network, NodeConf};
+/// use serde_json::json;
+///
+/// let mut conf = Conf::default();
+/// conf.nodes = vec![
+///     NodeConf::default().with_plugin("/abs/path/to/my-plugin", [("my-opt", "1")]),
+///     NodeConf::default(),
+/// ];
+/// let net = Network::with_conf(&conf).unwrap();
+/// let (l1, l2) = (net.node(0), net.node(1));
+/// let reply = l1.call("my-method", json!([])).unwrap();
+/// net.fund_channel(l1, l2, 1_000_000).unwrap();
+/// l2.restart().unwrap();
+/// ```
 pub struct Network {
+    // Field order matters for Drop: nodes before bitcoind before the dir.
     nodes: Vec<Node>,
-    bitcoind: Option<BitcoinD>,
+    bitcoind: Option<Arc<BitcoinD>>,
     dir: Option<TempDir>,
-    /// Set until `build` succeeded, so a failed start keeps its logs.
+    conf: Conf,
+    launcher: Arc<dyn Launcher>,
+    /// Set until the network is built, so a failed start keeps its logs.
     start_failed: bool,
 }
 
@@ -173,13 +66,134 @@ impl std::fmt::Debug for Network {
 }
 
 impl Network {
-    pub fn builder() -> NetworkBuilder {
-        NetworkBuilder::default()
+    /// bitcoind plus two nodes, with [`Conf::default`].
+    pub fn start() -> Result<Self> {
+        Self::with_conf(&Conf::default())
     }
 
-    /// bitcoind plus two nodes.
-    pub fn start() -> Result<Self> {
-        Self::builder().build()
+    /// Starts bitcoind, then every node with `start: true` (in parallel),
+    /// and waits until all are ready. Safe on any thread and inside a
+    /// tokio runtime (it blocks the calling thread).
+    ///
+    /// On failure the error names the kept directory and carries the
+    /// failing daemon's log tail.
+    pub fn with_conf(conf: &Conf) -> Result<Self> {
+        // Resolve every binary first, lightningd first (the one most often
+        // missing), so a missing binary fails before anything starts.
+        let mut lightningds = Vec::new();
+        for node in &conf.nodes {
+            let configured = node.lightningd.as_deref().or(conf.lightningd.as_deref());
+            lightningds.push(resolve(LIGHTNINGD, configured)?);
+        }
+        let bitcoind_path = resolve(BITCOIND, conf.bitcoind.as_deref())?;
+        let cli = resolve(BITCOIN_CLI, conf.bitcoin_cli.as_deref())?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("itest-");
+        let dir = match &conf.tmp_root {
+            Some(root) => builder.tempdir_in(root),
+            None => builder.tempdir(),
+        }
+        .context("creating the network's temp dir")?;
+        let mut net = Network {
+            nodes: Vec::new(),
+            bitcoind: None,
+            dir: Some(dir),
+            conf: conf.clone(),
+            launcher: default_launcher(),
+            start_failed: true,
+        };
+        let root = net.dir().to_path_buf();
+        net.start_all(&bitcoind_path, &cli, &lightningds)
+            .with_context(|| {
+                format!(
+                    "starting the regtest network in {} (kept for inspection)",
+                    root.display()
+                )
+            })?;
+        net.start_failed = false;
+        Ok(net)
+    }
+
+    fn start_all(&mut self, bitcoind: &Path, cli: &Path, lightningds: &[PathBuf]) -> Result<()> {
+        let root = self.dir().to_path_buf();
+        let mut btc = BitcoinD::launch(
+            &self.conf,
+            bitcoind,
+            cli,
+            &root.join("bitcoind"),
+            self.launcher.as_ref(),
+        )?;
+        // While bitcoind starts, learn what each lightningd supports
+        // (`--version`, `--help`; cached per binary).
+        let (ready, bins) = std::thread::scope(|s| {
+            let inspect = s.spawn(|| {
+                lightningds
+                    .iter()
+                    .map(|p| LightningdBin::inspect(p))
+                    .collect::<Result<Vec<_>>>()
+            });
+            let ready = btc.wait_ready(self.conf.timeout, self.conf.initial_blocks);
+            (
+                ready,
+                inspect.join().expect("lightningd inspection panicked"),
+            )
+        });
+        self.bitcoind = Some(Arc::new(btc));
+        ready?;
+        let bins = bins?;
+        for (conf, bin) in self.conf.nodes.clone().into_iter().zip(bins) {
+            self.prepare_node(conf, bin)?;
+        }
+        let to_start: Vec<&Node> = self
+            .nodes
+            .iter()
+            .zip(&self.conf.nodes)
+            .filter(|(_, c)| c.start)
+            .map(|(n, _)| n)
+            .collect();
+        for node in &to_start {
+            node.launch()?;
+        }
+        std::thread::scope(|s| {
+            let waits: Vec<_> = to_start
+                .iter()
+                .map(|n| s.spawn(move || n.wait_ready()))
+                .collect();
+            waits
+                .into_iter()
+                .try_for_each(|h| h.join().expect("readiness thread panicked"))
+        })?;
+        Ok(())
+    }
+
+    fn prepare_node(&mut self, conf: NodeConf, bin: LightningdBin) -> Result<&Node> {
+        let name = format!("l{}", self.nodes.len() + 1);
+        let env = NodeEnv {
+            bitcoind: self.bitcoind.as_ref().expect("bitcoind starts first"),
+            launcher: &self.launcher,
+            log_level: &self.conf.log_level,
+            timeout: self.conf.timeout,
+        };
+        let node = Node::new(&name, &self.dir().join(&name), conf, bin, &env)?;
+        self.nodes.push(node);
+        Ok(self.nodes.last().expect("just pushed"))
+    }
+
+    /// Adds a node to a running network (named `l<N+1>`), and starts it
+    /// unless `conf.start` is false.
+    pub fn add_node(&mut self, conf: NodeConf) -> Result<&Node> {
+        let configured = conf
+            .lightningd
+            .as_deref()
+            .or(self.conf.lightningd.as_deref());
+        let bin = LightningdBin::inspect(&resolve(LIGHTNINGD, configured)?)?;
+        let start = conf.start;
+        self.conf.nodes.push(conf.clone());
+        let node = self.prepare_node(conf, bin)?;
+        if start {
+            node.start()?;
+        }
+        Ok(node)
     }
 
     /// The directory holding every daemon's files.
@@ -187,24 +201,32 @@ impl Network {
         self.dir.as_ref().expect("dir exists until drop").path()
     }
 
+    /// The configuration this network was built with (plus added nodes).
+    pub fn conf(&self) -> &Conf {
+        &self.conf
+    }
+
     /// Node `i`, counting from 0 (`node(0)` is `l1`).
     pub fn node(&self, i: usize) -> &Node {
         &self.nodes[i]
     }
 
+    /// Every node, in order.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
 
+    /// The network's bitcoind.
     pub fn bitcoind(&self) -> &BitcoinD {
         self.bitcoind.as_ref().expect("bitcoind exists until drop")
     }
 
-    /// Mines `n` blocks and waits until every node has processed them.
+    /// Mines `n` blocks and waits until every running node has processed
+    /// them.
     pub fn mine(&self, n: u64) -> Result<()> {
         self.bitcoind().mine(n)?;
         let height = self.bitcoind().height()?;
-        for node in &self.nodes {
+        for node in self.nodes.iter().filter(|n| n.is_running()) {
             node.wait_blockheight(height)?;
         }
         Ok(())
@@ -229,7 +251,7 @@ impl Network {
         let txid = self.bitcoind().send_to(address, sats)?;
         self.mine(1)?;
         let what = format!("{} to see confirmed output of {txid}", node.name());
-        wait_until(&what, timeout(), |last| {
+        wait_until(&what, self.conf.timeout, |last| {
             let funds = node.rpc("listfunds", json!({}))?;
             let outputs = funds["outputs"].as_array().cloned().unwrap_or_default();
             *last = format!("listfunds outputs: {}", outputs.len());
@@ -241,40 +263,43 @@ impl Network {
         .map_err(|e| node.explain(e))
     }
 
-    /// Opens a `sats` channel from `a` to `b`: funds `a`'s wallet, connects,
-    /// `fundchannel`, mines 6 blocks and waits until both sides list the
-    /// channel as `CHANNELD_NORMAL` (`listpeerchannels`, since v23.02).
-    /// Returns `fundchannel`'s reply.
+    /// Opens a `sats` channel from `a` to `b`: funds `a`'s wallet (plus
+    /// [`Conf::funding_margin_sat`]), connects, `fundchannel`, mines
+    /// [`Conf::channel_confirmations`] blocks and waits until both sides
+    /// list the channel as `CHANNELD_NORMAL` (`listpeerchannels`, since
+    /// v23.02). Returns `fundchannel`'s reply.
     pub fn fund_channel(&self, a: &Node, b: &Node, sats: u64) -> Result<Value> {
-        // Enough for the channel plus fees.
-        self.fund_wallet(a, sats + 1_000_000)?;
+        self.fund_wallet(a, sats + self.conf.funding_margin_sat)?;
         self.connect(a, b)?;
         let (a_id, b_id) = (a.id()?, b.id()?);
         let funded = a.rpc("fundchannel", json!({"id": b_id, "amount": sats}))?;
-        self.mine(6)?;
+        self.mine(self.conf.channel_confirmations)?;
         for (node, peer) in [(a, &b_id), (b, &a_id)] {
-            let what = format!(
-                "{}'s channel with {peer} to be CHANNELD_NORMAL",
-                node.name()
-            );
-            wait_until(&what, timeout(), |last| {
-                let reply = node.rpc("listpeerchannels", json!({"id": peer}))?;
-                let states: Vec<Value> = reply["channels"]
-                    .as_array()
-                    .map(|cs| cs.iter().map(|c| c["state"].clone()).collect())
-                    .unwrap_or_default();
-                *last = format!("states {states:?}");
-                Ok(states.contains(&json!("CHANNELD_NORMAL")).then_some(()))
-            })
-            .map_err(|e| node.explain(e))?;
+            self.wait_channel_state(node, peer, "CHANNELD_NORMAL")?;
         }
         Ok(funded)
     }
 
+    /// Waits until `node` lists a channel with `peer` (a node id) in
+    /// `state`.
+    pub fn wait_channel_state(&self, node: &Node, peer: &str, state: &str) -> Result<()> {
+        let what = format!("{}'s channel with {peer} to be {state}", node.name());
+        wait_until(&what, self.conf.timeout, |last| {
+            let reply = node.rpc("listpeerchannels", json!({"id": peer}))?;
+            let states: Vec<Value> = reply["channels"]
+                .as_array()
+                .map(|cs| cs.iter().map(|c| c["state"].clone()).collect())
+                .unwrap_or_default();
+            *last = format!("states {states:?}");
+            Ok(states.contains(&json!(state)).then_some(()))
+        })
+        .map_err(|e| node.explain(e))
+    }
+
     /// What a failing test prints: where the files are and each log tail.
-    fn failure_report(&self) -> String {
+    fn failure_report(&self, why: &str) -> String {
         let mut out = format!(
-            "\n===== itest: failure; files kept in {} =====\n",
+            "\n===== itest: {why}; files kept in {} =====\n",
             self.dir().display()
         );
         if let Some(b) = &self.bitcoind {
@@ -285,8 +310,12 @@ impl Network {
             ));
         }
         for n in &self.nodes {
+            let state = match n.exit_status() {
+                Some(status) => format!(" DIED ({status})"),
+                None => String::new(),
+            };
             out.push_str(&format!(
-                "[{}] lightning-dir {}\n{}\n",
+                "[{}]{state} lightning-dir {}\n{}\n",
                 n.name(),
                 n.lightning_dir().display(),
                 n.log_tail(TAIL_LINES)
@@ -298,10 +327,24 @@ impl Network {
 
 impl Drop for Network {
     fn drop(&mut self) {
-        let failed = std::thread::panicking() || self.start_failed;
-        if failed {
-            // libtest captures this and shows it only for failing tests.
-            eprintln!("{}", self.failure_report());
+        let dead: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter(|n| n.exit_status().is_some())
+            .map(|n| n.name())
+            .collect();
+        let why = if std::thread::panicking() {
+            Some("test failed".to_string())
+        } else if self.start_failed {
+            Some("network failed to start".to_string())
+        } else if !dead.is_empty() {
+            Some(format!("node(s) {} died during the test", dead.join(", ")))
+        } else {
+            None
+        };
+        if let Some(why) = &why {
+            // libtest shows this for failing tests (and with --nocapture).
+            eprintln!("{}", self.failure_report(why));
         }
         std::thread::scope(|s| {
             for node in &self.nodes {
@@ -311,7 +354,7 @@ impl Drop for Network {
         self.nodes.clear();
         self.bitcoind.take();
         if let Some(dir) = self.dir.take() {
-            if failed || keep_dirs() {
+            if why.is_some() || self.conf.keep_dirs {
                 let path = dir.keep();
                 eprintln!("itest: kept {}", path.display());
             }

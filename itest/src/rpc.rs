@@ -1,17 +1,22 @@
 //! A blocking JSON-RPC client for lightningd's unix socket.
 //!
-//! Tests are plain synchronous `#[test]` functions, so this wraps the async
-//! `cln-rpc` client in a private single-threaded tokio runtime. Errors come
-//! back exactly as lightningd sent them (code, message, data), because the
-//! conformance suite compares them verbatim. Do not use it from inside an
-//! async runtime (call it from `spawn_blocking` there).
+//! Each call runs the async `cln-rpc` client on the harness's own runtime
+//! (`runtime`), so it works from plain `#[test]` threads and from inside
+//! `#[tokio::test]` alike. Errors come back exactly as lightningd sent them
+//! (code, message, data), because the conformance suite compares them
+//! verbatim.
 
+use std::fmt::Debug;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
+use cln_rpc::model::TypedRequest;
 use cln_rpc::ClnRpc;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::Mutex;
 
 /// An error reply from lightningd, or a transport failure (`code: None`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -27,7 +32,7 @@ pub struct RpcError {
 }
 
 impl RpcError {
-    fn transport(message: String) -> Self {
+    pub(crate) fn transport(message: String) -> Self {
         Self {
             code: None,
             message,
@@ -41,12 +46,21 @@ impl RpcError {
     }
 }
 
+impl From<cln_rpc::RpcError> for RpcError {
+    fn from(e: cln_rpc::RpcError) -> Self {
+        Self {
+            code: e.code,
+            message: e.message,
+            data: e.data,
+        }
+    }
+}
+
 /// Connection to one lightningd; reconnects after a transport failure.
-pub struct Rpc {
+pub(crate) struct Rpc {
     path: PathBuf,
     timeout: Duration,
-    runtime: tokio::runtime::Runtime,
-    conn: Mutex<Option<ClnRpc>>,
+    conn: Arc<Mutex<Option<ClnRpc>>>,
 }
 
 impl std::fmt::Debug for Rpc {
@@ -58,20 +72,22 @@ impl std::fmt::Debug for Rpc {
 impl Rpc {
     /// A client for the socket at `path`; nothing is connected yet.
     /// `timeout` bounds each call (connect plus reply).
-    pub fn new(path: &Path, timeout: Duration) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        Ok(Self {
+    pub fn new(path: &Path, timeout: Duration) -> Self {
+        Self {
             path: path.to_path_buf(),
             timeout,
-            runtime,
-            conn: Mutex::new(None),
-        })
+            conn: Arc::default(),
+        }
     }
 
     pub fn socket_path(&self) -> &Path {
         &self.path
+    }
+
+    /// Forgets the connection (the next call connects afresh).
+    pub fn reset(&self) {
+        let conn = self.conn.clone();
+        crate::runtime::block_on(async move { *conn.lock().await = None });
     }
 
     /// Sends `method` with `params` (an array or an object, passed through
@@ -87,23 +103,40 @@ impl Rpc {
         params: Value,
         timeout: Duration,
     ) -> Result<Value, RpcError> {
-        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let result = self.runtime.block_on(async {
-            tokio::time::timeout(timeout, async {
+        self.run(method, timeout, params)
+    }
+
+    /// A typed `cln-rpc` request.
+    pub fn call_typed<R>(&self, request: R) -> Result<R::Response, RpcError>
+    where
+        R: TypedRequest + Serialize + Debug + Send + Sync + 'static,
+        R::Response: DeserializeOwned + Debug + Send + 'static,
+    {
+        let method = request.method().to_string();
+        self.run(&method, self.timeout, request)
+    }
+
+    fn run<P, T>(&self, method: &str, timeout: Duration, params: P) -> Result<T, RpcError>
+    where
+        P: Serialize + Debug + Send + Sync + 'static,
+        T: DeserializeOwned + Debug + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        let path = self.path.clone();
+        let method = method.to_string();
+        crate::runtime::block_on(async move {
+            let mut guard = conn.lock().await;
+            let result = tokio::time::timeout(timeout, async {
                 if guard.is_none() {
-                    let conn = ClnRpc::new(&self.path).await.map_err(|e| {
-                        RpcError::transport(format!("connecting to {}: {e}", self.path.display()))
+                    let c = ClnRpc::new(&path).await.map_err(|e| {
+                        RpcError::transport(format!("connecting to {}: {e}", path.display()))
                     })?;
-                    *guard = Some(conn);
+                    *guard = Some(c);
                 }
-                let conn = guard.as_mut().expect("connected above");
-                conn.call_raw::<Value, Value>(method, &params)
+                let c = guard.as_mut().expect("connected above");
+                c.call_raw::<T, P>(&method, &params)
                     .await
-                    .map_err(|e| RpcError {
-                        code: e.code,
-                        message: e.message,
-                        data: e.data,
-                    })
+                    .map_err(RpcError::from)
             })
             .await
             .unwrap_or_else(|_| {
@@ -111,12 +144,12 @@ impl Rpc {
                     "no reply to `{method}` within {}s",
                     timeout.as_secs()
                 )))
-            })
-        });
-        if matches!(&result, Err(e) if e.code.is_none()) {
-            // The stream may be half-read or closed: start afresh next time.
-            *guard = None;
-        }
-        result
+            });
+            if matches!(&result, Err(e) if e.code.is_none()) {
+                // The stream may be half-read or closed: start afresh.
+                *guard = None;
+            }
+            result
+        })
     }
 }

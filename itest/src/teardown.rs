@@ -32,7 +32,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::process::tail_lines;
+use crate::logs::tail_lines;
 
 /// How many lines of a crash log a finding quotes.
 const CRASH_LOG_LINES: usize = 20;

@@ -1,24 +1,8 @@
-//! Time limits and polling, shared by every readiness check.
+//! Polling with a time limit, shared by every readiness check.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-
-/// The readiness/wait limit: `ITEST_TIMEOUT` seconds, default 60. Slow
-/// machines (valgrind, CI under load) raise it instead of editing tests.
-pub fn timeout() -> Duration {
-    let secs = std::env::var("ITEST_TIMEOUT")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|s| *s > 0)
-        .unwrap_or(60);
-    Duration::from_secs(secs)
-}
-
-/// Whether `ITEST_KEEP=1` asks to keep the temp dirs of passing tests too.
-pub fn keep_dirs() -> bool {
-    std::env::var("ITEST_KEEP").is_ok_and(|v| v == "1")
-}
 
 /// Polls `check` until it returns `Ok(Some(_))`, returns an error (passed
 /// on at once, e.g. "the daemon died"), or `timeout` passes. The pause

@@ -1,20 +1,25 @@
 //! bitcoind-only harness tests: these run wherever bitcoind is installed
-//! (CI has no lightningd), so the process, port and directory handling is
-//! exercised on every run.
+//! (CI has no lightningd), so the process, port, directory and lifetime
+//! handling is exercised on every run.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use itest::process::pid_alive;
-use itest::Network;
+use itest::{pid_alive, Conf, Network};
 
 fn bitcoind_only() -> Network {
-    Network::builder()
-        .nodes(0)
-        .build()
-        .expect("starting bitcoind")
+    Network::with_conf(&Conf::with_nodes(0)).expect("starting bitcoind")
+}
+
+fn wait_dead(pid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pid_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    !pid_alive(pid)
 }
 
 itest::needs_bitcoind! {
@@ -33,9 +38,28 @@ fn bitcoind_starts_mines_and_has_a_spendable_balance() {
 
 itest::needs_bitcoind! {
 #[test]
+fn network_wide_settings_are_taken_from_the_conf() {
+    let root = tempfile::tempdir().unwrap();
+    let mut conf = Conf::with_nodes(0);
+    conf.initial_blocks = 7;
+    conf.tmp_root = Some(root.path().to_path_buf());
+    conf.rpc_user = "alice".into();
+    conf.rpc_password = "s3cret".into();
+    conf.bitcoind_args = vec!["-uacomment=itestconf".into()];
+    let net = Network::with_conf(&conf).expect("starting bitcoind");
+    let btc = net.bitcoind();
+    assert_eq!(btc.height().unwrap(), 7);
+    assert!(net.dir().starts_with(root.path()), "{}", net.dir().display());
+    assert_eq!((btc.rpc_user(), btc.rpc_password()), ("alice", "s3cret"));
+    let info = btc.rpc("getnetworkinfo", serde_json::json!([])).unwrap();
+    assert!(info["subversion"].as_str().unwrap().contains("itestconf"), "{info}");
+}
+}
+
+itest::needs_bitcoind! {
+#[test]
 fn parallel_bitcoinds_get_distinct_ports_and_dirs_and_leave_no_process() {
-    // Each thread owns its network for its whole life (the daemon dies with
-    // the thread that spawned it); the barrier makes both live at once.
+    // The barrier makes both networks live at once.
     let barrier = Barrier::new(2);
     let seen: Vec<(u16, PathBuf, u32)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)
@@ -43,12 +67,12 @@ fn parallel_bitcoinds_get_distinct_ports_and_dirs_and_leave_no_process() {
                 s.spawn(|| {
                     // Wait at the barrier even on failure, so the other
                     // thread is not left waiting forever.
-                    let net = Network::builder().nodes(0).build();
+                    let net = Network::with_conf(&Conf::with_nodes(0));
                     barrier.wait();
                     let net = net.expect("starting bitcoind");
                     let b = net.bitcoind();
                     assert_eq!(b.height().unwrap(), 101);
-                    (b.rpc_port(), net.dir().to_path_buf(), b.pid())
+                    (b.rpc_port(), net.dir().to_path_buf(), b.pid().unwrap())
                 })
             })
             .collect();
@@ -60,34 +84,65 @@ fn parallel_bitcoinds_get_distinct_ports_and_dirs_and_leave_no_process() {
     assert_eq!(dirs.len(), 2, "dirs must differ: {seen:?}");
     for (_, dir, pid) in &seen {
         assert!(!pid_alive(*pid), "bitcoind {pid} survived drop");
-        assert!(
-            !dir.exists() || itest::keep_dirs(),
-            "{} not removed",
-            dir.display()
-        );
+        assert!(!dir.exists(), "{} not removed", dir.display());
     }
 }
 }
 
 itest::needs_bitcoind! {
 #[test]
-fn a_leaked_network_still_dies_with_its_thread() {
-    // mem::forget skips Drop entirely; PR_SET_PDEATHSIG must still kill the
-    // daemon when the spawning thread ends.
-    let (pid, dir) = std::thread::spawn(|| {
-        let net = bitcoind_only();
-        let seen = (net.bitcoind().pid(), net.dir().to_path_buf());
-        std::mem::forget(net);
-        seen
-    })
-    .join()
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pid_alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
+fn daemons_outlive_the_thread_that_built_the_network() {
+    // A tokio blocking-pool thread is retired after ~10 s idle; a daemon
+    // tied to that thread (PR_SET_PDEATHSIG) used to die with it.
+    let net = std::thread::spawn(bitcoind_only).join().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(net.bitcoind().height().unwrap(), 101, "bitcoind must still answer");
+}
+}
+
+/// Set in the child copy of this test binary that the test below kills.
+const CHILD_ENV: &str = "ITEST_SIGKILL_CHILD_PIDFILE";
+
+itest::needs_bitcoind! {
+#[test]
+fn daemons_die_when_the_test_process_is_sigkilled() {
+    if let Some(pidfile) = std::env::var_os(CHILD_ENV) {
+        // Child role: build a network from a short-lived thread, report
+        // bitcoind's pid, then wait to be killed.
+        let mut conf = Conf::with_nodes(0);
+        conf.tmp_root = PathBuf::from(&pidfile).parent().map(PathBuf::from);
+        let net = std::thread::spawn(move || Network::with_conf(&conf).unwrap())
+            .join()
+            .unwrap();
+        let pid = net.bitcoind().pid().unwrap();
+        std::fs::write(pidfile, pid.to_string()).unwrap();
+        std::thread::sleep(Duration::from_secs(600));
+        unreachable!("the parent kills this process");
     }
-    let alive = pid_alive(pid);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(!alive, "bitcoind {pid} outlived the thread that spawned it");
+    let scratch = tempfile::tempdir().unwrap();
+    let pidfile = scratch.path().join("bitcoind.pid");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "daemons_die_when_the_test_process_is_sigkilled", "--nocapture"])
+        .env(CHILD_ENV, &pidfile)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("re-running this test binary as the child");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pid: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pidfile).ok().and_then(|s| s.parse().ok()) {
+            break pid;
+        }
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("the child never reported a bitcoind pid");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(pid_alive(pid));
+    child.kill().unwrap(); // SIGKILL: no Drop, no panic hook
+    child.wait().unwrap();
+    assert!(wait_dead(pid), "bitcoind {pid} outlived the SIGKILLed test process");
+    // The child's network dir (no Drop ran) is inside `scratch`.
 }
 }

@@ -9,21 +9,18 @@
 
 use std::path::{Path, PathBuf};
 
-use itest::{plugin, Network, Node};
+mod support;
+
+use itest::{Conf, Network, Node};
 use rstest::rstest;
 use serde_json::{json, Value};
 
 /// One fresh network per test keeps tests independent and parallel.
 fn network(nodes: usize) -> Network {
-    Network::builder()
-        .nodes(nodes)
-        .build()
-        .expect("starting the regtest network")
+    Network::with_conf(&Conf::with_nodes(nodes)).expect("starting the regtest network")
 }
 
-fn myplugin() -> PathBuf {
-    plugin::under_test().expect("locating the plugin under test")
-}
+use support::{file_name, fixture, myplugin};
 
 fn canonical(path: &Path) -> String {
     std::fs::canonicalize(path)
@@ -132,7 +129,7 @@ fn stop_then_restart_with_another_value_takes_effect() {
     let net = network(1);
     let l1 = net.node(0);
     let path = myplugin();
-    let name = plugin::file_name(&path);
+    let name = file_name(&path);
     start(l1, &path, &[("foo_opt", "BAR")]);
     assert_eq!(
         l1.call("myplugin", json!([])).unwrap(),
@@ -189,7 +186,7 @@ fn plugin_start_failures_have_lightningds_codes(#[case] failure: StartFailure) {
     let net = network(1);
     let l1 = net.node(0);
     let path = myplugin();
-    let name = plugin::file_name(&path);
+    let name = file_name(&path);
     let (arg, code, message) = match failure {
         StartFailure::RelativePath => {
             let in_plugins_dir = l1.lightning_dir().join("plugins").join(&name);
@@ -211,7 +208,7 @@ fn plugin_start_failures_have_lightningds_codes(#[case] failure: StartFailure) {
             (copy, -32602, msg)
         }
         StartFailure::ExitsBeforeGetmanifest => {
-            let fixture = plugin::fixture("exits_at_once.sh");
+            let fixture = fixture("exits_at_once.sh");
             let msg = format!(
                 "{}: exited before replying to getmanifest",
                 canonical(&fixture)
@@ -231,7 +228,7 @@ itest::needs_lightningd! {
 fn plugin_dying_during_a_call_gives_minus_4() {
     let net = network(1);
     let l1 = net.node(0);
-    start(l1, &plugin::fixture("dies_on_call.py"), &[]);
+    start(l1, &fixture("dies_on_call.py"), &[]);
     let err = l1
         .call("die_on_call", json!([]))
         .expect_err("the call must fail");

@@ -1,10 +1,13 @@
-//! Tests of the harness itself with real lightningd nodes: funding,
-//! loud start-up failures and teardown after a panic.
+//! Tests of the harness itself with real lightningd nodes: funding, node
+//! lifecycle, loud start-up failures, dead nodes, typed RPC and teardown
+//! after a panic.
+
+mod support;
 
 use std::time::{Duration, Instant};
 
-use itest::process::pid_alive;
-use itest::Network;
+use itest::cln_rpc::model::requests::GetinfoRequest;
+use itest::{pid_alive, Conf, Network, Node, NodeConf};
 use serde_json::json;
 
 fn wait_dead(pid: u32) -> bool {
@@ -18,6 +21,33 @@ fn wait_dead(pid: u32) -> bool {
     true
 }
 
+/// The directory a failed network kept, as named in its error text.
+fn kept_dir(text: &str) -> Option<std::path::PathBuf> {
+    let prefix = std::env::temp_dir().join("itest-").display().to_string();
+    text.split_whitespace()
+        .find(|w| w.starts_with(&prefix))
+        .map(std::path::PathBuf::from)
+}
+
+fn assert_channel_normal(node: &Node, peer: &Node, sats: u64) {
+    let chans = node
+        .rpc("listpeerchannels", json!({"id": peer.id().unwrap()}))
+        .unwrap();
+    let chan = &chans["channels"][0];
+    assert_eq!(
+        chan["state"],
+        json!("CHANNELD_NORMAL"),
+        "{}: {chan:#}",
+        node.name()
+    );
+    assert_eq!(
+        chan["total_msat"],
+        json!(sats * 1000),
+        "{}: {chan:#}",
+        node.name()
+    );
+}
+
 itest::needs_lightningd! {
 #[test]
 fn fund_channel_reaches_channeld_normal_on_both_sides() {
@@ -25,24 +55,8 @@ fn fund_channel_reaches_channeld_normal_on_both_sides() {
     let (l1, l2) = (net.node(0), net.node(1));
     net.fund_channel(l1, l2, 500_000)
         .expect("funding a channel l1 -> l2");
-    for (node, peer) in [(l1, l2), (l2, l1)] {
-        let chans = node
-            .rpc("listpeerchannels", json!({"id": peer.id().unwrap()}))
-            .unwrap();
-        let chan = &chans["channels"][0];
-        assert_eq!(
-            chan["state"],
-            json!("CHANNELD_NORMAL"),
-            "{}: {chan:#}",
-            node.name()
-        );
-        assert_eq!(
-            chan["total_msat"],
-            json!(500_000_000),
-            "{}: {chan:#}",
-            node.name()
-        );
-    }
+    assert_channel_normal(l1, l2, 500_000);
+    assert_channel_normal(l2, l1, 500_000);
     let info = l1.rpc("getinfo", json!({})).unwrap();
     assert_eq!(info["num_active_channels"], json!(1));
 }
@@ -50,28 +64,131 @@ fn fund_channel_reaches_channeld_normal_on_both_sides() {
 
 itest::needs_lightningd! {
 #[test]
-fn a_node_that_cannot_start_fails_loudly_with_its_log() {
-    let err = Network::builder()
-        .nodes(1)
-        .node_arg("--no-such-option-itest")
-        .build()
+fn a_restarted_node_keeps_its_id_port_and_channel() {
+    let net = Network::start().expect("starting the regtest network");
+    let (l1, l2) = (net.node(0), net.node(1));
+    net.fund_channel(l1, l2, 400_000).expect("funding l1 -> l2");
+    let (id, port, old_pid) = (l2.id().unwrap(), l2.port(), l2.pid().unwrap());
+
+    l2.stop().expect("stopping l2");
+    assert!(!l2.is_running());
+    assert!(wait_dead(old_pid), "l2's lightningd {old_pid} survived stop");
+    let err = l2.call("getinfo", json!({})).expect_err("a stopped node must not answer");
+    assert_eq!(err.code, None, "{err}");
+
+    l2.start().expect("starting l2 again");
+    assert_ne!(l2.pid(), Some(old_pid));
+    assert_eq!(l2.id().unwrap(), id);
+    assert_eq!(l2.port(), port);
+    // The peers reconnect by themselves (l1 knows l2's address).
+    net.wait_channel_state(l2, &l1.id().unwrap(), "CHANNELD_NORMAL").unwrap();
+    net.wait_channel_state(l1, &id, "CHANNELD_NORMAL").unwrap();
+    assert_channel_normal(l2, l1, 400_000);
+
+    l1.restart().expect("restarting l1");
+    net.wait_channel_state(l1, &id, "CHANNELD_NORMAL").unwrap();
+    net.mine(1).expect("both nodes follow the chain after restarts");
+}
+}
+
+itest::needs_lightningd! {
+#[test]
+fn nodes_can_be_configured_one_by_one_and_added_later() {
+    let mut conf = Conf::with_nodes(0);
+    conf.nodes = vec![
+        NodeConf::default().with_option("--alias=custom-alias"),
+        NodeConf::default().not_started(),
+    ];
+    conf.log_level = "info".into();
+    let mut net = Network::with_conf(&conf).expect("starting the regtest network");
+    let info = net.node(0).rpc("getinfo", json!({})).unwrap();
+    assert_eq!(info["alias"], json!("custom-alias"), "the node's option wins");
+    let log = std::fs::read_to_string(net.node(0).log_path()).unwrap();
+    assert!(!log.contains("DEBUG"), "log-level info must drop DEBUG lines");
+    assert!(!net.node(1).is_running(), "l2 was configured not to start");
+    net.node(1).start().expect("starting l2 later");
+    let l3 = net.add_node(NodeConf::default()).expect("adding l3");
+    assert_eq!(l3.name(), "l3");
+    assert!(l3.is_running());
+    net.mine(2).expect("all three nodes follow the chain");
+}
+}
+
+itest::needs_lightningd! {
+#[test]
+fn typed_rpc_and_the_bitcoind_client_agree_with_untyped_calls() {
+    use itest::bitcoincore_rpc::RpcApi;
+    let net = Network::with_conf(&Conf::with_nodes(1)).expect("starting the regtest network");
+    let l1 = net.node(0);
+    let typed = l1.call_typed(GetinfoRequest {}).expect("typed getinfo");
+    assert_eq!(typed.id.to_string(), l1.id().unwrap());
+    assert_eq!(u64::from(typed.blockheight), l1.blockheight().unwrap());
+    assert!(l1.socket_path().ends_with("regtest/lightning-rpc"));
+    let height = net.bitcoind().client().get_block_count().expect("getblockcount");
+    assert_eq!(height, net.bitcoind().height().unwrap());
+}
+}
+
+itest::needs_lightningd! {
+#[test]
+fn a_node_that_cannot_start_fails_the_build_loudly_with_its_log() {
+    let err = Network::with_conf(&Conf::with_nodes(1).with_node_option("--no-such-option-itest"))
         .expect_err("lightningd must refuse an unknown option");
     let text = format!("{err:#}");
     // The kept directory is named in the error; clean it up before asserting.
-    let kept = text
-        .split_whitespace()
-        .find(|w| w.starts_with(&std::env::temp_dir().join("itest-").display().to_string()))
-        .map(std::path::PathBuf::from);
+    let kept = kept_dir(&text);
     if let Some(dir) = &kept {
         let _ = std::fs::remove_dir_all(dir);
     }
     assert!(text.contains("starting the regtest network in"), "{text}");
     assert!(kept.is_some(), "the kept dir must be named in: {text}");
-    assert!(text.contains("l1 exited early"), "{text}");
+    assert!(text.contains("l1 did not start: exited early"), "{text}");
     assert!(
         text.contains("no-such-option-itest"),
         "log tail missing from: {text}"
     );
+}
+}
+
+itest::needs_lightningd! {
+#[test]
+fn a_startup_expected_to_fail_returns_the_error_and_the_log_tail() {
+    let mut conf = Conf::with_nodes(1);
+    conf.nodes.push(
+        NodeConf::default()
+            .with_plugin(support::fixture("exits_at_once.sh"), [("no-such", "1")])
+            .not_started(),
+    );
+    let net = Network::with_conf(&conf).expect("starting the regtest network");
+    let err = net.node(1).start().expect_err("a plugin option nobody registers must fail");
+    assert_eq!(err.node, "l2");
+    assert!(err.reason.contains("exited early"), "{err}");
+    assert!(err.log_tail.contains("no-such"), "log tail: {}", err.log_tail);
+    assert!(!net.node(1).is_running());
+    // The rest of the network is unaffected.
+    net.mine(1).expect("l1 still follows the chain");
+}
+}
+
+itest::needs_lightningd! {
+#[test]
+fn a_node_that_dies_mid_test_is_reported_with_its_log() {
+    let net = Network::with_conf(&Conf::with_nodes(1)).expect("starting the regtest network");
+    let l1 = net.node(0);
+    let pid = l1.pid().unwrap();
+    // SAFETY: plain syscall on a child we own.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert!(wait_dead(pid));
+    let err = l1.rpc("getinfo", json!({})).expect_err("a dead node cannot answer");
+    let text = format!("{err:#}");
+    assert!(text.contains("l1 DIED"), "{text}");
+    assert!(text.contains(&l1.log_path().display().to_string()), "{text}");
+    assert!(l1.exit_status().is_some());
+    let dir = net.dir().to_path_buf();
+    drop(net);
+    // A dead node keeps the directory for inspection.
+    assert!(dir.join("l1").join("log").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 }
 
@@ -82,18 +199,19 @@ fn a_panicking_test_leaves_no_daemon_and_keeps_its_logs() {
     let (tx, rx) = std::sync::mpsc::channel();
     let joined = std::thread::spawn(move || {
         let net = Network::start().expect("starting the regtest network");
-        let plugin = itest::plugin::fixture("myplugin.py");
+        let plugin = support::fixture("myplugin.py");
         net.node(0)
             .plugin_start(&plugin, &[])
             .expect("plugin start");
-        let mut pids: Vec<u32> = net.nodes().iter().map(|n| n.pid()).collect();
-        pids.push(net.bitcoind().pid());
+        let mut pids: Vec<u32> = net.nodes().iter().filter_map(|n| n.pid()).collect();
+        pids.extend(net.bitcoind().pid());
         tx.send((pids, net.dir().to_path_buf())).unwrap();
         panic!("deliberate panic to test teardown");
     })
     .join();
     assert!(joined.is_err(), "the body must have panicked");
     let (pids, dir) = rx.recv().unwrap();
+    assert_eq!(pids.len(), 3);
     for pid in &pids {
         assert!(wait_dead(*pid), "daemon {pid} survived the panic");
     }
@@ -114,5 +232,33 @@ fn a_panicking_test_leaves_no_daemon_and_keeps_its_logs() {
         "processes still mention {}",
         dir.display()
     );
+}
+}
+
+itest::needs_lightningd! {
+/// l1 runs `LIGHTNINGD`, l2 runs `ITEST_OTHER_LIGHTNINGD` (default: the
+/// same binary), e.g. v26.06 beside v23.02 for upgrade tests.
+#[test]
+fn nodes_of_different_releases_open_a_channel() {
+    let other = std::env::var_os("ITEST_OTHER_LIGHTNINGD").filter(|v| !v.is_empty());
+    let mut conf = Conf::with_nodes(1);
+    let mut second = NodeConf::default();
+    if let Some(path) = &other {
+        second = second.with_lightningd(path);
+    }
+    conf.nodes.push(second);
+    let net = Network::with_conf(&conf).expect("starting the regtest network");
+    let (l1, l2) = (net.node(0), net.node(1));
+    if let Some(path) = &other {
+        assert_eq!(l2.lightningd(), std::path::Path::new(path));
+    }
+    for node in [l1, l2] {
+        let reported = node.rpc("getinfo", json!({})).unwrap()["version"].clone();
+        let reported = itest::Version::parse(reported.as_str().unwrap()).unwrap();
+        assert_eq!(reported, node.version(), "{} runs its own binary", node.name());
+    }
+    eprintln!("mixed network: l1 {} + l2 {}", l1.version(), l2.version());
+    net.fund_channel(l1, l2, 300_000).expect("funding l1 -> l2");
+    assert_channel_normal(l2, l1, 300_000);
 }
 }

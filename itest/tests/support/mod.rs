@@ -1,10 +1,7 @@
-//! The plugin under test.
-//!
-//! By default that is this workspace's Rust `myplugin`, built once per test
-//! process with the same cargo that runs the tests. `MYPLUGIN=/abs/path`
-//! points the suite at any other executable instead (a Python or Go
-//! implementation, a deliberately broken variant), which makes the suite a
-//! conformance test for the plugin contract rather than for one binary.
+//! What this repository's own tests need beyond the library: the plugin
+//! under test (`myplugin`), the fixture plugins and the workspace paths.
+//! The library knows nothing of them; an outside crate would have its own.
+#![allow(dead_code)] // each test file uses a different part
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,9 +10,15 @@ use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
 
-/// Absolute path of the plugin to test: `MYPLUGIN` if set, else the
-/// workspace's `myplugin` binary (built on first use).
-pub fn under_test() -> Result<PathBuf> {
+/// Absolute path of the plugin under test: `MYPLUGIN` if set, else the
+/// workspace's `myplugin` binary (built once per test process with the
+/// cargo that runs the tests). `MYPLUGIN=/abs/path` points the suite at any
+/// other executable (a Python implementation, a deliberately broken one).
+pub fn myplugin() -> PathBuf {
+    under_test().expect("locating the plugin under test")
+}
+
+fn under_test() -> Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     if let Some(path) = std::env::var_os("MYPLUGIN").filter(|v| !v.is_empty()) {
         return check_executable(Path::new(&path)).context("MYPLUGIN");
@@ -26,7 +29,7 @@ pub fn under_test() -> Result<PathBuf> {
         .map_err(anyhow::Error::msg)
 }
 
-/// The file name lightningd uses to refer to the plugin (`plugin stop`
+/// The file name lightningd uses to refer to a plugin (`plugin stop`
 /// replies with it), e.g. `myplugin` or `myplugin.py`.
 pub fn file_name(path: &Path) -> String {
     path.file_name()
@@ -34,7 +37,7 @@ pub fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// `<itest crate>/tests/fixtures/<name>`, for fixture plugins.
+/// `itest/tests/fixtures/<name>`.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
@@ -42,7 +45,7 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The workspace root (the parent of this crate).
+/// The workspace root (the parent of the itest crate).
 pub fn workspace_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -73,9 +76,9 @@ fn check_executable(path: &Path) -> Result<PathBuf> {
     Ok(path.to_path_buf())
 }
 
-/// `cargo build -p plugin --bin myplugin` in this workspace, then the
-/// path of the result. Nested cargo is safe here: the outer `cargo test`
-/// has released the build lock once tests run.
+/// `cargo build -p plugin --bin myplugin` in this workspace, then the path
+/// of the result. Nested cargo is safe: the outer `cargo test` has released
+/// the build lock once tests run.
 fn build_workspace_plugin() -> Result<PathBuf> {
     let workspace = workspace_dir();
     let target_dir = target_dir();

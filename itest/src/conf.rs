@@ -1,0 +1,212 @@
+//! Configuration in code, with environment variables only as defaults.
+//!
+//! Modelled on corepc's `bitcoind::Conf`: public fields, a `Default` that
+//! reads the environment once, and nothing else read from the environment
+//! later. Both structs are `#[non_exhaustive]`, so start from
+//! `Conf::default()` / `NodeConf::default()` and change fields.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Network-wide settings for [`Network::with_conf`](crate::Network::with_conf).
+///
+/// ```
+/// use std::time::Duration;
+/// use itest::{Conf, NodeConf};
+///
+/// let mut conf = Conf::default();
+/// conf.timeout = Duration::from_secs(120);
+/// conf.nodes = vec![NodeConf::default(), NodeConf::default().with_option("--log-level=io")];
+/// assert_eq!(conf.nodes.len(), 2);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Conf {
+    /// The nodes to create, in order (`l1`, `l2`, ...). Default: two nodes.
+    /// Empty for a bitcoind-only network, which needs no lightningd.
+    pub nodes: Vec<NodeConf>,
+    /// lightningd for nodes without their own. Default: `LIGHTNINGD`, else
+    /// the first `lightningd` on `PATH`.
+    pub lightningd: Option<PathBuf>,
+    /// Default: `BITCOIND`, else `PATH`.
+    pub bitcoind: Option<PathBuf>,
+    /// Default: `BITCOIN_CLI`, else `PATH`.
+    pub bitcoin_cli: Option<PathBuf>,
+    /// Extra bitcoind arguments (e.g. `-blockmaxweight=...`).
+    pub bitcoind_args: Vec<String>,
+    /// bitcoind's RPC credentials (lightningd gets them too).
+    pub rpc_user: String,
+    /// See [`Conf::rpc_user`].
+    pub rpc_password: String,
+    /// Blocks mined at start. The default, 101, makes the first coinbase
+    /// spendable.
+    pub initial_blocks: u64,
+    /// Limit for every readiness wait and every `wait_*` helper, and for
+    /// each RPC call. Default: `ITEST_TIMEOUT` seconds, else 60.
+    pub timeout: Duration,
+    /// Where the network's temp dir is created. Default: the system temp
+    /// dir (`TMPDIR`). Keep it short: lightningd's RPC socket path must fit
+    /// in ~100 bytes.
+    pub tmp_root: Option<PathBuf>,
+    /// Keep the network's directory even when the test passed. Default:
+    /// `ITEST_KEEP=1`. A failed test always keeps it.
+    pub keep_dirs: bool,
+    /// lightningd `--log-level` for nodes that set none. Default `debug`.
+    pub log_level: String,
+    /// What [`Network::fund_channel`](crate::Network::fund_channel) adds
+    /// to the channel amount when funding the opener's wallet, for fees and
+    /// the reserve. Default 1 000 000 sat.
+    pub funding_margin_sat: u64,
+    /// Confirmations [`Network::fund_channel`](crate::Network::fund_channel)
+    /// mines after `fundchannel`. Default 6.
+    pub channel_confirmations: u64,
+}
+
+impl Default for Conf {
+    fn default() -> Self {
+        Self {
+            nodes: vec![NodeConf::default(), NodeConf::default()],
+            lightningd: env_path("LIGHTNINGD"),
+            bitcoind: env_path("BITCOIND"),
+            bitcoin_cli: env_path("BITCOIN_CLI"),
+            bitcoind_args: Vec::new(),
+            rpc_user: "itest".into(),
+            rpc_password: "itest".into(),
+            initial_blocks: 101,
+            timeout: env_timeout(),
+            tmp_root: None,
+            keep_dirs: std::env::var("ITEST_KEEP").is_ok_and(|v| v == "1"),
+            log_level: "debug".into(),
+            funding_margin_sat: 1_000_000,
+            channel_confirmations: 6,
+        }
+    }
+}
+
+impl Conf {
+    /// The defaults with `n` default nodes.
+    pub fn with_nodes(n: usize) -> Self {
+        Self {
+            nodes: vec![NodeConf::default(); n],
+            ..Self::default()
+        }
+    }
+
+    /// Adds `option` (e.g. `--plugin=/abs/path`) to every node.
+    pub fn with_node_option(mut self, option: impl Into<String>) -> Self {
+        let option = option.into();
+        for node in &mut self.nodes {
+            node.options.push(option.clone());
+        }
+        self
+    }
+}
+
+/// Settings for one lightningd node.
+///
+/// ```
+/// use itest::NodeConf;
+///
+/// let node = NodeConf::default()
+///     .with_lightningd("/opt/cln/v23.02.2/bin/lightningd")
+///     .with_plugin("/abs/path/to/my-plugin", [("my-opt", "42")])
+///     .with_option("--log-level=io")
+///     .not_started();
+/// assert!(!node.start);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NodeConf {
+    /// This node's lightningd; `None` uses [`Conf::lightningd`]. Lets an old
+    /// release run beside a new one.
+    pub lightningd: Option<PathBuf>,
+    /// Extra lightningd options, e.g. `--fee-base=0`. They come after the
+    /// harness's own, so where lightningd lets the last one win, they win.
+    pub options: Vec<String>,
+    /// Plugins loaded at startup (`--plugin=` plus their options).
+    pub plugins: Vec<PluginConf>,
+    /// Start the node while the network is built (default). If false,
+    /// its directory and port are prepared and
+    /// [`Node::start`](crate::Node::start) starts it later.
+    pub start: bool,
+    /// `--log-level`; `None` uses [`Conf::log_level`].
+    pub log_level: Option<String>,
+}
+
+impl Default for NodeConf {
+    fn default() -> Self {
+        Self {
+            lightningd: None,
+            options: Vec::new(),
+            plugins: Vec::new(),
+            start: true,
+            log_level: None,
+        }
+    }
+}
+
+impl NodeConf {
+    /// Uses the lightningd at `path` for this node.
+    pub fn with_lightningd(mut self, path: impl Into<PathBuf>) -> Self {
+        self.lightningd = Some(path.into());
+        self
+    }
+
+    /// Adds a lightningd option such as `--alias=bob` or `--disable-plugin=x`.
+    pub fn with_option(mut self, option: impl Into<String>) -> Self {
+        self.options.push(option.into());
+        self
+    }
+
+    /// Loads the plugin at `path` at startup with these options
+    /// (`--name=value` each).
+    pub fn with_plugin<N, V>(
+        mut self,
+        path: impl Into<PathBuf>,
+        options: impl IntoIterator<Item = (N, V)>,
+    ) -> Self
+    where
+        N: Into<String>,
+        V: Into<String>,
+    {
+        self.plugins.push(PluginConf {
+            path: path.into(),
+            options: options
+                .into_iter()
+                .map(|(n, v)| (n.into(), v.into()))
+                .collect(),
+        });
+        self
+    }
+
+    /// Leaves the node stopped when the network is built.
+    pub fn not_started(mut self) -> Self {
+        self.start = false;
+        self
+    }
+}
+
+/// A plugin loaded at node startup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginConf {
+    /// Absolute path of the plugin executable.
+    pub path: PathBuf,
+    /// Its options as `(name, value)`, passed as `--name=value`.
+    pub options: Vec<(String, String)>,
+}
+
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `ITEST_TIMEOUT` seconds, default 60.
+fn env_timeout() -> Duration {
+    let secs = std::env::var("ITEST_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(60);
+    Duration::from_secs(secs)
+}

@@ -1,0 +1,53 @@
+//! The boundary between "what a daemon is" and "how it runs".
+//!
+//! `BitcoinD` and `Node` describe the daemon they want as a [`DaemonSpec`]
+//! and get back a [`Daemon`] they can watch and stop. They never touch
+//! processes themselves, so a backend that runs the same daemon elsewhere
+//! (a container, say) only has to implement [`Launcher`] and [`Daemon`].
+//! The local backend is `local_process`.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+
+/// Everything needed to start one daemon.
+#[derive(Debug, Clone)]
+pub(crate) struct DaemonSpec {
+    /// Short name used in messages and file names (`bitcoind`, `l1`).
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    /// Working directory; stdout/stderr files go here too.
+    pub dir: PathBuf,
+    /// The daemon's own log file, shown first in failure reports.
+    pub log: PathBuf,
+}
+
+/// A started daemon. Dropping it must stop it (and everything it forked).
+pub(crate) trait Daemon: Send + Sync + fmt::Debug {
+    /// The process id, where there is one on this machine.
+    fn pid(&self) -> Option<u32>;
+    /// How it ended, if it has (e.g. "exit status: 1").
+    fn exited(&self) -> Option<String>;
+    /// Polls until it has exited or `timeout` passed; true if it exited.
+    fn wait_exit(&self, timeout: Duration) -> bool;
+    /// Asks it to stop, waits up to `grace`, then kills it and whatever it
+    /// forked. Idempotent.
+    fn kill(&self, grace: Duration);
+    /// The last `n` lines of each of its non-empty logs, labelled.
+    fn log_tail(&self, n: usize) -> String;
+}
+
+/// Starts daemons.
+pub(crate) trait Launcher: Send + Sync + fmt::Debug {
+    fn launch(&self, spec: &DaemonSpec) -> Result<Box<dyn Daemon>>;
+}
+
+/// The launcher used when nothing else is configured.
+pub(crate) fn default_launcher() -> Arc<dyn Launcher> {
+    Arc::new(crate::local_process::LocalLauncher)
+}

@@ -1,0 +1,55 @@
+//! The lightningd options the harness gives every node, in one place.
+//!
+//! `scripts/start_ln.sh` writes the same options into its node configs;
+//! `tests/start_ln_script.rs` fails when the two sets differ, so this file
+//! is the one source of truth. Options depend on what the binary at hand
+//! supports (its `--version` and `--help`), never on the newest release's
+//! defaults: `--developer` breaks nodes before v23.11, and options like
+//! `--autoconnect-seeker-peers` exist only in newer releases.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::binaries::{LightningdBin, Version};
+
+/// The options every harness node of the lightningd at `lightningd` gets,
+/// besides those naming its own directory, port, log level and bitcoind:
+/// for example `--network=regtest`, `--rescan=1`, and `--developer
+/// --dev-bitcoind-poll=1` where the release has them.
+pub fn regtest_options(lightningd: &Path) -> Result<Vec<String>> {
+    Ok(shared_options(&LightningdBin::inspect(lightningd)?))
+}
+
+pub(crate) fn shared_options(bin: &LightningdBin) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--network=regtest",
+        "--allow-deprecated-apis=false",
+        "--disable-dns",
+        // A new node starts 30 blocks below the tip by default and fetches
+        // them one by one; its wallet is empty, so there is nothing to find
+        // there. pyln-testing uses 1 as well.
+        "--rescan=1",
+    ]
+    .map(String::from)
+    .to_vec();
+    if bin.version >= Version::new(23, 11, 0) {
+        // Runtime developer mode exists only from v23.11; before that the
+        // dev options need a developer build, which releases are not.
+        args.extend(
+            ["--developer", "--dev-fast-gossip", "--dev-bitcoind-poll=1"].map(String::from),
+        );
+    } else if bin.has_option("dev-bitcoind-poll") {
+        // A pre-v23.11 developer build.
+        args.extend(["--dev-fast-gossip", "--dev-bitcoind-poll=1"].map(String::from));
+    }
+    if bin.has_option("autoconnect-seeker-peers") {
+        args.push("--autoconnect-seeker-peers=0".into());
+    }
+    if bin.has_option("database-upgrade") {
+        // A node dir made by an older release (an upgrade test restarting
+        // a node with a newer binary) needs this on release builds.
+        args.push("--database-upgrade=true".into());
+    }
+    args
+}
