@@ -131,6 +131,13 @@ pub struct NodeConf {
     pub start: bool,
     /// `--log-level`; `None` uses [`Conf::log_level`].
     pub log_level: Option<String>,
+    /// Regexes for log lines this node may write without failing the test
+    /// at teardown: `**BROKEN**` lines and plugins killed by lightningd
+    /// (pyln-testing's `broken_log`). See [`Network`](crate::Network).
+    pub allow_log: Vec<String>,
+    /// The node may crash or exit non-zero without failing the test
+    /// (pyln-testing's `may_fail`). Its log lines are still checked.
+    pub may_fail: bool,
 }
 
 impl Default for NodeConf {
@@ -141,6 +148,8 @@ impl Default for NodeConf {
             plugins: Vec::new(),
             start: true,
             log_level: None,
+            allow_log: Vec::new(),
+            may_fail: false,
         }
     }
 }
@@ -182,6 +191,20 @@ impl NodeConf {
     /// Leaves the node stopped when the network is built.
     pub fn not_started(mut self) -> Self {
         self.start = false;
+        self
+    }
+
+    /// Lets this node log lines matching `regex` (a `**BROKEN**` line, a
+    /// plugin killed by lightningd) without failing the test at teardown.
+    pub fn allow_log(mut self, regex: impl Into<String>) -> Self {
+        self.allow_log.push(regex.into());
+        self
+    }
+
+    /// Lets this node crash or exit non-zero without failing the test at
+    /// teardown (its log is still checked).
+    pub fn may_fail(mut self) -> Self {
+        self.may_fail = true;
         self
     }
 }

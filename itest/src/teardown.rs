@@ -27,7 +27,6 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::ExitStatus;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -50,13 +49,18 @@ pub struct Tolerance {
 }
 
 /// How a node's lightningd process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
-    /// It exited by itself (after `stop`, or earlier) with this status.
-    Exited(ExitStatus),
+    /// It exited by itself (after `stop`, or earlier), as the daemon
+    /// backend reports it: `exit status: 0` (std's wording for a clean
+    /// exit), `exit status: 1`, `signal: 6 (SIGABRT)`, ...
+    Exited(String),
     /// It was still running after `stop` and a grace period, and was killed.
     KilledAfterStop,
 }
+
+/// What [`Exit::Exited`] says for a clean exit.
+const CLEAN_EXIT: &str = "exit status: 0";
 
 /// One reason a node fails its teardown checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +78,8 @@ pub enum Finding {
     },
     /// lightningd did not exit cleanly; says how.
     BadExit(String),
+    /// The node's log could not be read, so it could not be checked.
+    Unreadable(String),
 }
 
 impl fmt::Display for Finding {
@@ -87,6 +93,7 @@ impl fmt::Display for Finding {
                 path.display()
             ),
             Finding::BadExit(how) => write!(f, "lightningd {how}"),
+            Finding::Unreadable(why) => write!(f, "log not checked: {why}"),
         }
     }
 }
@@ -98,8 +105,8 @@ pub struct Evidence<'a> {
     pub log: &'a [String],
     /// Directories where lightningd may have left `crash.log.*`.
     pub dirs: Vec<PathBuf>,
-    /// How the process ended; `None` if it was never started.
-    pub exit: Option<Exit>,
+    /// How each of its lightningd processes ended (one per start).
+    pub exits: &'a [Exit],
 }
 
 /// All findings for one node, log findings first, in log order.
@@ -107,7 +114,7 @@ pub fn check(evidence: &Evidence<'_>, tolerance: &Tolerance) -> Vec<Finding> {
     let mut findings = scan_log(evidence.log, &tolerance.allow_log);
     if !tolerance.may_fail {
         findings.extend(crash_logs(&evidence.dirs));
-        findings.extend(evidence.exit.and_then(exit_finding));
+        findings.extend(evidence.exits.iter().filter_map(exit_finding));
     }
     findings
 }
@@ -173,10 +180,10 @@ pub fn crash_logs(dirs: &[PathBuf]) -> Vec<Finding> {
 }
 
 /// A finding unless lightningd exited with status 0.
-pub fn exit_finding(exit: Exit) -> Option<Finding> {
+pub fn exit_finding(exit: &Exit) -> Option<Finding> {
     match exit {
-        Exit::Exited(status) if status.success() => None,
-        Exit::Exited(status) => Some(Finding::BadExit(format!("exited with {status}"))),
+        Exit::Exited(how) if how == CLEAN_EXIT => None,
+        Exit::Exited(how) => Some(Finding::BadExit(format!("exited with {how}"))),
         Exit::KilledAfterStop => Some(Finding::BadExit(
             "did not exit after the `stop` RPC and was killed".into(),
         )),
@@ -198,6 +205,7 @@ pub fn report(node: &str, lightning_dir: &Path, findings: &[Finding]) -> String 
 #[cfg(test)]
 mod tests {
     use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
 
     use super::*;
 
@@ -271,14 +279,18 @@ mod tests {
         assert!(tail.ends_with("last words"), "{tail}");
     }
 
+    fn exited(raw: i32) -> Exit {
+        Exit::Exited(ExitStatus::from_raw(raw).to_string())
+    }
+
     #[test]
     fn only_a_clean_exit_passes() {
-        assert_eq!(exit_finding(Exit::Exited(ExitStatus::from_raw(0))), None);
-        let code_1 = exit_finding(Exit::Exited(ExitStatus::from_raw(1 << 8))).unwrap();
+        assert_eq!(exit_finding(&exited(0)), None);
+        let code_1 = exit_finding(&exited(1 << 8)).unwrap();
         assert!(code_1.to_string().contains("exit status: 1"), "{code_1}");
-        let signal = exit_finding(Exit::Exited(ExitStatus::from_raw(libc::SIGABRT))).unwrap();
+        let signal = exit_finding(&exited(libc::SIGABRT)).unwrap();
         assert!(signal.to_string().contains("signal: 6"), "{signal}");
-        let hung = exit_finding(Exit::KilledAfterStop).unwrap();
+        let hung = exit_finding(&Exit::KilledAfterStop).unwrap();
         assert!(hung.to_string().contains("did not exit"), "{hung}");
     }
 
@@ -290,7 +302,7 @@ mod tests {
         let evidence = Evidence {
             log: &log,
             dirs: vec![dir.path().to_path_buf()],
-            exit: Some(Exit::Exited(ExitStatus::from_raw(1 << 8))),
+            exits: &[exited(0), exited(1 << 8)],
         };
         let strict = check(&evidence, &Tolerance::default());
         assert_eq!(strict.len(), 6, "{strict:#?}");
