@@ -219,10 +219,10 @@ fn check_plugin(socket: &Path) -> Result<()> {
 
 fn itest_once(plugin: &Path, out: &mut Samples) -> Result<()> {
     let t = Instant::now();
-    let net = itest::Network::builder().nodes(2).build()?;
+    let net = itest::Network::start()?;
     net.node(0).plugin_start(plugin, &[("foo_opt", "BAR")])?;
     out.ready.push(t.elapsed().as_secs_f64());
-    check_plugin(&net.node(0).lightning_dir().join("regtest/lightning-rpc"))?;
+    check_plugin(net.node(0).socket_path())?;
     let t = Instant::now();
     drop(net);
     out.teardown.push(t.elapsed().as_secs_f64());
@@ -340,18 +340,23 @@ l1-cli -k plugin subcommand=start plugin="$2" foo_opt=BAR >/dev/null || exit 1"#
     Ok(())
 }
 
-/// The steps of `Network::builder().nodes(2).build()` + `plugin_start`,
-/// timed one by one with the harness's public API (same calls, same order).
-/// `build` runs the lightningd inspection on another thread while bitcoind
-/// starts, and only in the first network of a process; here it is timed on
-/// its own, so the phases add up to more than a network's ready time.
+/// The steps of `Network::start()` + `plugin_start`, timed one by one
+/// with the harness's public API: a bitcoind-only network, then two nodes
+/// configured not to start, started together. `Network::start` runs the
+/// lightningd inspection on another thread while bitcoind starts, and only
+/// in the first network of a process; here it is timed on its own, so the
+/// phases add up to more than a network's ready time.
 fn itest_phases(plugin: &Path) -> Result<Vec<(&'static str, f64)>> {
-    use itest::{BitcoinD, Node};
+    use itest::{Conf, Network, NodeConf};
     let mut out = Vec::new();
+    let mut conf = Conf::default();
     let t = Instant::now();
     // What the first network of a process pays, on a second thread (the
     // harness runs both at once and caches the result).
-    let lightningd = itest::binaries::require(itest::binaries::LIGHTNINGD)?;
+    let lightningd = conf
+        .lightningd
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("lightningd"));
     std::thread::scope(|s| -> Result<()> {
         let run = |arg: &'static str| {
             let lightningd = &lightningd;
@@ -372,39 +377,19 @@ fn itest_phases(plugin: &Path) -> Result<Vec<(&'static str, f64)>> {
         "lightningd --version/--help (1st network only, overlaps bitcoind)",
         t.elapsed().as_secs_f64(),
     ));
-    let mut bins = itest::Binaries::bitcoin_only()?;
-    bins.lightningd = Some(itest::binaries::LightningdBin::from_env()?);
-    let root = std::env::temp_dir().join(format!(
-        "bench-phases-{}-{}",
-        std::process::id(),
-        epoch() as u64
-    ));
-    let limit = itest::timeout();
+    conf.nodes = vec![NodeConf::default().not_started(); 2];
     let t = Instant::now();
-    let mut bitcoind = BitcoinD::spawn(&bins, &root.join("bitcoind"))?;
-    bitcoind.wait_ready(limit)?;
+    let net = Network::with_conf(&conf)?;
     out.push((
         "bitcoind ready (rpc, wallet, 101 blocks)",
         t.elapsed().as_secs_f64(),
     ));
     let t = Instant::now();
-    let lightningd = bins.lightningd.as_ref().context("no lightningd")?;
-    let height = bitcoind.height()?;
-    let nodes: Vec<Node> = (1..=2)
-        .map(|i| {
-            Node::spawn(
-                &format!("l{i}"),
-                lightningd,
-                &bitcoind,
-                &root.join(format!("l{i}")),
-                &[],
-            )
-        })
-        .collect::<Result<_>>()?;
     std::thread::scope(|s| {
-        let hs: Vec<_> = nodes
+        let hs: Vec<_> = net
+            .nodes()
             .iter()
-            .map(|n| s.spawn(move || n.wait_ready(limit, height)))
+            .map(|n| s.spawn(move || n.start()))
             .collect();
         hs.into_iter().try_for_each(|h| h.join().expect("no panic"))
     })?;
@@ -413,10 +398,8 @@ fn itest_phases(plugin: &Path) -> Result<Vec<(&'static str, f64)>> {
         t.elapsed().as_secs_f64(),
     ));
     let t = Instant::now();
-    nodes[0].plugin_start(plugin, &[("foo_opt", "BAR")])?;
+    net.node(0).plugin_start(plugin, &[("foo_opt", "BAR")])?;
     out.push(("plugin start (itest client)", t.elapsed().as_secs_f64()));
-    drop(nodes);
-    drop(bitcoind);
-    let _ = std::fs::remove_dir_all(&root);
+    drop(net);
     Ok(out)
 }

@@ -35,20 +35,18 @@ pub fn run(cfg: &Config, peers: &[Peer], rows: &mut Vec<Row>) -> Result<()> {
         "bench: sections 1-3: starting bitcoind + {} lightningd",
         peers.len()
     );
-    let net = itest::Network::builder().nodes(peers.len()).build()?;
+    let net = itest::Network::with_conf(&itest::Conf::with_nodes(peers.len()))?;
     let subjects: Vec<Subject> = peers
         .iter()
         .enumerate()
-        .map(|(i, peer)| Subject {
-            peer,
-            socket: net
-                .node(i)
-                .lightning_dir()
-                .join("regtest")
-                .join("lightning-rpc"),
-            lightningd_pid: net.node(i).pid(),
+        .map(|(i, peer)| {
+            Ok(Subject {
+                peer,
+                socket: net.node(i).socket_path().to_path_buf(),
+                lightningd_pid: net.node(i).pid().context("lightningd has no local pid")?,
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
 
     for s in &subjects {
         check_contract(s)

@@ -18,8 +18,18 @@ pub struct Paths {
 impl Paths {
     pub fn discover() -> Result<Self> {
         let bench_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let workspace = itest::plugin::workspace_dir().to_path_buf();
-        let out = itest::plugin::target_dir().join("bench");
+        let workspace = bench_dir
+            .parent()
+            .context("the bench crate lives inside the workspace")?
+            .to_path_buf();
+        // `CARGO_TARGET_DIR` (relative to the workspace if relative), else
+        // `<workspace>/target`.
+        let target = match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+            Some(dir) if dir.is_absolute() => dir,
+            Some(dir) => workspace.join(dir),
+            None => workspace.join("target"),
+        };
+        let out = target.join("bench");
         std::fs::create_dir_all(&out)?;
         Ok(Self {
             workspace,

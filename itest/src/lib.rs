@@ -37,6 +37,8 @@
 //! ```
 
 #![warn(missing_docs)]
+// The examples show real test functions; they are compiled, not run.
+#![allow(clippy::test_attr_in_doctest)]
 
 mod binaries;
 mod bitcoind;

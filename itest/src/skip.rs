@@ -10,7 +10,7 @@
 //! rebuilds itest (and so its dependents' tests) when `PATH`,
 //! `LIGHTNINGD`, `BITCOIND`, `BITCOIN_CLI` or `ITEST_REQUIRE` change.
 //!
-//! ```
+//! ```no_run
 //! itest::needs_lightningd! {
 //!     #[test]
 //!     fn my_plugin_works() { /* build a Network, ... */ }
