@@ -60,6 +60,9 @@ pub struct Conf {
     /// Confirmations [`Network::fund_channel`](crate::Network::fund_channel)
     /// mines after `fundchannel`. Default 6.
     pub channel_confirmations: u64,
+    /// Size of each channel [`Network::line_graph`](crate::Network::line_graph)
+    /// opens. Default 1 000 000 sat, as pyln-testing's `line_graph`.
+    pub channel_sat: u64,
 }
 
 impl Default for Conf {
@@ -79,6 +82,7 @@ impl Default for Conf {
             log_level: "debug".into(),
             funding_margin_sat: 1_000_000,
             channel_confirmations: 6,
+            channel_sat: 1_000_000,
         }
     }
 }

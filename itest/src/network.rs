@@ -248,24 +248,7 @@ impl Network {
     /// Sends `sats` from bitcoind to a fresh address of `node`, confirms it
     /// and waits until the node sees it as a confirmed output.
     pub fn fund_wallet(&self, node: &Node, sats: u64) -> Result<()> {
-        let reply = node.rpc("newaddr", json!({}))?;
-        let address = ["bech32", "p2tr"]
-            .iter()
-            .find_map(|k| reply[*k].as_str())
-            .with_context(|| format!("newaddr reply has no address: {reply}"))?;
-        let txid = self.bitcoind().send_to(address, sats)?;
-        self.mine(1)?;
-        let what = format!("{} to see confirmed output of {txid}", node.name());
-        wait_until(&what, self.conf.timeout, |last| {
-            let funds = node.rpc("listfunds", json!({}))?;
-            let outputs = funds["outputs"].as_array().cloned().unwrap_or_default();
-            *last = format!("listfunds outputs: {}", outputs.len());
-            Ok(outputs
-                .iter()
-                .any(|o| o["txid"] == json!(txid) && o["status"] == json!("confirmed"))
-                .then_some(()))
-        })
-        .map_err(|e| node.explain(e))
+        self.fund_wallets(&[node], sats)
     }
 
     /// Opens a `sats` channel from `a` to `b`: funds `a`'s wallet (plus
@@ -399,11 +382,10 @@ impl Network {
         self.nodes
             .iter()
             .filter_map(|node| {
-                let findings = node.teardown_findings().unwrap_or_else(|e| {
-                    vec![Finding::Unreadable(format!("{e:#}"))]
-                });
-                (!findings.is_empty())
-                    .then(|| report(node.name(), node.lightning_dir(), &findings))
+                let findings = node
+                    .teardown_findings()
+                    .unwrap_or_else(|e| vec![Finding::Unreadable(format!("{e:#}"))]);
+                (!findings.is_empty()).then(|| report(node.name(), node.lightning_dir(), &findings))
             })
             .collect()
     }
