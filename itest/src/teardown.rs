@@ -14,13 +14,16 @@
 //!   signal or `fatal()`;
 //! - lightningd exiting non-zero, or not exiting after `stop`;
 //! - a plugin killed by lightningd: `plugin_kill` logs
-//!   `plugin-<name>: Killing plugin: <why>` (`lightningd/plugin.c`). At
-//!   level `UNUSUAL` lightningd judged the plugin broken (malformed JSON,
-//!   bad manifest or reply, timeout, unmet hook order); `exited ...` at
-//!   `INFO` means the plugin died while lightningd ran (at shutdown the
-//!   same line is `DEBUG`). A plugin stopped by `plugin stop`, one that
-//!   disabled itself, or one refused as not dynamic is not a finding: the
-//!   test asked for it or got an RPC error for it.
+//!   `plugin-<name>: Killing plugin: <why>` (`lightningd/plugin.c`), at
+//!   level `UNUSUAL` when lightningd judged the plugin broken (malformed
+//!   JSON, bad manifest or reply, timeout, unmet hook order).
+//!
+//! The same line at `INFO` or `DEBUG` is not a finding: `stopped by
+//! lightningd via RPC`, `disabled itself`, `Not a dynamic plugin`, and
+//! `exited during normal operation`. The last one is also what lightningd
+//! logs when `plugin stop` lets a plugin that subscribes to `shutdown` exit
+//! by itself, so it cannot tell a crash from a clean stop; a plugin that
+//! dies mid-test shows up as the RPC error of whatever called it.
 //!
 //! A node can tolerate some of this (pyln-testing's `broken_log` and
 //! `may_fail`): see [`Tolerance`].
@@ -142,21 +145,13 @@ fn is_broken(line: &str) -> bool {
     line.split_whitespace().nth(1) == Some("**BROKEN**")
 }
 
-/// Whether `line` is lightningd killing a plugin the test did not stop;
-/// see the module docs.
+/// Whether `line` is lightningd killing a plugin it judged broken; see
+/// the module docs.
 fn is_plugin_killed(line: &str) -> bool {
     static KILL: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"^\S+\s+(?P<level>\S+)\s+plugin-.*?: Killing plugin: (?P<why>.*)$")
-            .expect("valid regex")
+        Regex::new(r"^\S+\s+UNUSUAL\s+plugin-.*?: Killing plugin: ").expect("valid regex")
     });
-    let Some(c) = KILL.captures(line) else {
-        return false;
-    };
-    match &c["level"] {
-        "UNUSUAL" => true,
-        "INFO" => c["why"].starts_with("exited "),
-        _ => false,
-    }
+    KILL.is_match(line)
 }
 
 /// `crash.log*` files in `dirs`, sorted by path, with their last lines.
@@ -229,20 +224,19 @@ mod tests {
     fn finds_broken_lines_and_plugins_lightningd_killed() {
         let found = scan_log(&lines(LOG), &[]);
         let shown: Vec<String> = found.iter().map(|f| f.to_string()).collect();
-        assert_eq!(shown.len(), 4, "{shown:#?}");
+        assert_eq!(shown.len(), 3, "{shown:#?}");
         assert!(shown[0].starts_with("BROKEN log line: ") && shown[0].contains("very wrong"));
         assert!(
             shown[1].starts_with("plugin killed by lightningd: ") && shown[1].contains("bad.py")
         );
-        assert!(shown[2].contains("plugin-dies.py: Killing plugin: exited during normal operation"));
-        assert!(shown[3].contains("FATAL SIGNAL 6"));
+        assert!(shown[2].contains("FATAL SIGNAL 6"));
     }
 
     #[test]
     fn the_allow_list_excuses_matching_lines_only() {
         let allow = [Regex::new("plugin-guard: something").unwrap()];
         let found = scan_log(&lines(LOG), &allow);
-        assert_eq!(found.len(), 3);
+        assert_eq!(found.len(), 2);
         assert!(found
             .iter()
             .all(|f| !f.to_string().contains("something is very wrong")));
@@ -305,13 +299,13 @@ mod tests {
             exits: &[exited(0), exited(1 << 8)],
         };
         let strict = check(&evidence, &Tolerance::default());
-        assert_eq!(strict.len(), 6, "{strict:#?}");
+        assert_eq!(strict.len(), 5, "{strict:#?}");
         let lenient = Tolerance {
             may_fail: true,
             ..Tolerance::default()
         };
         let found = check(&evidence, &lenient);
-        assert_eq!(found.len(), 4, "{found:#?}");
+        assert_eq!(found.len(), 3, "{found:#?}");
         assert!(found
             .iter()
             .all(|f| matches!(f, Finding::Broken(_) | Finding::PluginKilled(_))));

@@ -1,7 +1,7 @@
 //! The teardown checks on real lightningd: a test whose body passed still
 //! fails when its network shows `**BROKEN**` log lines, a plugin killed by
 //! lightningd or lightningd dying, unless the node's configuration allows
-//! it. The fixture `log_at_level.py` makes lightningd log a line at any
+//! it. The fixture `misbehave_on_call.py` makes lightningd log a line at any
 //! level on request.
 
 mod support;
@@ -12,12 +12,15 @@ use tempfile::TempDir;
 
 use support::fixture;
 
-/// One node running `log_at_level.py`, configured by `node`, in a temp root
+/// One node running `misbehave_on_call.py`, configured by `node`, in a temp root
 /// the test owns, so a kept directory is removed with it.
 fn one_node(node: NodeConf) -> (TempDir, Network) {
     let root = tempfile::tempdir().unwrap();
     let mut conf = Conf::with_nodes(1);
-    conf.nodes[0] = node.with_plugin(fixture("log_at_level.py"), Vec::<(String, String)>::new());
+    conf.nodes[0] = node.with_plugin(
+        fixture("misbehave_on_call.py"),
+        Vec::<(String, String)>::new(),
+    );
     conf.tmp_root = Some(root.path().to_path_buf());
     let net = Network::with_conf(&conf).expect("starting one node");
     (root, net)
@@ -37,7 +40,7 @@ itest::needs_lightningd! {
 fn a_broken_line_fails_the_teardown_and_is_shown() {
     let (_root, net) = one_node(NodeConf::default());
     let line = log_at(&net, "broken", "itest: deliberately broken");
-    assert!(line.contains("**BROKEN** plugin-log_at_level.py: itest: deliberately broken"), "{line}");
+    assert!(line.contains("**BROKEN** plugin-misbehave_on_call.py: itest: deliberately broken"), "{line}");
     let dir = net.dir().to_path_buf();
     let err = net.finish().expect_err("a BROKEN line must fail the teardown");
     let text = format!("{err:#}");
@@ -52,7 +55,7 @@ itest::needs_lightningd! {
 fn the_same_line_at_info_level_passes() {
     let (_root, net) = one_node(NodeConf::default());
     let line = log_at(&net, "info", "itest: deliberately broken");
-    assert!(line.contains("INFO    plugin-log_at_level.py: itest: deliberately broken"), "{line}");
+    assert!(line.contains("INFO    plugin-misbehave_on_call.py: itest: deliberately broken"), "{line}");
     let dir = net.dir().to_path_buf();
     net.finish().expect("an INFO line passes the teardown");
     assert!(!dir.exists(), "a passing network's directory is deleted");
@@ -61,7 +64,7 @@ fn the_same_line_at_info_level_passes() {
 
 itest::needs_lightningd! {
 #[test]
-#[should_panic(expected = "**BROKEN** plugin-log_at_level.py: itest: broken at drop")]
+#[should_panic(expected = "**BROKEN** plugin-misbehave_on_call.py: itest: broken at drop")]
 fn dropping_the_network_fails_a_passing_test_with_the_line() {
     let (_root, net) = one_node(NodeConf::default());
     log_at(&net, "broken", "itest: broken at drop");
@@ -83,15 +86,24 @@ itest::needs_lightningd! {
 fn a_plugin_killed_by_lightningd_fails_the_teardown() {
     let (_root, net) = one_node(NodeConf::default());
     let l1 = net.node(0);
+    l1.call("reply_garbage", json!({})).expect_err("lightningd kills the plugin");
+    let line = l1.wait_for_log("UNUSUAL plugin-misbehave_on_call.py: Killing plugin: ").unwrap();
+    let text = format!("{:#}", net.finish().expect_err("a killed plugin must fail the teardown"));
+    assert!(text.contains(&format!("plugin killed by lightningd: {line}")), "{text}");
+}
+}
+
+itest::needs_lightningd! {
+#[test]
+fn plugins_stopped_on_request_pass() {
+    let (_root, net) = one_node(NodeConf::default());
+    let l1 = net.node(0);
     l1.plugin_start(fixture("dies_on_call.py"), &[]).unwrap();
-    l1.call("die_on_call", json!({})).expect_err("the plugin dies before replying");
-    l1.wait_for_log("Killing plugin: exited during normal operation").unwrap();
-    let text = format!("{:#}", net.finish().expect_err("a dead plugin must fail the teardown"));
-    assert!(
-        text.contains("plugin killed by lightningd: ")
-            && text.contains("plugin-dies_on_call.py: Killing plugin: exited during normal operation"),
-        "{text}"
-    );
+    l1.plugin_stop("dies_on_call.py").unwrap();
+    l1.plugin_stop("misbehave_on_call.py").unwrap();
+    l1.wait_for_logs(&["plugin-dies_on_call.py: Killing plugin", "plugin-misbehave_on_call.py: Killing plugin"])
+        .unwrap();
+    net.finish().expect("stopping plugins is not a finding");
 }
 }
 
