@@ -28,6 +28,8 @@
 #   START_LN_PORT_BASE  use ports BASE, BASE+1, ... and fail naming a busy
 #                    one, instead of picking free ports at random
 #   PLUGIN_NODE      node reload_plugin acts on (default 1)
+#   ITEST_LIBFAKETIME  libfaketime for pre-v23.11 release builds (path, or
+#                    "off"; default: the usual install paths), as in itest
 #
 # Works with lightningd v23.02 ... v26.06 (options chosen from
 # `lightningd --version` and `--help`), with `set -u` and `set -e` callers,
@@ -295,9 +297,30 @@ _ln_version_code() {
 	LN_VERSION_CODE=$((10#$major * 100 + 10#$minor))
 }
 
-# _ln_write_config N: the node's config for this lightningd version.
+# _ln_libfaketime: the libfaketime to use (ITEST_LIBFAKETIME: a path, or
+# "off"; else the usual install paths), like itest's Conf::libfaketime.
+_ln_libfaketime() {
+	local f
+	case ${ITEST_LIBFAKETIME:-} in
+	off) return 1 ;;
+	?*)
+		printf '%s\n' "$ITEST_LIBFAKETIME"
+		return 0
+		;;
+	esac
+	for f in /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 \
+		/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1 \
+		/usr/lib/faketime/libfaketime.so.1 /usr/local/lib/faketime/libfaketime.so.1; do
+		[ -f "$f" ] && printf '%s\n' "$f" && return 0
+	done
+	return 1
+}
+
+# _ln_write_config N: the node's config (and env) for this lightningd.
+# The options must match itest's (itest/src/lightningd_options.rs, the one
+# source of truth); tests/start_ln_script.rs fails when they differ.
 _ln_write_config() {
-	local n=$1 dir=$LIGHTNING_DIR/l$1 help port
+	local n=$1 dir=$LIGHTNING_DIR/l$1 help port lib
 	help=$("$LIGHTNINGD" --help 2>&1) || true
 	_ln_pick_port "l$n" || return 1
 	port=$PORT
@@ -308,6 +331,7 @@ _ln_write_config() {
 		echo "addr=127.0.0.1:$port"
 		echo "allow-deprecated-apis=false"
 		echo "disable-dns"
+		echo "rescan=1"
 		echo "bitcoin-cli=$BCLI"
 		echo "bitcoin-datadir=$BITCOIN_DIR"
 		echo "bitcoin-rpcconnect=127.0.0.1"
@@ -319,7 +343,7 @@ _ln_write_config() {
 			echo "developer"
 			echo "dev-fast-gossip"
 			echo "dev-bitcoind-poll=1"
-		elif printf '%s' "$help" | grep -q -- '--dev-fast-gossip'; then
+		elif printf '%s' "$help" | grep -q -- '--dev-bitcoind-poll'; then
 			# Older DEVELOPER builds: dev options exist without a flag.
 			echo "dev-fast-gossip"
 			echo "dev-bitcoind-poll=1"
@@ -337,10 +361,19 @@ _ln_write_config() {
 		_ln_pick_port "l$n-grpc" || return 1
 		echo "grpc-port=$PORT" >>"$dir/config"
 	fi
-	if printf '%s' "$help" | grep -q -- '--clnrest-port'; then
-		: # clnrest stays disabled: it only listens when given a port
-	fi
 	chmod 600 "$dir/config"
+	# Release builds before v23.11 poll bitcoind every 30 s: with
+	# libfaketime, lightningd alone (not its subdaemons or plugins) runs its
+	# clock 20x fast, so it polls every 1.5 s.
+	: >"$dir/env"
+	if [ "$LN_VERSION_CODE" -lt 2311 ] && ! printf '%s' "$help" | grep -q -- '--dev-bitcoind-poll' &&
+		lib=$(_ln_libfaketime); then
+		{
+			echo "LD_PRELOAD=$lib${LD_PRELOAD:+:$LD_PRELOAD}"
+			echo "FAKETIME=+0 x20"
+			echo "FAKETIME_ONLY_CMDS=lightningd"
+		} >"$dir/env"
+	fi
 }
 
 # _ln_wait_node N PID: getinfo answers and shows no sync warning.
@@ -491,8 +524,10 @@ start_ln() {
 			return 1
 		fi
 		# lightningd does not daemonize: _ln_spawn detaches it.
+		local -a envs=()
+		mapfile -t envs <"$LIGHTNING_DIR/l$i/env"
 		pid=$(_ln_spawn "l$i" "$LIGHTNING_DIR/l$i/stdout.log" \
-			"$LIGHTNINGD" --lightning-dir="$LIGHTNING_DIR/l$i") || {
+			env ${envs[@]+"${envs[@]}"} "$LIGHTNINGD" --lightning-dir="$LIGHTNING_DIR/l$i") || {
 			stop_ln >/dev/null 2>&1
 			return 1
 		}
@@ -543,7 +578,7 @@ connect() {
 
 # _ln_wait_for DESC CMD...: retry CMD until it succeeds or times out.
 # Three times START_LN_TIMEOUT: builds without dev options (v23.02 release
-# builds) poll bitcoind only every 30 s.
+# builds) poll bitcoind only every 30 s when libfaketime is missing.
 _ln_wait_for() {
 	local desc=$1 limit=$((3 * ${START_LN_TIMEOUT:-60}))
 	local deadline=$((SECONDS + limit))

@@ -84,6 +84,7 @@ impl BitcoinD {
             args: args.into_iter().map(OsString::from).collect(),
             dir: datadir.parent().unwrap_or(datadir).to_path_buf(),
             log: datadir.join("regtest").join("debug.log"),
+            env: Vec::new(),
         };
         let daemon = launcher.launch(&spec)?;
         let client = Client::new(

@@ -63,6 +63,15 @@ pub struct Conf {
     /// Size of each channel [`Network::line_graph`](crate::Network::line_graph)
     /// opens. Default 1 000 000 sat, as pyln-testing's `line_graph`.
     pub channel_sat: u64,
+    /// libfaketime, for lightningd release builds older than v23.11. They
+    /// lack `--dev-bitcoind-poll` and look for new blocks every 30 s, so
+    /// every `mine()` could wait up to 30 s. With libfaketime, such a
+    /// lightningd (only that process, not its subdaemons or plugins) runs
+    /// its clock 20x fast: it polls every 1.5 s. Default: `ITEST_LIBFAKETIME`
+    /// (a path, or `off`), else the first of the usual install paths that
+    /// exists (Debian's `faketime` package); `None` leaves old releases at
+    /// 30 s.
+    pub libfaketime: Option<PathBuf>,
 }
 
 impl Default for Conf {
@@ -83,6 +92,11 @@ impl Default for Conf {
             funding_margin_sat: 1_000_000,
             channel_confirmations: 6,
             channel_sat: 1_000_000,
+            libfaketime: match env_path("ITEST_LIBFAKETIME") {
+                Some(off) if off.as_os_str() == "off" => None,
+                Some(path) => Some(path),
+                None => find_libfaketime(),
+            },
         }
     }
 }
@@ -226,6 +240,19 @@ fn env_path(var: &str) -> Option<PathBuf> {
     std::env::var_os(var)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+/// Where distributions install libfaketime.
+fn find_libfaketime() -> Option<PathBuf> {
+    [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+        "/usr/local/lib/faketime/libfaketime.so.1",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
 }
 
 /// `ITEST_TIMEOUT` seconds, default 60.

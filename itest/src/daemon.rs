@@ -25,6 +25,8 @@ pub(crate) struct DaemonSpec {
     pub dir: PathBuf,
     /// The daemon's own log file, shown first in failure reports.
     pub log: PathBuf,
+    /// Extra environment variables (the rest is inherited).
+    pub env: Vec<(OsString, OsString)>,
 }
 
 /// A started daemon. Dropping it must stop it (and everything it forked).

@@ -7,6 +7,7 @@
 //! defaults: `--developer` breaks nodes before v23.11, and options like
 //! `--autoconnect-seeker-peers` exist only in newer releases.
 
+use std::ffi::OsString;
 use std::path::Path;
 
 use anyhow::Result;
@@ -52,4 +53,43 @@ pub(crate) fn shared_options(bin: &LightningdBin) -> Vec<String> {
         args.push("--database-upgrade=true".into());
     }
     args
+}
+
+/// How much faster an old release's clock runs under libfaketime: its 30 s
+/// block poll becomes 1.5 s, close to `--dev-bitcoind-poll=1`. Its other
+/// timers shrink alike (the 60 s plugin manifest limit becomes 3 s, the
+/// 30 s a stopping plugin gets becomes 1.5 s), which is why this is not
+/// faster.
+pub(crate) const OLD_RELEASE_CLOCK_RATE: u32 = 20;
+
+/// Whether `bin` polls bitcoind only every 30 s (a release build before
+/// v23.11, which has no `--dev-bitcoind-poll`).
+pub(crate) fn polls_slowly(bin: &LightningdBin) -> bool {
+    bin.version < Version::new(23, 11, 0) && !bin.has_option("dev-bitcoind-poll")
+}
+
+/// The environment that speeds up a slowly polling lightningd's clock with
+/// the libfaketime at `libfaketime` (see `Conf::libfaketime`); empty for
+/// other binaries. `FAKETIME_ONLY_CMDS` keeps subdaemons, plugins and
+/// bitcoin-cli on real time.
+pub(crate) fn clock_env(
+    bin: &LightningdBin,
+    libfaketime: Option<&Path>,
+) -> Vec<(OsString, OsString)> {
+    let Some(lib) = libfaketime.filter(|_| polls_slowly(bin)) else {
+        return Vec::new();
+    };
+    let mut preload = OsString::from(lib);
+    if let Some(existing) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+        preload.push(":");
+        preload.push(existing);
+    }
+    vec![
+        ("LD_PRELOAD".into(), preload),
+        (
+            "FAKETIME".into(),
+            format!("+0 x{OLD_RELEASE_CLOCK_RATE}").into(),
+        ),
+        ("FAKETIME_ONLY_CMDS".into(), "lightningd".into()),
+    ]
 }

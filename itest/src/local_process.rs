@@ -60,6 +60,7 @@ impl LocalProcess {
         };
         let mut cmd = Command::new(&spec.program);
         cmd.args(&spec.args)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&spec.dir)
             .stdin(Stdio::null())
             .stdout(open(&stdout)?)
@@ -168,6 +169,7 @@ mod tests {
             args: vec!["-c".into(), script.into()],
             dir: dir.to_path_buf(),
             log: dir.join("none"),
+            env: Vec::new(),
         })
         .unwrap()
     }

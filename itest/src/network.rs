@@ -90,6 +90,12 @@ impl Network {
             let configured = node.lightningd.as_deref().or(conf.lightningd.as_deref());
             lightningds.push(resolve(LIGHTNINGD, configured)?);
         }
+        if let Some(lib) = conf.libfaketime.as_deref().filter(|p| !p.is_file()) {
+            anyhow::bail!(
+                "Conf::libfaketime {} is not a file (ITEST_LIBFAKETIME=off disables it)",
+                lib.display()
+            );
+        }
         let bitcoind_path = resolve(BITCOIND, conf.bitcoind.as_deref())?;
         let cli = resolve(BITCOIN_CLI, conf.bitcoin_cli.as_deref())?;
         let mut builder = tempfile::Builder::new();
@@ -178,6 +184,7 @@ impl Network {
             launcher: &self.launcher,
             log_level: &self.conf.log_level,
             timeout: self.conf.timeout,
+            libfaketime: self.conf.libfaketime.as_deref(),
         };
         let node = Node::new(&name, &self.dir().join(&name), conf, bin, &env)?;
         self.nodes.push(node);
@@ -226,12 +233,17 @@ impl Network {
         self.bitcoind.as_ref().expect("bitcoind exists until drop")
     }
 
-    /// Mines `n` blocks and waits until every running node has processed
-    /// them.
+    /// Mines `n` blocks and waits until every started node has processed
+    /// them (a node that died fails this, naming it; stopped nodes are
+    /// skipped).
     pub fn mine(&self, n: u64) -> Result<()> {
         self.bitcoind().mine(n)?;
         let height = self.bitcoind().height()?;
-        for node in self.nodes.iter().filter(|n| n.is_running()) {
+        let started = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_running() || n.exit_status().is_some());
+        for node in started {
             node.wait_blockheight(height)?;
         }
         Ok(())

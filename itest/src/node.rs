@@ -21,7 +21,7 @@ use crate::binaries::{LightningdBin, Version};
 use crate::bitcoind::BitcoinD;
 use crate::conf::NodeConf;
 use crate::daemon::{Daemon, DaemonSpec, Launcher};
-use crate::lightningd_options::shared_options;
+use crate::lightningd_options::{clock_env, shared_options};
 use crate::log_cursor::LogCursor;
 use crate::ports::{self, PortLease};
 use crate::rpc::{Rpc, RpcError};
@@ -53,6 +53,7 @@ pub struct Node {
     bin: LightningdBin,
     log_level: String,
     timeout: Duration,
+    libfaketime: Option<PathBuf>,
     bitcoind: Arc<BitcoinD>,
     launcher: Arc<dyn Launcher>,
     rpc: Rpc,
@@ -92,6 +93,7 @@ pub(crate) struct NodeEnv<'a> {
     pub launcher: &'a Arc<dyn Launcher>,
     pub log_level: &'a str,
     pub timeout: Duration,
+    pub libfaketime: Option<&'a Path>,
 }
 
 impl Node {
@@ -134,6 +136,7 @@ impl Node {
             conf,
             bin,
             timeout: env.timeout,
+            libfaketime: env.libfaketime.map(Path::to_path_buf),
             bitcoind: env.bitcoind.clone(),
             launcher: env.launcher.clone(),
             rpc,
@@ -189,6 +192,7 @@ impl Node {
             args: self.args().into_iter().map(OsString::from).collect(),
             dir: self.dir.clone(),
             log: self.log_path(),
+            env: clock_env(&self.bin, self.libfaketime.as_deref()),
         };
         let daemon = self
             .launcher

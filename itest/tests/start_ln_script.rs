@@ -7,8 +7,11 @@
 //! recorded as started is killed (whole process groups) and its logs are
 //! printed.
 //!
-//! std only: no harness code is shared with the script on purpose, so the
-//! script is tested on its own terms.
+//! The script is run on its own terms (no harness code drives it). The
+//! harness is used for one thing: the lightningd options and environment
+//! the script gives a node must equal the harness's
+//! (`itest/src/lightningd_options.rs` is the one source of truth), so the
+//! two cannot drift apart again.
 
 use std::fs;
 use std::io::Read;
@@ -153,6 +156,9 @@ set -eu
 source scripts/start_ln.sh
 start_ln 2
 echo "PIDS=$(awk '{ print $2 }' "$LIGHTNING_DIR/.start_ln/pids" | tr '\n' ' ')"
+echo "CONFIG=$(tr '\n' '|' < "$LIGHTNING_DIR/l1/config")"
+L1PID=$(awk '$1 == "l1" { print $2 }' "$LIGHTNING_DIR/.start_ln/pids")
+echo "LNENV=$(tr '\0' '\n' < "/proc/$L1PID/environ" | grep -E '^(LD_PRELOAD|FAKETIME[A-Z_]*)=' | sort | tr '\n' '|')"
 connect 1 2 >/dev/null
 fund_nodes
 echo "STATE12=$(l1-cli -F listpeerchannels | sed -n 's/^channels\[0\]\.state=//p')"
@@ -254,6 +260,7 @@ fn start_ln_script_runs_a_network_opens_a_channel_and_reloads_the_plugin() {
         "reloaded myplugin answer\n{report}"
     );
     assert!(stdout.lines().any(|l| l == "DONE"), "{report}");
+    assert_same_lightningd_setup_as_the_harness(&field("CONFIG"), &field("LNENV"));
 
     // Nothing of ours survives stop_ln, and destroy_ln removed the dirs.
     let alive: Vec<u32> = pids
@@ -269,4 +276,58 @@ fn start_ln_script_runs_a_network_opens_a_channel_and_reloads_the_plugin() {
 
     cleanup.armed = false;
 }
+}
+
+/// Config keys that name one node's own files, ports, log level or
+/// bitcoind: they differ between the script and the harness by design.
+const PER_INSTANCE: &[&str] = &[
+    "log-level",
+    "log-file",
+    "addr",
+    "grpc-port",
+    "bitcoin-cli",
+    "bitcoin-datadir",
+    "bitcoin-rpcconnect",
+    "bitcoin-rpcport",
+    "bitcoin-rpcuser",
+    "bitcoin-rpcpassword",
+];
+
+/// The script's node options (its config file, `|`-separated) and clock
+/// environment must equal what the harness gives a node of the same
+/// lightningd.
+fn assert_same_lightningd_setup_as_the_harness(config: &str, env: &str) {
+    let conf = itest::Conf::with_nodes(1);
+    let lightningd = conf
+        .lightningd
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("lightningd"));
+    let mut script: Vec<String> = config
+        .split('|')
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| !PER_INSTANCE.contains(&l.split('=').next().unwrap_or("")))
+        .map(|l| format!("--{l}"))
+        .collect();
+    let mut harness = itest::regtest_options(&lightningd).expect("the harness's options");
+    script.sort();
+    harness.sort();
+    assert_eq!(
+        script, harness,
+        "scripts/start_ln.sh and itest give lightningd different options"
+    );
+
+    let net = itest::Network::with_conf(&conf).expect("starting a harness node");
+    let pid = net.node(0).pid().expect("a local lightningd");
+    let environ = fs::read(format!("/proc/{pid}/environ")).expect("reading its environment");
+    let mut harness_env: Vec<String> = environ
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .filter(|v| v.starts_with("LD_PRELOAD=") || v.starts_with("FAKETIME"))
+        .collect();
+    harness_env.sort();
+    let script_env: Vec<&str> = env.split('|').filter(|v| !v.is_empty()).collect();
+    assert_eq!(
+        script_env, harness_env,
+        "scripts/start_ln.sh and itest give lightningd a different environment"
+    );
 }
