@@ -16,10 +16,19 @@ pub enum Verdict {
     /// Let lightningd handle the HTLC as usual.
     Continue,
     /// Fail it with `reply` (the hook's answer).
-    Fail { amount_msat: u64, reply: Value },
+    Fail {
+        /// The payment's amount that was over the limit.
+        payment_msat: u64,
+        /// The hook's answer.
+        reply: Value,
+    },
 }
 
-/// Fails an HTLC whose amount is above `max_msat`; accepts all if `None`.
+/// Fails an HTLC of a payment above `max_msat`; accepts all if `None`.
+///
+/// The payment's amount is the onion's `total_msat` on the final hop, so
+/// a payment split into parts (`pay` splits larger payments) is judged as
+/// a whole; elsewhere it is the HTLC's amount.
 ///
 /// A final-hop HTLC fails with `incorrect_or_unknown_payment_details`,
 /// which BOLT 4 requires to carry the HTLC amount and the current block
@@ -29,10 +38,11 @@ pub enum Verdict {
 pub fn verdict(payload: &Value, max_msat: Option<i64>) -> Verdict {
     let htlc = &payload["htlc"];
     let amount_msat = msat(&htlc["amount_msat"]).unwrap_or(0);
+    let payment_msat = msat(&payload["onion"]["total_msat"]).unwrap_or(amount_msat);
     let Some(max) = max_msat else {
         return Verdict::Continue;
     };
-    if i128::from(amount_msat) <= i128::from(max) {
+    if i128::from(payment_msat) <= i128::from(max) {
         return Verdict::Continue;
     }
     let forwarding = payload["onion"].get("short_channel_id").is_some();
@@ -45,7 +55,7 @@ pub fn verdict(payload: &Value, max_msat: Option<i64>) -> Verdict {
         format!("{INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS:04x}{amount_msat:016x}{height:08x}")
     };
     Verdict::Fail {
-        amount_msat,
+        payment_msat,
         reply: json!({"result": "fail", "failure_message": failure_message}),
     }
 }
@@ -90,16 +100,40 @@ mod tests {
             verdict(&final_hop(json!(5000)), Some(5000)),
             Verdict::Continue
         );
-        let Verdict::Fail { amount_msat, reply } = verdict(&final_hop(json!(5001)), Some(5000))
+        let Verdict::Fail {
+            payment_msat,
+            reply,
+        } = verdict(&final_hop(json!(5001)), Some(5000))
         else {
             panic!("5001 > 5000 must fail");
         };
-        assert_eq!(amount_msat, 5001);
+        assert_eq!(payment_msat, 5001);
         // 400f, amount 5001 as u64, height 130 - 20 = 110 as u32.
         assert_eq!(
             reply,
             json!({"result": "fail", "failure_message": "400f00000000000013890000006e"})
         );
+    }
+
+    #[test]
+    fn a_part_of_a_payment_is_judged_by_the_payment_total() {
+        let mut part = final_hop(json!(3000));
+        part["onion"]["total_msat"] = json!(9000);
+        let Verdict::Fail {
+            payment_msat,
+            reply,
+        } = verdict(&part, Some(5000))
+        else {
+            panic!("a 9000 msat payment is above 5000, whatever its parts");
+        };
+        assert_eq!(payment_msat, 9000);
+        // The failure still names this HTLC's amount (3000 = 0xbb8).
+        assert_eq!(
+            reply["failure_message"],
+            json!("400f0000000000000bb80000006e")
+        );
+        part["onion"]["total_msat"] = json!("4000msat");
+        assert_eq!(verdict(&part, Some(5000)), Verdict::Continue);
     }
 
     #[test]
@@ -121,7 +155,7 @@ mod tests {
         assert!(matches!(
             old_format,
             Verdict::Fail {
-                amount_msat: 6000,
+                payment_msat: 6000,
                 ..
             }
         ));

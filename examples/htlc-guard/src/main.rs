@@ -1,9 +1,10 @@
 //! `htlc-guard`: a Core Lightning plugin written with the `cln-plugin`
 //! crate, here to show how an outside crate tests its plugin with `itest`.
 //!
-//! - Option `htlc-guard-max-msat` (integer, unset by default): incoming
-//!   HTLCs above this amount are failed by the `htlc_accepted` hook. It can
-//!   be given at startup and changed with `setconfig` (lightningd v23.08+).
+//! - Option `htlc-guard-max-msat` (integer, unset by default): the
+//!   `htlc_accepted` hook fails the HTLCs of payments above this amount. It
+//!   can be given at startup and changed with `setconfig` (lightningd
+//!   v23.08+). The plugin logs the limit it starts with and every change.
 //! - It subscribes to `invoice_payment` and counts the invoices paid to
 //!   this node.
 //! - Method `htlcguard-status` answers
@@ -55,6 +56,7 @@ async fn main() -> Result<(), anyhow::Error> {
         .start(State::default())
         .await?;
     if let Some(plugin) = plugin {
+        log::info!("{MAX_MSAT_NAME} is {:?}", max_msat(&plugin)?);
         plugin.join().await?;
     }
     // tokio's stdin reader sits in a blocking read that the runtime would
@@ -69,9 +71,13 @@ fn max_msat(p: &Plugin<State>) -> Result<Option<i64>, Error> {
 async fn htlc_accepted(p: Plugin<State>, payload: Value) -> Result<Value, Error> {
     let max = max_msat(&p)?;
     let answer = verdict(&payload, max);
-    if let Verdict::Fail { amount_msat, reply } = answer {
+    if let Verdict::Fail {
+        payment_msat,
+        reply,
+    } = answer
+    {
         p.state().lock().expect("stats lock").rejected += 1;
-        log::info!("rejected an HTLC of {amount_msat} msat (above {MAX_MSAT_NAME}={max:?})");
+        log::info!("rejected a payment of {payment_msat} msat (above {MAX_MSAT_NAME} {max:?})");
         return Ok(reply);
     }
     Ok(json!({"result": "continue"}))
@@ -109,6 +115,6 @@ async fn setconfig(p: Plugin<State>, params: Value) -> Result<Value, Error> {
         .parse()
         .with_context(|| format!("{MAX_MSAT_NAME} must be an integer, not {raw:?}"))?;
     p.set_option_str(name, options::Value::Integer(value))?;
-    log::info!("{MAX_MSAT_NAME} set to {value}");
+    log::info!("{MAX_MSAT_NAME} is {:?}", Some(value));
     Ok(json!({}))
 }

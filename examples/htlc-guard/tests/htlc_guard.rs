@@ -61,11 +61,14 @@ itest::needs_lightningd! {
 #[test]
 fn a_payment_above_the_startup_limit_is_rejected_by_the_hook() {
     let net = guarded_line(&[(LIMIT, "20000000")]);
+    net.node(2)
+        .wait_for_log(r"plugin-htlc-guard: htlc-guard-max-msat is Some\(20000000\)")
+        .expect("the plugin logs the limit it starts with");
     assert_eq!(status(&net)["max_msat"], json!(20_000_000));
     let err = pay(&net, 50_000_000, "too-big").expect_err("50 000 sat is above the limit");
     assert_refused_by_payee(&err);
     net.node(2)
-        .wait_for_log(r"plugin-htlc-guard: rejected an HTLC of 50000000 msat")
+        .wait_for_log(r"plugin-htlc-guard: rejected a payment of 50000000 msat")
         .unwrap();
     // Below the limit still pays, so the limit is what refused it.
     pay(&net, 10_000_000, "small").expect("10 000 sat is within the limit");
@@ -73,7 +76,9 @@ fn a_payment_above_the_startup_limit_is_rejected_by_the_hook() {
         .wait_for_log(r"plugin-htlc-guard: invoice small paid")
         .unwrap();
     let s = status(&net);
-    assert_eq!((s["payments"].clone(), s["rejected"].clone()), (json!(1), json!(1)), "{s:#}");
+    assert_eq!(s["payments"], json!(1), "{s:#}");
+    // One rejection per HTLC: a payment split into parts may have several.
+    assert!(s["rejected"].as_u64().unwrap() >= 1, "{s:#}");
     let invoices = net.node(2).rpc("listinvoices", json!({"label": "too-big"})).unwrap();
     assert_eq!(invoices["invoices"][0]["status"], json!("unpaid"), "{invoices:#}");
 }
@@ -95,7 +100,8 @@ fn the_limit_can_be_set_while_the_plugin_runs() {
         l3.plugin_start(PLUGIN, &[(LIMIT, "20000000")])
             .expect("plugin start with the limit");
     }
-    l3.wait_for_log(r"plugin-htlc-guard: .*20000000").unwrap();
+    l3.wait_for_log(r"plugin-htlc-guard: htlc-guard-max-msat is Some\(20000000\)")
+        .unwrap();
     assert_eq!(status(&net)["max_msat"], json!(20_000_000));
     let err = pay(&net, 50_000_000, "after").expect_err("now above the limit");
     assert_refused_by_payee(&err);
