@@ -68,7 +68,7 @@ pub use lightningd_options::regtest_options;
 pub use line_graph::SLOW_GOSSIP;
 pub use local_process::pid_alive;
 pub use log_cursor::LogCursor;
-pub use money::Invoice;
+pub use money::{Invoice, PAY_REPLY_MARGIN};
 pub use network::Network;
 pub use node::{Node, StartError};
 pub use rpc::RpcError;

@@ -1,5 +1,7 @@
 //! Funding wallets, invoices and payments.
 
+use std::time::Duration;
+
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
@@ -7,6 +9,9 @@ use crate::network::Network;
 use crate::node::Node;
 use crate::rpc::RpcError;
 use crate::wait::wait_until;
+
+/// How much sooner than the RPC limit [`Node::pay`] tells `pay` to give up.
+pub const PAY_REPLY_MARGIN: Duration = Duration::from_secs(10);
 
 /// An invoice created by [`Node::invoice`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +50,19 @@ impl Node {
     /// `payment_preimage`, ...), or `Err` with lightningd's error exactly as
     /// sent (code, message and data such as the failing node's `failcode`),
     /// so a test can assert how it failed.
+    ///
+    /// `pay` keeps retrying an unpayable invoice for `retry_for` seconds
+    /// (default 60), as long as the harness waits for any RPC reply
+    /// ([`Conf::timeout`](crate::Conf::timeout)); it gets
+    /// [`PAY_REPLY_MARGIN`] less, so its failure arrives before the RPC
+    /// limit instead of a transport timeout.
     pub fn pay(&self, bolt11: &str) -> Result<Value, RpcError> {
-        self.call("pay", json!({"bolt11": bolt11}))
+        let retry_for = self
+            .timeout()
+            .saturating_sub(PAY_REPLY_MARGIN)
+            .as_secs()
+            .max(1);
+        self.call("pay", json!({"bolt11": bolt11, "retry_for": retry_for}))
     }
 }
 

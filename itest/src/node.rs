@@ -360,6 +360,12 @@ impl Node {
         log.is_in_log(regex)
     }
 
+    /// The limit for this node's waits and for each RPC call
+    /// ([`Conf::timeout`](crate::Conf::timeout)).
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Why this node fails its teardown checks; empty if it passes. Call
     /// after the node was stopped, so every exit is known.
     pub(crate) fn teardown_findings(&self) -> Result<Vec<Finding>> {
