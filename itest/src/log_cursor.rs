@@ -91,11 +91,11 @@ impl LogCursor {
             self.path.display(),
             quoted(patterns.iter().copied())
         );
+        let mut matcher = Matcher::new(&regexes);
         let waited = wait_until(&what, timeout, |last| {
             still_ok()?;
             self.read_new_lines()?;
-            let found = assign_lines(&self.lines[self.next..], &regexes);
-            match found {
+            match matcher.feed(&self.lines[self.next..]) {
                 Assignment::Complete { lines, end } => {
                     let matched = lines.iter().map(|&i| self.lines[self.next + i].clone());
                     let matched = matched.collect();
@@ -189,48 +189,75 @@ enum Assignment {
     Partial { unmatched: Vec<usize> },
 }
 
-/// Gives each regex a distinct line, reading `lines` in order and stopping
+/// Gives each regex a distinct line, reading lines in order and stopping
 /// at the first line after which that is possible.
 ///
 /// A greedy "first pattern that matches" would fail on patterns that
 /// overlap (`foo` and `foo bar` against the lines `foo bar`, `foo`), so this
 /// keeps a maximum matching between lines and patterns and extends it with
 /// one augmenting path per new line (Kuhn's algorithm). Patterns are few,
-/// and only lines matching some pattern take part.
-fn assign_lines(lines: &[String], regexes: &[Regex]) -> Assignment {
-    if regexes.is_empty() {
-        return Assignment::Complete {
-            lines: Vec::new(),
-            end: 0,
-        };
-    }
-    // For each candidate line: its index and the patterns it matches.
-    let mut candidates: Vec<(usize, Vec<usize>)> = Vec::new();
-    // owner[p]: index into `candidates` of the line holding pattern p.
-    let mut owner: Vec<Option<usize>> = vec![None; regexes.len()];
-    let mut assigned = 0;
-    for (i, line) in lines.iter().enumerate() {
-        let matches: Vec<usize> = (0..regexes.len())
-            .filter(|&p| regexes[p].is_match(line))
-            .collect();
-        if matches.is_empty() {
-            continue;
+/// and only lines matching some pattern take part. The state survives
+/// between polls, so each poll reads only the lines that are new.
+struct Matcher<'r> {
+    regexes: &'r [Regex],
+    /// For each candidate line: its index and the patterns it matches.
+    candidates: Vec<(usize, Vec<usize>)>,
+    /// `owner[p]`: index into `candidates` of the line holding pattern p.
+    owner: Vec<Option<usize>>,
+    assigned: usize,
+    /// Lines already fed.
+    seen: usize,
+}
+
+impl<'r> Matcher<'r> {
+    fn new(regexes: &'r [Regex]) -> Self {
+        Self {
+            regexes,
+            candidates: Vec::new(),
+            owner: vec![None; regexes.len()],
+            assigned: 0,
+            seen: 0,
         }
-        candidates.push((i, matches));
-        let mut visited = vec![false; regexes.len()];
-        if augment(candidates.len() - 1, &candidates, &mut owner, &mut visited) {
-            assigned += 1;
-            if assigned == regexes.len() {
-                let lines = owner
-                    .iter()
-                    .map(|c| candidates[c.expect("all assigned")].0)
-                    .collect();
-                return Assignment::Complete { lines, end: i + 1 };
+    }
+
+    /// Feeds the lines of `lines` (all lines from the cursor on, growing
+    /// between calls) that it has not seen yet.
+    fn feed(&mut self, lines: &[String]) -> Assignment {
+        if self.regexes.is_empty() {
+            return Assignment::Complete {
+                lines: Vec::new(),
+                end: 0,
+            };
+        }
+        while self.seen < lines.len() {
+            let i = self.seen;
+            self.seen += 1;
+            let matches: Vec<usize> = (0..self.regexes.len())
+                .filter(|&p| self.regexes[p].is_match(&lines[i]))
+                .collect();
+            if matches.is_empty() {
+                continue;
+            }
+            self.candidates.push((i, matches));
+            let mut visited = vec![false; self.regexes.len()];
+            let newest = self.candidates.len() - 1;
+            if augment(newest, &self.candidates, &mut self.owner, &mut visited) {
+                self.assigned += 1;
+                if self.assigned == self.regexes.len() {
+                    let lines = self
+                        .owner
+                        .iter()
+                        .map(|c| self.candidates[c.expect("all assigned")].0)
+                        .collect();
+                    return Assignment::Complete { lines, end: i + 1 };
+                }
             }
         }
-    }
-    Assignment::Partial {
-        unmatched: (0..regexes.len()).filter(|&p| owner[p].is_none()).collect(),
+        Assignment::Partial {
+            unmatched: (0..self.regexes.len())
+                .filter(|&p| self.owner[p].is_none())
+                .collect(),
+        }
     }
 }
 
@@ -329,9 +356,10 @@ mod tests {
     }
 
     /// Every sequence of up to 4 lines against every list of up to 3
-    /// patterns from small alphabets: `assign_lines` never uses a line
-    /// twice, each line matches its pattern, and it completes exactly at
-    /// the shortest prefix where brute force finds an assignment.
+    /// patterns from small alphabets, fed one line per poll: the matcher
+    /// never uses a line twice, each line matches its pattern, and it
+    /// completes exactly at the shortest prefix where brute force finds an
+    /// assignment.
     #[test]
     fn assignment_agrees_with_brute_force_and_never_reuses_a_line() {
         let words = ["a", "b", "ab"];
@@ -360,7 +388,15 @@ mod tests {
                 let lines: Vec<String> = line_seq.iter().map(|s| s.to_string()).collect();
                 let shortest = (0..=lines.len())
                     .find(|&n| assignable(&lines[..n], &regexes, &mut vec![false; n]));
-                match (assign_lines(&lines, &regexes), shortest) {
+                let mut matcher = Matcher::new(&regexes);
+                let mut outcome = matcher.feed(&[]);
+                for n in 1..=lines.len() {
+                    if matches!(outcome, Assignment::Complete { .. }) {
+                        break;
+                    }
+                    outcome = matcher.feed(&lines[..n]);
+                }
+                match (outcome, shortest) {
                     (Assignment::Complete { lines: got, end }, Some(n)) => {
                         assert_eq!(end, n, "{line_seq:?} {pat_seq:?}");
                         let mut distinct = got.clone();
