@@ -46,7 +46,10 @@ def answer(req):
         rpc_path = os.path.join(conf["lightning-dir"], conf["rpc-file"])
         return {}
     if method == "hello":
-        name = params[0] if isinstance(params, list) and params else params.get("name", "world") if isinstance(params, dict) else "world"
+        if isinstance(params, dict):
+            name = params.get("name", "world")
+        else:
+            name = params[0] if params else "world"
         return {"greeting": f"{options.get('greeting', 'hello')} {name}", "node_id": getinfo_id()}
     return None
 
