@@ -6,6 +6,13 @@
 //! tears everything down on drop, even when the test panics. Logs are kept
 //! and printed only when something failed.
 //!
+//! Like pyln-testing, it also fails a test whose body passed when a node
+//! logged `**BROKEN**`, had a plugin killed by lightningd, crashed or
+//! exited non-zero (allow what you expect with [`NodeConf::allow_log`] and
+//! [`NodeConf::may_fail`]); waits for log lines
+//! ([`Node::wait_for_log`]); and builds a line of channels to pay across
+//! ([`Network::line_graph`], [`Node::invoice`], [`Node::pay`]).
+//!
 //! Everything is configured in code ([`Conf`], [`NodeConf`]); environment
 //! variables only supply defaults: `LIGHTNINGD`, `BITCOIND`, `BITCOIN_CLI`
 //! (else `PATH`), `ITEST_TIMEOUT` (seconds, default 60), `ITEST_KEEP=1`
