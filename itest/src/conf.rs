@@ -63,6 +63,9 @@ pub struct Conf {
     /// Confirmations [`Network::fund_channel`](crate::Network::fund_channel)
     /// mines after `fundchannel`. Default 6.
     pub channel_confirmations: u64,
+    /// Size of each channel [`Network::line_graph`](crate::Network::line_graph)
+    /// opens. Default 1 000 000 sat, as pyln-testing's `line_graph`.
+    pub channel_sat: u64,
     /// libfaketime, for lightningd release builds older than v23.11. They
     /// lack `--dev-bitcoind-poll` and look for new blocks every 30 s, so
     /// every `mine()` could wait up to 30 s. With libfaketime, such a
@@ -114,6 +117,7 @@ impl Default for Conf {
             log_level: "debug".into(),
             funding_margin_sat: 1_000_000,
             channel_confirmations: 6,
+            channel_sat: 1_000_000,
             libfaketime: match env_path("ITEST_LIBFAKETIME") {
                 Some(off) if off.as_os_str() == "off" => None,
                 Some(path) => Some(path),
@@ -179,6 +183,13 @@ pub struct NodeConf {
     pub start: bool,
     /// `--log-level`; `None` uses [`Conf::log_level`].
     pub log_level: Option<String>,
+    /// Regexes for log lines this node may write without failing the test
+    /// at teardown: `**BROKEN**` lines and plugins killed by lightningd
+    /// (pyln-testing's `broken_log`). See [`Network`](crate::Network).
+    pub allow_log: Vec<String>,
+    /// The node may crash or exit non-zero without failing the test
+    /// (pyln-testing's `may_fail`). Its log lines are still checked.
+    pub may_fail: bool,
 }
 
 impl Default for NodeConf {
@@ -189,6 +200,8 @@ impl Default for NodeConf {
             plugins: Vec::new(),
             start: true,
             log_level: None,
+            allow_log: Vec::new(),
+            may_fail: false,
         }
     }
 }
@@ -230,6 +243,20 @@ impl NodeConf {
     /// Leaves the node stopped when the network is built.
     pub fn not_started(mut self) -> Self {
         self.start = false;
+        self
+    }
+
+    /// Lets this node log lines matching `regex` (a `**BROKEN**` line, a
+    /// plugin killed by lightningd) without failing the test at teardown.
+    pub fn allow_log(mut self, regex: impl Into<String>) -> Self {
+        self.allow_log.push(regex.into());
+        self
+    }
+
+    /// Lets this node crash or exit non-zero without failing the test at
+    /// teardown (its log is still checked).
+    pub fn may_fail(mut self) -> Self {
+        self.may_fail = true;
         self
     }
 }

@@ -6,6 +6,13 @@
 //! tears everything down on drop, even when the test panics. Logs are kept
 //! and printed only when something failed.
 //!
+//! Like pyln-testing, it also fails a test whose body passed when a node
+//! logged `**BROKEN**`, had a plugin killed by lightningd, crashed or
+//! exited non-zero (allow what you expect with [`NodeConf::allow_log`] and
+//! [`NodeConf::may_fail`]); waits for log lines
+//! ([`Node::wait_for_log`]); and builds a line of channels to pay across
+//! ([`Network::line_graph`], [`Node::invoice`], [`Node::pay`]).
+//!
 //! Everything is configured in code ([`Conf`], [`NodeConf`]); environment
 //! variables only supply defaults: `LIGHTNINGD`, `BITCOIND`, `BITCOIN_CLI`
 //! (else `PATH`), `ITEST_TIMEOUT` (seconds, default 60), `ITEST_KEEP=1`
@@ -47,10 +54,13 @@ mod conf;
 mod daemon;
 pub mod docker;
 mod lightningd_options;
+mod line_graph;
 mod local_process;
+mod log_cursor;
 mod logs;
 #[path = "lookup.rs"]
 mod lookup;
+mod money;
 mod network;
 mod node;
 mod placement;
@@ -58,6 +68,7 @@ mod ports;
 mod rpc;
 mod runtime;
 mod skip;
+mod teardown;
 mod wait;
 
 pub use backend::Backend;
@@ -65,7 +76,10 @@ pub use binaries::Version;
 pub use bitcoind::BitcoinD;
 pub use conf::{Conf, NodeConf, PluginConf};
 pub use lightningd_options::regtest_options;
+pub use line_graph::SLOW_GOSSIP;
 pub use local_process::pid_alive;
+pub use log_cursor::LogCursor;
+pub use money::{Invoice, PAY_REPLY_MARGIN};
 pub use network::Network;
 pub use node::{Node, StartError};
 pub use rpc::RpcError;

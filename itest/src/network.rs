@@ -7,13 +7,17 @@
 //!   stopping them, so the tail shows the failure rather than the shutdown;
 //! - stop every node (`stop` RPC, short wait, SIGKILL of its process group)
 //!   and bitcoind;
+//! - if the test body passed, run the teardown checks on every node
+//!   (`teardown`: `**BROKEN**` log lines, plugins killed by lightningd,
+//!   crash logs, a non-zero exit; minus what [`NodeConf::allow_log`] and
+//!   [`NodeConf::may_fail`] allow) and fail the test with the findings;
 //! - keep the directory in those cases or with [`Conf::keep_dirs`], else
 //!   delete it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -23,6 +27,7 @@ use crate::conf::{Conf, NodeConf};
 use crate::daemon::{default_launcher, Launcher};
 use crate::node::{Node, NodeEnv};
 use crate::placement;
+use crate::teardown::{report, Finding};
 use crate::wait::wait_until;
 
 /// How many lines of each log a failure report shows.
@@ -256,24 +261,7 @@ impl Network {
     /// Sends `sats` from bitcoind to a fresh address of `node`, confirms it
     /// and waits until the node sees it as a confirmed output.
     pub fn fund_wallet(&self, node: &Node, sats: u64) -> Result<()> {
-        let reply = node.rpc("newaddr", json!({}))?;
-        let address = ["bech32", "p2tr"]
-            .iter()
-            .find_map(|k| reply[*k].as_str())
-            .with_context(|| format!("newaddr reply has no address: {reply}"))?;
-        let txid = self.bitcoind().send_to(address, sats)?;
-        self.mine(1)?;
-        let what = format!("{} to see confirmed output of {txid}", node.name());
-        wait_until(&what, self.conf.timeout, |last| {
-            let funds = node.rpc("listfunds", json!({}))?;
-            let outputs = funds["outputs"].as_array().cloned().unwrap_or_default();
-            *last = format!("listfunds outputs: {}", outputs.len());
-            Ok(outputs
-                .iter()
-                .any(|o| o["txid"] == json!(txid) && o["status"] == json!("confirmed"))
-                .then_some(()))
-        })
-        .map_err(|e| node.explain(e))
+        self.fund_wallets(&[node], sats)
     }
 
     /// Opens a `sats` channel from `a` to `b`: funds `a`'s wallet (plus
@@ -338,8 +326,20 @@ impl Network {
     }
 }
 
-impl Drop for Network {
-    fn drop(&mut self) {
+impl Network {
+    /// Stops every daemon and runs the teardown checks now, returning
+    /// their findings as an error instead of panicking at drop. For a test
+    /// that expects its network to fail them, or wants a `Result`.
+    pub fn finish(mut self) -> Result<()> {
+        self.teardown()
+    }
+
+    /// The teardown policy in the module docs. Idempotent: the second call
+    /// (drop after [`Network::finish`]) finds nothing left to do.
+    fn teardown(&mut self) -> Result<()> {
+        if self.dir.is_none() {
+            return Ok(());
+        }
         let dead: Vec<&str> = self
             .nodes
             .iter()
@@ -364,12 +364,52 @@ impl Drop for Network {
                 s.spawn(move || node.shutdown());
             }
         });
+        // A failed test or start already fails; its findings are noise.
+        let checks = if std::thread::panicking() || self.start_failed {
+            Vec::new()
+        } else {
+            self.teardown_findings()
+        };
         self.nodes.clear();
         self.bitcoind.take();
-        if let Some(dir) = self.dir.take() {
-            if why.is_some() || self.conf.keep_dirs {
-                let path = dir.keep();
-                eprintln!("itest: kept {}", path.display());
+        let keep = why.is_some() || !checks.is_empty() || self.conf.keep_dirs;
+        let dir = self.dir.take().expect("checked above");
+        let shown = dir.path().display().to_string();
+        if keep {
+            let path = dir.keep();
+            eprintln!("itest: kept {}", path.display());
+        }
+        if checks.is_empty() {
+            return Ok(());
+        }
+        bail!(
+            "itest: the network failed its teardown checks; files kept in {shown}\n{}\n\
+             (expected? allow the lines with NodeConf::allow_log(regex), \
+             a node that may crash or exit non-zero with NodeConf::may_fail())",
+            checks.join("\n")
+        )
+    }
+
+    /// One report per node that fails the teardown checks.
+    fn teardown_findings(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter_map(|node| {
+                let findings = node
+                    .teardown_findings()
+                    .unwrap_or_else(|e| vec![Finding::Unreadable(format!("{e:#}"))]);
+                (!findings.is_empty()).then(|| report(node.name(), node.lightning_dir(), &findings))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            // Not while unwinding: a second panic would abort the process.
+            if !std::thread::panicking() {
+                panic!("{e:#}");
             }
         }
     }

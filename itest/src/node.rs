@@ -22,8 +22,10 @@ use crate::bitcoind::BitcoinD;
 use crate::conf::NodeConf;
 use crate::daemon::{Daemon, DaemonSpec, Launcher};
 use crate::lightningd_options::{clock_env, shared_options};
+use crate::log_cursor::LogCursor;
 use crate::ports::{self, PortLease};
 use crate::rpc::{Rpc, RpcError};
+use crate::teardown::{self, Exit, Finding, Tolerance};
 use crate::wait::wait_until;
 
 /// How many log lines an error about a node carries.
@@ -56,6 +58,10 @@ pub struct Node {
     launcher: Arc<dyn Launcher>,
     container_mounts: Option<Vec<PathBuf>>,
     rpc: Rpc,
+    /// Where `wait_for_log` searches next.
+    log: Mutex<LogCursor>,
+    /// What teardown lets pass ([`NodeConf::allow_log`], `may_fail`).
+    tolerance: Tolerance,
     // Field order matters for Drop: the process dies before its ports are
     // released.
     running: Mutex<Running>,
@@ -66,6 +72,8 @@ pub struct Node {
 #[derive(Debug, Default)]
 struct Running {
     daemon: Option<Box<dyn Daemon>>,
+    /// How each stopped lightningd process ended, for the teardown checks.
+    exits: Vec<Exit>,
 }
 
 impl std::fmt::Debug for Node {
@@ -110,7 +118,18 @@ impl Node {
             None
         };
         let rpc = Rpc::new(&dir.join("regtest").join("lightning-rpc"), env.timeout);
+        let allow_log = conf
+            .allow_log
+            .iter()
+            .map(|r| regex::Regex::new(r).with_context(|| format!("{name}: allow_log `{r}`")))
+            .collect::<Result<_>>()?;
+        let tolerance = Tolerance {
+            allow_log,
+            may_fail: conf.may_fail,
+        };
         Ok(Self {
+            log: Mutex::new(LogCursor::new(dir.join("log"))),
+            tolerance,
             name: name.to_string(),
             dir: dir.to_path_buf(),
             log_level: conf
@@ -276,7 +295,10 @@ impl Node {
                     .call_with_timeout("stop", json!({}), Duration::from_secs(5));
                 daemon.wait_exit(Duration::from_secs(10));
             }
+            let exit = daemon.exited().map_or(Exit::KilledAfterStop, Exit::Exited);
             daemon.kill(Duration::from_secs(1));
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.exits.push(exit);
         }
         self.rpc.reset();
         Ok(())
@@ -321,6 +343,58 @@ impl Node {
     /// Graceful teardown (network drop): `stop` RPC, short wait, kill.
     pub(crate) fn shutdown(&self) {
         let _ = self.stop();
+    }
+
+    /// Waits until a line logged after the previous match (or since the
+    /// start) matches `regex`, and returns it. Later waits start after it.
+    /// On timeout, or if the node dies, the error names the regex and
+    /// quotes the log tail.
+    pub fn wait_for_log(&self, regex: &str) -> Result<String> {
+        Ok(self.wait_for_logs(&[regex])?.remove(0))
+    }
+
+    /// Waits until each regex has matched its own line after the previous
+    /// match, in any order, one line never serving two regexes. Returns
+    /// the lines in the order of `regexes`; later waits start after the
+    /// last of them.
+    pub fn wait_for_logs(&self, regexes: &[&str]) -> Result<Vec<String>> {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.wait_for_logs_while(regexes, self.timeout, || match self.exit_status() {
+            Some(status) => bail!("{} died: {status}", self.name),
+            None => Ok(()),
+        })
+        .with_context(|| format!("{}: waiting for its log", self.name))
+    }
+
+    /// The first line anywhere in the log matching `regex`, if any. Does
+    /// not move where `wait_for_log` searches.
+    pub fn is_in_log(&self, regex: &str) -> Result<Option<String>> {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.is_in_log(regex)
+    }
+
+    /// The limit for this node's waits and for each RPC call
+    /// ([`Conf::timeout`](crate::Conf::timeout)).
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Why this node fails its teardown checks; empty if it passes. Call
+    /// after the node was stopped, so every exit is known.
+    pub(crate) fn teardown_findings(&self) -> Result<Vec<Finding>> {
+        let exits = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .exits
+            .clone();
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let evidence = teardown::Evidence {
+            log: log.lines()?,
+            dirs: vec![self.dir.clone(), self.dir.join("regtest")],
+            exits: &exits,
+        };
+        Ok(teardown::check(&evidence, &self.tolerance))
     }
 
     /// Adds the node's dir, state and log tail to an error.

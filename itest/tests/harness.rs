@@ -157,7 +157,9 @@ fn a_startup_expected_to_fail_returns_the_error_and_the_log_tail() {
     conf.nodes.push(
         NodeConf::default()
             .with_plugin(support::fixture("exits_at_once.sh"), [("no-such", "1")])
-            .not_started(),
+            .not_started()
+            // Expected, so not a teardown finding.
+            .allow_log("plugin-exits_at_once.sh: Killing plugin: "),
     );
     let net = Network::with_conf(&conf).expect("starting the regtest network");
     let err = net.node(1).start().expect_err("a plugin option nobody registers must fail");
@@ -173,7 +175,10 @@ fn a_startup_expected_to_fail_returns_the_error_and_the_log_tail() {
 itest::needs_lightningd! {
 #[test]
 fn a_node_that_dies_mid_test_is_reported_with_its_log() {
-    let net = Network::with_conf(&Conf::with_nodes(1)).expect("starting the regtest network");
+    let mut conf = Conf::with_nodes(1);
+    // Killed on purpose below, so its exit is not a teardown finding.
+    conf.nodes[0] = NodeConf::default().may_fail();
+    let net = Network::with_conf(&conf).expect("starting the regtest network");
     let l1 = net.node(0);
     let pid = l1.pid().unwrap();
     // SAFETY: plain syscall on a child we own.

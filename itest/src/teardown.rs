@@ -1,0 +1,331 @@
+//! The checks that fail a test at teardown although its body passed.
+//!
+//! A plugin can misbehave without any RPC call failing: lightningd logs a
+//! `**BROKEN**` line, kills the plugin for a malformed reply, or crashes
+//! later. pyln-testing catches these after each test; so does this module.
+//! Everything here is a pure function of what a stopped node left behind
+//! (its log lines, its directory, its exit), so it is tested on written
+//! files, without daemons.
+//!
+//! What counts, and where lightningd (v23.02 to v26.06) produces it:
+//! - a log line with the level `**BROKEN**` (`lightningd/log.c`);
+//! - a `crash.log.<time>` file, written by `log_backtrace_exit` into the
+//!   node's network dir (`<lightning-dir>/regtest`) when it dies on a
+//!   signal or `fatal()`;
+//! - lightningd exiting non-zero, or not exiting after `stop`;
+//! - a plugin killed by lightningd: `plugin_kill` logs
+//!   `plugin-<name>: Killing plugin: <why>` (`lightningd/plugin.c`), at
+//!   level `UNUSUAL` when lightningd judged the plugin broken (malformed
+//!   JSON, bad manifest or reply, timeout, unmet hook order).
+//!
+//! The same line at `INFO` or `DEBUG` is not a finding: `stopped by
+//! lightningd via RPC`, `disabled itself`, `Not a dynamic plugin`, and
+//! `exited during normal operation`. The last one is also what lightningd
+//! logs when `plugin stop` lets a plugin that subscribes to `shutdown` exit
+//! by itself, so it cannot tell a crash from a clean stop; a plugin that
+//! dies mid-test shows up as the RPC error of whatever called it.
+//!
+//! A node can tolerate some of this (pyln-testing's `broken_log` and
+//! `may_fail`): see [`Tolerance`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::logs::tail_lines;
+
+/// How many lines of a crash log a finding quotes.
+const CRASH_LOG_LINES: usize = 20;
+
+/// What a node may do without failing the test (pyln-testing's
+/// `broken_log` and `may_fail`).
+#[derive(Debug, Clone, Default)]
+pub struct Tolerance {
+    /// A `**BROKEN**` or plugin-killed line matching any of these regexes
+    /// is expected and not a finding.
+    pub allow_log: Vec<Regex>,
+    /// The node may crash or exit non-zero: crash logs and its exit status
+    /// are not findings. Log lines still are, unless allowed.
+    pub may_fail: bool,
+}
+
+/// How a node's lightningd process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited by itself (after `stop`, or earlier), as the daemon
+    /// backend reports it: `exit status: 0` (std's wording for a clean
+    /// exit), `exit status: 1`, `signal: 6 (SIGABRT)`, ...
+    Exited(String),
+    /// It was still running after `stop` and a grace period, and was killed.
+    KilledAfterStop,
+}
+
+/// What [`Exit::Exited`] says for a clean exit.
+const CLEAN_EXIT: &str = "exit status: 0";
+
+/// One reason a node fails its teardown checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// A `**BROKEN**` log line, verbatim.
+    Broken(String),
+    /// lightningd's `Killing plugin:` line, verbatim.
+    PluginKilled(String),
+    /// A crash log and its last lines.
+    CrashLog {
+        /// The file lightningd wrote.
+        path: PathBuf,
+        /// Its last lines.
+        tail: String,
+    },
+    /// lightningd did not exit cleanly; says how.
+    BadExit(String),
+    /// The node's log could not be read, so it could not be checked.
+    Unreadable(String),
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finding::Broken(line) => write!(f, "BROKEN log line: {line}"),
+            Finding::PluginKilled(line) => write!(f, "plugin killed by lightningd: {line}"),
+            Finding::CrashLog { path, tail } => write!(
+                f,
+                "crash log {}:\n--- last {CRASH_LOG_LINES} lines ---\n{tail}",
+                path.display()
+            ),
+            Finding::BadExit(how) => write!(f, "lightningd {how}"),
+            Finding::Unreadable(why) => write!(f, "log not checked: {why}"),
+        }
+    }
+}
+
+/// Everything the checks look at for one node.
+#[derive(Debug)]
+pub struct Evidence<'a> {
+    /// The node's whole log.
+    pub log: &'a [String],
+    /// Directories where lightningd may have left `crash.log.*`.
+    pub dirs: Vec<PathBuf>,
+    /// How each of its lightningd processes ended (one per start).
+    pub exits: &'a [Exit],
+}
+
+/// All findings for one node, log findings first, in log order.
+pub fn check(evidence: &Evidence<'_>, tolerance: &Tolerance) -> Vec<Finding> {
+    let mut findings = scan_log(evidence.log, &tolerance.allow_log);
+    if !tolerance.may_fail {
+        findings.extend(crash_logs(&evidence.dirs));
+        findings.extend(evidence.exits.iter().filter_map(exit_finding));
+    }
+    findings
+}
+
+/// `**BROKEN**` and plugin-killed lines not matched by `allow`.
+pub fn scan_log(lines: &[String], allow: &[Regex]) -> Vec<Finding> {
+    lines
+        .iter()
+        .filter(|line| !allow.iter().any(|a| a.is_match(line)))
+        .filter_map(|line| {
+            if is_broken(line) {
+                Some(Finding::Broken(line.clone()))
+            } else if is_plugin_killed(line) {
+                Some(Finding::PluginKilled(line.clone()))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Whether lightningd logged `line` at level BROKEN (its second field;
+/// a message that merely mentions the word does not count).
+fn is_broken(line: &str) -> bool {
+    line.split_whitespace().nth(1) == Some("**BROKEN**")
+}
+
+/// Whether `line` is lightningd killing a plugin it judged broken; see
+/// the module docs.
+fn is_plugin_killed(line: &str) -> bool {
+    static KILL: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^\S+\s+UNUSUAL\s+plugin-.*?: Killing plugin: ").expect("valid regex")
+    });
+    KILL.is_match(line)
+}
+
+/// `crash.log*` files in `dirs`, sorted by path, with their last lines.
+pub fn crash_logs(dirs: &[PathBuf]) -> Vec<Finding> {
+    let mut paths: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("crash.log"))
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| Finding::CrashLog {
+            tail: tail_lines(&path, CRASH_LOG_LINES),
+            path,
+        })
+        .collect()
+}
+
+/// A finding unless lightningd exited with status 0.
+pub fn exit_finding(exit: &Exit) -> Option<Finding> {
+    match exit {
+        Exit::Exited(how) if how == CLEAN_EXIT => None,
+        Exit::Exited(how) => Some(Finding::BadExit(format!("exited with {how}"))),
+        Exit::KilledAfterStop => Some(Finding::BadExit(
+            "did not exit after the `stop` RPC and was killed".into(),
+        )),
+    }
+}
+
+/// The failure message for one node's findings.
+pub fn report(node: &str, lightning_dir: &Path, findings: &[Finding]) -> String {
+    let mut out = format!(
+        "{node} failed its teardown checks (lightning-dir {}):",
+        lightning_dir.display()
+    );
+    for f in findings {
+        out.push_str(&format!("\n  - {f}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
+
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    // Lines as v26.06 and v23.02 write them (same format in both).
+    const LOG: &str = "\
+2026-11-25T15:00:00.000Z INFO    lightningd: Server started with public key 02ab
+2026-11-25T15:00:01.000Z **BROKEN** plugin-guard: something is very wrong
+2026-11-25T15:00:01.500Z INFO    plugin-guard: this mentions **BROKEN** but is info
+2026-11-25T15:00:02.000Z UNUSUAL plugin-bad.py: Killing plugin: JSON-RPC message does not contain \"jsonrpc\" field
+2026-11-25T15:00:03.000Z INFO    plugin-dies.py: Killing plugin: exited during normal operation
+2026-11-25T15:00:04.000Z INFO    plugin-mine: Killing plugin: stopped by lightningd via RPC
+2026-11-25T15:00:05.000Z INFO    plugin-static: Killing plugin: Not a dynamic plugin
+2026-11-25T15:00:06.000Z DEBUG   plugin-mine: Killing plugin: exited during normal operation
+2026-11-25T15:00:07.000Z **BROKEN** lightningd: FATAL SIGNAL 6 (version v26.06.6)";
+
+    #[test]
+    fn finds_broken_lines_and_plugins_lightningd_killed() {
+        let found = scan_log(&lines(LOG), &[]);
+        let shown: Vec<String> = found.iter().map(|f| f.to_string()).collect();
+        assert_eq!(shown.len(), 3, "{shown:#?}");
+        assert!(shown[0].starts_with("BROKEN log line: ") && shown[0].contains("very wrong"));
+        assert!(
+            shown[1].starts_with("plugin killed by lightningd: ") && shown[1].contains("bad.py")
+        );
+        assert!(shown[2].contains("FATAL SIGNAL 6"));
+    }
+
+    #[test]
+    fn the_allow_list_excuses_matching_lines_only() {
+        let allow = [Regex::new("plugin-guard: something").unwrap()];
+        let found = scan_log(&lines(LOG), &allow);
+        assert_eq!(found.len(), 2);
+        assert!(found
+            .iter()
+            .all(|f| !f.to_string().contains("something is very wrong")));
+        let everything = [Regex::new("BROKEN|Killing plugin").unwrap()];
+        assert!(scan_log(&lines(LOG), &everything).is_empty());
+    }
+
+    #[test]
+    fn a_clean_log_has_no_findings() {
+        let clean = lines(
+            "2026-11-25T15:00:00.000Z INFO    plugin-guard: info level message\n\
+             2026-11-25T15:00:00.000Z UNUSUAL lightningd: something unusual but fine",
+        );
+        assert!(scan_log(&clean, &[]).is_empty());
+    }
+
+    #[test]
+    fn crash_logs_are_found_with_their_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = dir.path().join("regtest");
+        std::fs::create_dir(&net).unwrap();
+        std::fs::write(net.join("crash.log.20261125150000"), "a\nb\nlast words\n").unwrap();
+        std::fs::write(net.join("lightningd.sqlite3"), "").unwrap();
+        let found = crash_logs(&[
+            dir.path().to_path_buf(),
+            net.clone(),
+            dir.path().join("nope"),
+        ]);
+        assert_eq!(found.len(), 1);
+        let Finding::CrashLog { path, tail } = &found[0] else {
+            panic!("{found:?}")
+        };
+        assert_eq!(path, &net.join("crash.log.20261125150000"));
+        assert!(tail.ends_with("last words"), "{tail}");
+    }
+
+    fn exited(raw: i32) -> Exit {
+        Exit::Exited(ExitStatus::from_raw(raw).to_string())
+    }
+
+    #[test]
+    fn only_a_clean_exit_passes() {
+        assert_eq!(exit_finding(&exited(0)), None);
+        let code_1 = exit_finding(&exited(1 << 8)).unwrap();
+        assert!(code_1.to_string().contains("exit status: 1"), "{code_1}");
+        let signal = exit_finding(&exited(libc::SIGABRT)).unwrap();
+        assert!(signal.to_string().contains("signal: 6"), "{signal}");
+        let hung = exit_finding(&Exit::KilledAfterStop).unwrap();
+        assert!(hung.to_string().contains("did not exit"), "{hung}");
+    }
+
+    #[test]
+    fn may_fail_excuses_the_exit_and_crash_logs_but_not_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("crash.log.1"), "boom\n").unwrap();
+        let log = lines(LOG);
+        let evidence = Evidence {
+            log: &log,
+            dirs: vec![dir.path().to_path_buf()],
+            exits: &[exited(0), exited(1 << 8)],
+        };
+        let strict = check(&evidence, &Tolerance::default());
+        assert_eq!(strict.len(), 5, "{strict:#?}");
+        let lenient = Tolerance {
+            may_fail: true,
+            ..Tolerance::default()
+        };
+        let found = check(&evidence, &lenient);
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(found
+            .iter()
+            .all(|f| matches!(f, Finding::Broken(_) | Finding::PluginKilled(_))));
+    }
+
+    #[test]
+    fn the_report_names_the_node_and_every_finding() {
+        let text = report(
+            "l2",
+            Path::new("/tmp/itest-x/l2"),
+            &[
+                Finding::Broken("t **BROKEN** plugin-guard: bad".into()),
+                Finding::BadExit("exited with exit status: 1".into()),
+            ],
+        );
+        assert_eq!(
+            text,
+            "l2 failed its teardown checks (lightning-dir /tmp/itest-x/l2):\n  \
+             - BROKEN log line: t **BROKEN** plugin-guard: bad\n  \
+             - lightningd exited with exit status: 1"
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! `line_graph`, `invoice` and `pay` on real nodes, without any plugin:
+//! the topology and money helpers a plugin's tests build on.
+
+use itest::Network;
+use serde_json::json;
+
+itest::needs_lightningd! {
+#[test]
+fn a_line_of_three_pays_end_to_end() {
+    let net = Network::line_graph(3).expect("building l1 -> l2 -> l3");
+    let (l1, l2, l3) = (net.node(0), net.node(1), net.node(2));
+    // Every node already knows both channels in both directions.
+    for node in net.nodes() {
+        let channels = node.rpc("listchannels", json!({})).unwrap();
+        let active = channels["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["active"] == json!(true))
+            .count();
+        assert_eq!(active, 4, "{}: {channels:#}", node.name());
+    }
+
+    let invoice = l3.invoice(100_000_000, "across").unwrap();
+    let paid = l1.pay(&invoice.bolt11).expect("paying l3 from l1");
+    assert_eq!(paid["status"], json!("complete"), "{paid:#}");
+    assert_eq!(paid["payment_hash"], json!(invoice.payment_hash), "{paid:#}");
+    let listed = l3.rpc("listinvoices", json!({"label": "across"})).unwrap();
+    assert_eq!(listed["invoices"][0]["status"], json!("paid"), "{listed:#}");
+    assert_eq!(listed["invoices"][0]["amount_received_msat"], json!(100_000_000), "{listed:#}");
+    // l2 forwarded it (in one part or several: `pay` may split).
+    let forwards = l2.rpc("listforwards", json!({"status": "settled"})).unwrap();
+    assert!(!forwards["forwards"].as_array().unwrap().is_empty(), "{forwards:#}");
+}
+}
+
+itest::needs_lightningd! {
+#[test]
+fn a_line_needs_two_nodes() {
+    let lone = Network::with_conf(&itest::Conf::with_nodes(1)).unwrap();
+    let err = lone.link_line().expect_err("one node is no line");
+    assert!(format!("{err:#}").contains("at least 2 nodes, this network has 1"), "{err:#}");
+}
+}

@@ -1,0 +1,128 @@
+//! The teardown checks on real lightningd: a test whose body passed still
+//! fails when its network shows `**BROKEN**` log lines, a plugin killed by
+//! lightningd or lightningd dying, unless the node's configuration allows
+//! it. The fixture `misbehave_on_call.py` makes lightningd log a line at any
+//! level on request.
+
+mod support;
+
+use itest::{Conf, Network, NodeConf};
+use serde_json::json;
+use tempfile::TempDir;
+
+use support::fixture;
+
+/// One node running `misbehave_on_call.py`, configured by `node`, in a temp root
+/// the test owns, so a kept directory is removed with it.
+fn one_node(node: NodeConf) -> (TempDir, Network) {
+    let root = tempfile::tempdir().unwrap();
+    let mut conf = Conf::with_nodes(1);
+    conf.nodes[0] = node.with_plugin(
+        fixture("misbehave_on_call.py"),
+        Vec::<(String, String)>::new(),
+    );
+    conf.tmp_root = Some(root.path().to_path_buf());
+    let net = Network::with_conf(&conf).expect("starting one node");
+    (root, net)
+}
+
+/// Makes l1's lightningd log `message` (plain text, used as a regex) at
+/// `level` through the fixture and waits until the line is in its log.
+fn log_at(net: &Network, level: &str, message: &str) -> String {
+    let l1 = net.node(0);
+    l1.rpc("log_at", json!({"level": level, "message": message}))
+        .unwrap();
+    l1.wait_for_log(message).unwrap()
+}
+
+itest::needs_lightningd! {
+#[test]
+fn a_broken_line_fails_the_teardown_and_is_shown() {
+    let (_root, net) = one_node(NodeConf::default());
+    let line = log_at(&net, "broken", "itest: deliberately broken");
+    assert!(line.contains("**BROKEN** plugin-misbehave_on_call.py: itest: deliberately broken"), "{line}");
+    let dir = net.dir().to_path_buf();
+    let err = net.finish().expect_err("a BROKEN line must fail the teardown");
+    let text = format!("{err:#}");
+    assert!(text.contains(&format!("BROKEN log line: {line}")), "{text}");
+    assert!(text.contains(&format!("files kept in {}", dir.display())), "{text}");
+    assert!(dir.join("l1").join("log").is_file(), "the directory must be kept");
+}
+}
+
+itest::needs_lightningd! {
+#[test]
+fn the_same_line_at_info_level_passes() {
+    let (_root, net) = one_node(NodeConf::default());
+    let line = log_at(&net, "info", "itest: deliberately broken");
+    assert!(line.contains("INFO    plugin-misbehave_on_call.py: itest: deliberately broken"), "{line}");
+    let dir = net.dir().to_path_buf();
+    net.finish().expect("an INFO line passes the teardown");
+    assert!(!dir.exists(), "a passing network's directory is deleted");
+}
+}
+
+itest::needs_lightningd! {
+#[test]
+#[should_panic(expected = "**BROKEN** plugin-misbehave_on_call.py: itest: broken at drop")]
+fn dropping_the_network_fails_a_passing_test_with_the_line() {
+    let (_root, net) = one_node(NodeConf::default());
+    log_at(&net, "broken", "itest: broken at drop");
+    // The test body ends here; `net` drops and must fail the test.
+}
+}
+
+itest::needs_lightningd! {
+#[test]
+fn an_allowed_broken_line_passes() {
+    let (_root, net) = one_node(NodeConf::default().allow_log("expected breakage"));
+    log_at(&net, "broken", "itest: expected breakage");
+    net.finish().expect("the allow-list covers the line");
+}
+}
+
+itest::needs_lightningd! {
+#[test]
+fn a_plugin_killed_by_lightningd_fails_the_teardown() {
+    let (_root, net) = one_node(NodeConf::default());
+    let l1 = net.node(0);
+    l1.call("reply_garbage", json!({})).expect_err("lightningd kills the plugin");
+    let line = l1.wait_for_log("UNUSUAL plugin-misbehave_on_call.py: Killing plugin: ").unwrap();
+    let text = format!("{:#}", net.finish().expect_err("a killed plugin must fail the teardown"));
+    assert!(text.contains(&format!("plugin killed by lightningd: {line}")), "{text}");
+}
+}
+
+itest::needs_lightningd! {
+#[test]
+fn plugins_stopped_on_request_pass() {
+    let (_root, net) = one_node(NodeConf::default());
+    let l1 = net.node(0);
+    l1.plugin_start(fixture("dies_on_call.py"), &[]).unwrap();
+    l1.plugin_stop("dies_on_call.py").unwrap();
+    l1.plugin_stop("misbehave_on_call.py").unwrap();
+    l1.wait_for_logs(&["plugin-dies_on_call.py: Killing plugin", "plugin-misbehave_on_call.py: Killing plugin"])
+        .unwrap();
+    net.finish().expect("stopping plugins is not a finding");
+}
+}
+
+itest::needs_lightningd! {
+#[test]
+fn a_node_that_died_fails_the_teardown_unless_it_may_fail() {
+    for may_fail in [false, true] {
+        let node = if may_fail { NodeConf::default().may_fail() } else { NodeConf::default() };
+        let (_root, net) = one_node(node);
+        let pid = net.node(0).pid().unwrap();
+        // SAFETY: plain syscall on a child we own.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        let outcome = net.finish();
+        if may_fail {
+            outcome.expect("may_fail allows a node to die");
+        } else {
+            let text = format!("{:#}", outcome.expect_err("a killed node fails the teardown"));
+            assert!(text.contains("lightningd exited with signal: 9"), "{text}");
+        }
+    }
+}
+}
