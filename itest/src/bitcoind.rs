@@ -77,6 +77,7 @@ impl BitcoinD {
             format!("-rpcuser={}", conf.rpc_user),
             format!("-rpcpassword={}", conf.rpc_password),
         ];
+        args.extend(crate::placement::bitcoind_policy_args(conf, bitcoind));
         args.extend(conf.bitcoind_args.iter().cloned());
         let spec = DaemonSpec {
             name: "bitcoind".into(),

@@ -69,8 +69,8 @@ pub struct Conf {
     /// libfaketime, for lightningd release builds older than v23.11. They
     /// lack `--dev-bitcoind-poll` and look for new blocks every 30 s, so
     /// every `mine()` could wait up to 30 s. With libfaketime, such a
-    /// lightningd (only that process, not its subdaemons or plugins) runs
-    /// its clock 20x fast: it polls every 1.5 s. Default: `ITEST_LIBFAKETIME`
+    /// lightningd, and everything it starts (subdaemons, plugins,
+    /// bitcoin-cli), runs its clock 20x fast: it polls every 1.5 s. Default: `ITEST_LIBFAKETIME`
     /// (a path, or `off`), else the first of the usual install paths that
     /// exists (Debian's `faketime` package); `None` leaves old releases at
     /// 30 s.

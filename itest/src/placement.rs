@@ -142,3 +142,59 @@ fn container_mounts(conf: &Conf, root: &Path, node: Option<&NodeConf>) -> Vec<Pa
     }
     mounts
 }
+
+/// Policy options for bitcoind that depend on which bitcoind it is.
+///
+/// Bitcoin Knots (what Debian packages) refuses to relay or mine
+/// transactions it takes for "parasitic" protocols, and one of its rules
+/// is `nLockTime == 21`. lightningd's anti-fee-sniping sometimes sets a
+/// funding transaction's locktime a random number of blocks back, which
+/// on a young regtest chain lands on 21 often enough to fail a test now
+/// and then. Bitcoin Core rejects the option as unknown, so it is given
+/// only to Knots. Cached per binary or image.
+pub(crate) fn bitcoind_policy_args(conf: &Conf, bitcoind: &Path) -> Vec<String> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<Vec<(String, bool)>>> =
+        std::sync::OnceLock::new();
+    let key = match conf.bitcoind_backend {
+        Backend::Native => bitcoind.display().to_string(),
+        Backend::Docker => format!("image {}", conf.bitcoind_image),
+    };
+    let cache = CACHE.get_or_init(Default::default);
+    let known = cache
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, knots)| *knots);
+    let knots = known.unwrap_or_else(|| {
+        // A failed probe means bitcoind itself will fail to start, and
+        // that error, with its log, says more than this one could.
+        let version = match conf.bitcoind_backend {
+            Backend::Native => std::process::Command::new(bitcoind)
+                .arg("-version")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default(),
+            Backend::Docker => conf
+                .bitcoind_image
+                .parse()
+                .and_then(|image| {
+                    crate::docker::output(
+                        &image,
+                        "bitcoind",
+                        &["-version"],
+                        std::time::Duration::from_secs(60),
+                    )
+                })
+                .unwrap_or_default(),
+        };
+        let knots = version.contains("Knots");
+        cache.lock().unwrap().push((key, knots));
+        knots
+    });
+    if knots {
+        vec!["-rejectparasites=0".into()]
+    } else {
+        Vec::new()
+    }
+}

@@ -146,3 +146,39 @@ fn daemons_die_when_the_test_process_is_sigkilled() {
     // The child's network dir (no Drop ran) is inside `scratch`.
 }
 }
+
+itest::needs_bitcoind! {
+#[test]
+fn a_transaction_with_locktime_21_is_mined() {
+    // lightningd sometimes dates a funding transaction back to a random
+    // earlier block; Bitcoin Knots takes `nLockTime == 21` for a
+    // "parasite" and would never mine it unless told otherwise.
+    let net = bitcoind_only();
+    let btc = net.bitcoind();
+    let address = btc.new_address().unwrap();
+    let raw = btc
+        .rpc(
+            "createrawtransaction",
+            serde_json::json!([[], [{ address: 0.001 }], 21]),
+        )
+        .unwrap();
+    let funded = btc
+        .rpc("fundrawtransaction", serde_json::json!([raw]))
+        .unwrap();
+    let signed = btc
+        .rpc("signrawtransactionwithwallet", serde_json::json!([funded["hex"]]))
+        .unwrap();
+    let txid = btc
+        .rpc("sendrawtransaction", serde_json::json!([signed["hex"]]))
+        .unwrap_or_else(|e| panic!("locktime-21 transaction refused: {e:#}"));
+    btc.mine(1).unwrap();
+    let tx = btc
+        .rpc("gettransaction", serde_json::json!([txid]))
+        .unwrap();
+    assert_eq!(tx["confirmations"], 1, "{tx}");
+    let decoded = btc
+        .rpc("decoderawtransaction", serde_json::json!([tx["hex"]]))
+        .unwrap();
+    assert_eq!(decoded["locktime"], 21, "{decoded}");
+}
+}

@@ -13,12 +13,6 @@ const LIMIT: &str = "htlc-guard-max-msat";
 fn guarded_line(options: &[(&str, &str)]) -> Network {
     let mut conf = Conf::with_nodes(3);
     conf.nodes[2] = NodeConf::default().with_plugin(PLUGIN, options.iter().copied());
-    // On releases before v23.11 itest can speed lightningd's clock up with
-    // libfaketime, which its plugins inherit. Debian's libfaketime 0.9.10
-    // then fails `clock_gettime` in their other threads (tokio's blocking
-    // pool, which cln-plugin's stdin reader uses), and the plugin panics
-    // before answering getmanifest. Keep real time: slower, but correct.
-    conf.libfaketime = None;
     Network::line_graph_with_conf(&conf).expect("building l1 -> l2 -> l3")
 }
 
