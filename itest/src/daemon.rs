@@ -29,12 +29,29 @@ pub(crate) struct DaemonSpec {
     pub env: Vec<(OsString, OsString)>,
 }
 
+/// How a daemon ended. Backends word it differently (std's `exit status:
+/// 1`, a container's exit code), so whether it was clean is kept apart
+/// from the words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ended {
+    /// It exited by itself with status 0.
+    pub clean: bool,
+    /// How, for people: `exit status: 1`, `signal: 9 (SIGKILL)`, ...
+    pub how: String,
+}
+
+impl fmt::Display for Ended {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.how)
+    }
+}
+
 /// A started daemon. Dropping it must stop it (and everything it forked).
 pub(crate) trait Daemon: Send + Sync + fmt::Debug {
     /// The process id, where there is one on this machine.
     fn pid(&self) -> Option<u32>;
-    /// How it ended, if it has (e.g. "exit status: 1").
-    fn exited(&self) -> Option<String>;
+    /// How it ended, if it has.
+    fn exited(&self) -> Option<Ended>;
     /// Polls until it has exited or `timeout` passed; true if it exited.
     fn wait_exit(&self, timeout: Duration) -> bool;
     /// Asks it to stop, waits up to `grace`, then kills it and whatever it

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::daemon::{Daemon, DaemonSpec, Launcher};
+use crate::daemon::{Daemon, DaemonSpec, Ended, Launcher};
 use crate::logs::labelled_tails;
 
 /// Launches daemons as child processes of this one.
@@ -102,8 +102,11 @@ impl Daemon for LocalProcess {
         Some(self.pid as u32)
     }
 
-    fn exited(&self) -> Option<String> {
-        self.try_exit().map(|s| s.to_string())
+    fn exited(&self) -> Option<Ended> {
+        self.try_exit().map(|s| Ended {
+            clean: s.success(),
+            how: s.to_string(),
+        })
     }
 
     fn wait_exit(&self, timeout: Duration) -> bool {

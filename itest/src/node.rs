@@ -324,7 +324,11 @@ impl Node {
     /// (and was not stopped through [`Node::stop`]): a node that died.
     pub fn exit_status(&self) -> Option<String> {
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        running.daemon.as_ref().and_then(|d| d.exited())
+        running
+            .daemon
+            .as_ref()
+            .and_then(|d| d.exited())
+            .map(|e| e.how)
     }
 
     /// Kills the node without a graceful stop (teardown and failed starts).

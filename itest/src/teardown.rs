@@ -34,6 +34,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+pub(crate) use crate::daemon::Ended;
 use crate::logs::tail_lines;
 
 /// How many lines of a crash log a finding quotes.
@@ -55,15 +56,11 @@ pub struct Tolerance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
     /// It exited by itself (after `stop`, or earlier), as the daemon
-    /// backend reports it: `exit status: 0` (std's wording for a clean
-    /// exit), `exit status: 1`, `signal: 6 (SIGABRT)`, ...
-    Exited(String),
+    /// backend reports it.
+    Exited(Ended),
     /// It was still running after `stop` and a grace period, and was killed.
     KilledAfterStop,
 }
-
-/// What [`Exit::Exited`] says for a clean exit.
-const CLEAN_EXIT: &str = "exit status: 0";
 
 /// One reason a node fails its teardown checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,7 +174,7 @@ pub fn crash_logs(dirs: &[PathBuf]) -> Vec<Finding> {
 /// A finding unless lightningd exited with status 0.
 pub fn exit_finding(exit: &Exit) -> Option<Finding> {
     match exit {
-        Exit::Exited(how) if how == CLEAN_EXIT => None,
+        Exit::Exited(ended) if ended.clean => None,
         Exit::Exited(how) => Some(Finding::BadExit(format!("exited with {how}"))),
         Exit::KilledAfterStop => Some(Finding::BadExit(
             "did not exit after the `stop` RPC and was killed".into(),
@@ -274,7 +271,11 @@ mod tests {
     }
 
     fn exited(raw: i32) -> Exit {
-        Exit::Exited(ExitStatus::from_raw(raw).to_string())
+        let status = ExitStatus::from_raw(raw);
+        Exit::Exited(Ended {
+            clean: status.success(),
+            how: status.to_string(),
+        })
     }
 
     #[test]

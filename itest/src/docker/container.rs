@@ -31,7 +31,7 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use super::image::ImageRef;
 use super::sidecar::Sidecar;
 use super::{owner, runtime};
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, Ended};
 use crate::logs::labelled_tails;
 
 /// What to run in a container.
@@ -140,7 +140,7 @@ impl Container {
     /// `Some(description)` once the daemon has exited (or the container
     /// was removed behind the harness's back), `None` while it runs or when
     /// the engine cannot tell right now.
-    pub fn exited(&self) -> Option<String> {
+    pub fn exited(&self) -> Option<Ended> {
         let inspected = runtime::block_on(async {
             engine()?
                 .inspect_container(&self.id, None)
@@ -154,25 +154,30 @@ impl Container {
                 if state.running == Some(true) {
                     return None;
                 }
+                let code = state.exit_code.unwrap_or(-1);
                 let mut what = format!(
-                    "container {} ({}) exited with code {}",
+                    "container {} ({}) exited with code {code}",
                     self.short_id(),
                     self.image,
-                    state.exit_code.unwrap_or(-1)
                 );
                 if state.oom_killed == Some(true) {
                     what.push_str(", killed for lack of memory");
                 }
-                if let Some(err) = state.error.filter(|e| !e.is_empty()) {
+                let engine_error = state.error.filter(|e| !e.is_empty());
+                let clean = code == 0 && state.oom_killed != Some(true) && engine_error.is_none();
+                if let Some(err) = engine_error {
                     what.push_str(&format!(", engine error: {err}"));
                 }
-                Some(what)
+                Some(Ended { clean, how: what })
             }
-            Err(e) if format!("{e:#}").contains("404") => Some(format!(
-                "container {} ({}) no longer exists",
-                self.short_id(),
-                self.image
-            )),
+            Err(e) if format!("{e:#}").contains("404") => Some(Ended {
+                clean: false,
+                how: format!(
+                    "container {} ({}) no longer exists",
+                    self.short_id(),
+                    self.image
+                ),
+            }),
             Err(_) => None,
         }
     }
@@ -243,7 +248,7 @@ impl Daemon for Container {
         (self.host_pid > 0).then_some(self.host_pid)
     }
 
-    fn exited(&self) -> Option<String> {
+    fn exited(&self) -> Option<Ended> {
         Container::exited(self)
     }
 
