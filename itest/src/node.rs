@@ -282,12 +282,7 @@ impl Node {
     /// [`Node::start`] brings back the same node with its channels.
     /// Stopping a stopped node does nothing.
     pub fn stop(&self) -> Result<()> {
-        let daemon = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .daemon
-            .take();
+        let daemon = self.take_daemon();
         if let Some(daemon) = daemon {
             if daemon.exited().is_none() {
                 let _ = self
@@ -331,14 +326,19 @@ impl Node {
             .map(|e| e.how)
     }
 
-    /// Kills the node without a graceful stop (teardown and failed starts).
-    pub(crate) fn kill(&self) {
-        let daemon = self
-            .running
+    /// The running daemon, if any, now owned by the caller: whoever takes
+    /// it stops it, so a concurrent stop or kill finds nothing to do.
+    fn take_daemon(&self) -> Option<Box<dyn Daemon>> {
+        self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .daemon
-            .take();
+            .take()
+    }
+
+    /// Kills the node without a graceful stop (teardown and failed starts).
+    pub(crate) fn kill(&self) {
+        let daemon = self.take_daemon();
         if let Some(daemon) = daemon {
             daemon.kill(Duration::from_secs(1));
         }
