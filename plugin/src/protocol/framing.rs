@@ -147,14 +147,8 @@ impl FrameReader {
     /// Continues checking the object at `start`.
     fn scan_object(&mut self) -> Option<Frame> {
         let stop = self.buf.len().min(self.start + self.limit);
-        while self.pos < stop {
-            self.pos += self.syntax.plain_run(&self.buf[self.pos..stop]);
-            if self.pos == stop {
-                break;
-            }
-            let at = self.pos;
-            self.pos += 1;
-            match self.syntax.step(self.buf[at], at) {
+        while let Some((at, step)) = self.next_structural(stop) {
+            match step {
                 Step::More => {}
                 Step::End => {
                     self.mode = Mode::Between;
@@ -187,16 +181,27 @@ impl FrameReader {
         })
     }
 
+    /// Skips plain bytes (string contents, digits) up to `stop` in one go,
+    /// then feeds the syntax checker the next byte: its offset and verdict,
+    /// or `None` when `stop` came first. Both scanners' inner loop.
+    #[inline]
+    fn next_structural(&mut self, stop: usize) -> Option<(usize, Step)> {
+        if self.pos >= stop {
+            return None;
+        }
+        self.pos += self.syntax.plain_run(&self.buf[self.pos..stop]);
+        if self.pos == stop {
+            return None;
+        }
+        let at = self.pos;
+        self.pos += 1;
+        Some((at, self.syntax.step(self.buf[at], at)))
+    }
+
     /// Checks, without keeping, the rest of an oversized object.
     fn scan_discarded(&mut self) {
-        while self.pos < self.buf.len() {
-            self.pos += self.syntax.plain_run(&self.buf[self.pos..]);
-            if self.pos == self.buf.len() {
-                break;
-            }
-            let at = self.pos;
-            self.pos += 1;
-            match self.syntax.step(self.buf[at], at) {
+        while let Some((at, step)) = self.next_structural(self.buf.len()) {
+            match step {
                 Step::More => {}
                 Step::End => {
                     self.mode = Mode::Between;
