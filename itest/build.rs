@@ -1,143 +1,217 @@
-//! Decides at compile time which integration tests can run.
+//! Decides at compile time which integration tests can run here, and
+//! writes the `needs_*!` macros accordingly (see `build/skips.rs`).
 //!
-//! libtest cannot skip a test at run time, and a test that returns early
-//! passes silently. Instead, when a daemon binary is missing we emit a cfg
-//! that the tests turn into `#[ignore = "<reason>"]`, so `cargo test` lists
-//! each skipped test with its reason and counts it as ignored.
-//! `ITEST_REQUIRE=1` disables this: the tests then run and fail loudly.
+//! The decision uses `src/probe`, the same code the library runs: where the
+//! binaries are, which backend each daemon is asked to use, whether the
+//! Docker engine answers and has (or can pull) the images.
+//! `ITEST_REQUIRE=1` makes every macro a pass-through, so a missing part
+//! fails its tests instead of skipping them.
 
-#[path = "src/backend.rs"]
-mod backend;
-#[path = "src/docker/engine.rs"]
-mod docker_engine;
-#[path = "src/lookup.rs"]
-mod lookup;
+#[allow(dead_code)]
+#[path = "src/probe/mod.rs"]
+mod probe;
+#[path = "build/skips.rs"]
+mod skips;
+
+use probe::backend::{Backend, BITCOIND_BACKEND_VAR, LIGHTNINGD_BACKEND_VAR};
+use probe::images::{
+    BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE, LIGHTNINGD_IMAGE_VAR,
+};
+use probe::lookup::{Tool, BITCOIND, BITCOIN_CLI, LIGHTNINGD};
+use skips::Skip;
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(itest_no_lightningd)");
-    println!("cargo::rustc-check-cfg=cfg(itest_no_bitcoind)");
-    println!("cargo::rustc-check-cfg=cfg(itest_no_docker_engine)");
-    println!("cargo::rustc-check-cfg=cfg(itest_no_docker_bitcoind)");
-    println!("cargo::rustc-check-cfg=cfg(itest_no_native_daemons)");
-    for var in ["PATH", "ITEST_REQUIRE"] {
+    for var in [
+        "PATH",
+        "ITEST_REQUIRE",
+        "ITEST_BACKEND",
+        BITCOIND_BACKEND_VAR,
+        LIGHTNINGD_BACKEND_VAR,
+        BITCOIND_IMAGE_VAR,
+        LIGHTNINGD_IMAGE_VAR,
+        "DOCKER_HOST",
+    ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
-    println!("cargo::rerun-if-changed=src/lookup.rs");
     println!("cargo::rerun-if-changed=build.rs");
-
-    let path_var = std::env::var_os("PATH");
-    // A binary installed into (or removed from) a PATH directory changes
-    // that directory's mtime, which makes cargo re-run this script.
-    for dir in lookup::path_dirs(path_var.clone()) {
-        println!("cargo::rerun-if-changed={}", dir.display());
-    }
+    println!("cargo::rerun-if-changed=build");
+    println!("cargo::rerun-if-changed=src/probe");
 
     let require = std::env::var("ITEST_REQUIRE").is_ok_and(|v| v == "1");
-    // A daemon in a container needs the engine, not its binary.
-    let backend = |var: &str| {
-        println!("cargo::rerun-if-env-changed={var}");
-        backend::Backend::from_env(var).unwrap_or_else(|e| panic!("itest: {e}"))
+    let machine = Machine::probe();
+    let bitcoind = machine.daemon(
+        BITCOIND_BACKEND_VAR,
+        BITCOIND,
+        BITCOIND_IMAGE_VAR,
+        DEFAULT_BITCOIND_IMAGE,
+    );
+    let lightningd = machine.daemon(
+        LIGHTNINGD_BACKEND_VAR,
+        LIGHTNINGD,
+        LIGHTNINGD_IMAGE_VAR,
+        DEFAULT_LIGHTNINGD_IMAGE,
+    );
+    // lightningd's bcli plugin runs bitcoin-cli where lightningd runs; a
+    // lightningd image brings its own.
+    let bitcoin_cli = match backend(LIGHTNINGD_BACKEND_VAR) {
+        Backend::Native => machine.binary(BITCOIN_CLI),
+        Backend::Docker => None,
     };
-    println!("cargo::rerun-if-env-changed=ITEST_BACKEND");
-    let lightningd_in_docker = backend(backend::LIGHTNINGD_BACKEND_VAR) == backend::Backend::Docker;
-    let bitcoind_in_docker = backend(backend::BITCOIND_BACKEND_VAR) == backend::Backend::Docker;
-    let engine_missing = write_docker_skip(require);
-    // `native_missing`: binaries not on this machine; `missing`: those of
-    // them the chosen backends need.
-    let (mut native_missing, mut missing) = (Vec::new(), Vec::new());
-    for tool in lookup::ALL {
-        println!("cargo::rerun-if-env-changed={}", tool.env);
-        let in_docker = match tool.name {
-            // bitcoin-cli is lightningd's (its bcli plugin runs it); a
-            // lightningd image has its own.
-            "lightningd" | "bitcoin-cli" => lightningd_in_docker,
-            _ => bitcoind_in_docker,
-        };
-        match tool.resolve(std::env::var_os(tool.env), path_var.clone()) {
-            Some(found) => println!("cargo::rerun-if-changed={}", found.display()),
-            None => {
-                native_missing.push(tool.name);
-                if !in_docker {
-                    missing.push(tool.name);
-                }
+    let native = [LIGHTNINGD, BITCOIND, BITCOIN_CLI]
+        .into_iter()
+        .filter_map(|tool| machine.binary(tool))
+        .collect::<Vec<_>>();
+    let native = (!native.is_empty()).then(|| {
+        format!(
+            "needs lightningd, bitcoind and bitcoin-cli on this machine (the docker backend does not apply here): {}",
+            native.join("; ")
+        )
+    });
+    let docker = machine.engine().err().or_else(|| {
+        let image = probe::images::from_env(BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE);
+        machine.image(&image, BITCOIND_IMAGE_VAR).err()
+    });
+
+    let mut all = vec![
+        Skip {
+            name: "needs_lightningd",
+            doc: "Wraps a test that needs lightningd and bitcoind (natively or in\n\
+                  containers, as the backends say): it is compiled as\n\
+                  `#[ignore = \"...\"]`, naming what is missing and how to get it,\n\
+                  when either was missing at build time (never under\n\
+                  `ITEST_REQUIRE=1`). Works with `#[test]`, `#[tokio::test]` and\n\
+                  `#[rstest]`.",
+            missing: join([lightningd, bitcoind.clone(), bitcoin_cli]),
+        },
+        Skip {
+            name: "needs_bitcoind",
+            doc: "Wraps a test that needs only bitcoind (see [`needs_lightningd!`]).",
+            missing: bitcoind,
+        },
+        Skip {
+            name: "needs_docker",
+            doc: "Wraps a test that needs a Docker engine with the bitcoind image\n\
+                  (`ITEST_BITCOIND_IMAGE`, local or pullable), whatever the backends:\n\
+                  ignored with the reason (engine address tried, image, how to fix\n\
+                  it) when either was missing at build time.",
+            missing: docker,
+        },
+        Skip {
+            name: "needs_native_daemons",
+            doc: "Wraps a test that runs lightningd, bitcoind and bitcoin-cli on this\n\
+                  machine whatever the backend (e.g. one driving\n\
+                  `scripts/start_ln.sh`): ignored when any of them is missing here,\n\
+                  even if the docker backend would give a\n\
+                  [`Network`](crate::Network) its daemons.",
+            missing: native,
+        },
+    ];
+    for skip in &mut all {
+        if let Some(reason) = &skip.missing {
+            if require {
+                skip.missing = None;
+            } else {
+                println!(
+                    "cargo::warning=itest: {}! tests are compiled as ignored: {reason} (set ITEST_REQUIRE=1 to make them fail instead)",
+                    skip.name
+                );
             }
         }
     }
-    if require {
-        return;
-    }
-    if !native_missing.is_empty() {
-        // Tests of things that only run natively (scripts/start_ln.sh).
-        println!("cargo::rustc-cfg=itest_no_native_daemons");
-    }
-    // Tests of daemons in containers need the engine (skip.rs gives them
-    // its reason).
-    if engine_missing && (lightningd_in_docker || bitcoind_in_docker) {
-        println!("cargo::rustc-cfg=itest_no_docker_engine");
-    }
-    if engine_missing && bitcoind_in_docker {
-        println!("cargo::rustc-cfg=itest_no_docker_bitcoind");
-    }
-    if missing.contains(&"lightningd") {
-        println!("cargo::rustc-cfg=itest_no_lightningd");
-    }
-    if missing.contains(&"bitcoind") || missing.contains(&"bitcoin-cli") {
-        // Tests needing lightningd check this one too (they need both).
-        println!("cargo::rustc-cfg=itest_no_bitcoind");
-    }
-    if !missing.is_empty() {
-        println!(
-            "cargo::warning=itest: {} not found; the tests needing it are compiled as ignored (set ITEST_REQUIRE=1 to make them fail instead)",
-            missing.join(", ")
-        );
-    }
+    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    skips::write(&out.join("skips.rs"), &all);
 }
 
-/// Writes `$OUT_DIR/docker_skip.rs`, the `needs_docker!` macro: a pass-through
-/// when the Docker engine answers (or under `ITEST_REQUIRE=1`), else one
-/// that marks the test `#[ignore = "<why, which socket, how to fix>"]`.
-/// Generated because the reason names the engine address, and an `ignore`
-/// reason must be a literal to be shown.
-///
-/// Returns whether the engine is unreachable.
-fn write_docker_skip(require: bool) -> bool {
-    println!("cargo::rerun-if-env-changed=DOCKER_HOST");
-    println!("cargo::rerun-if-changed=src/docker/engine.rs");
-    let host = docker_engine::docker_host();
-    if let Some(socket) = host.strip_prefix("unix://") {
-        // The socket appearing or vanishing changes its directory's mtime.
-        if let Some(dir) = std::path::Path::new(socket).parent() {
+/// The backend the environment asks for; a misspelt value stops the build.
+fn backend(var: &str) -> Backend {
+    Backend::from_env(var).unwrap_or_else(|e| panic!("itest: {e}"))
+}
+
+/// The reasons of everything missing, in one line; `None` if nothing is.
+fn join(reasons: impl IntoIterator<Item = Option<String>>) -> Option<String> {
+    let reasons: Vec<String> = reasons.into_iter().flatten().collect();
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+/// What this machine has, probed once per build.
+struct Machine {
+    path: Option<std::ffi::OsString>,
+    engine: std::cell::OnceCell<Result<(), String>>,
+}
+
+impl Machine {
+    fn probe() -> Self {
+        let path = std::env::var_os("PATH");
+        // A binary installed into (or removed from) a PATH directory changes
+        // that directory's mtime, which makes cargo re-run this script.
+        for dir in probe::lookup::path_dirs(path.clone()) {
             println!("cargo::rerun-if-changed={}", dir.display());
         }
-    }
-    let check = docker_engine::check();
-    let reason = match &check {
-        Err(reason) => reason.clone(),
-        Ok(()) => "unused: the Docker engine answered at build time".to_string(),
-    };
-    let needs_docker = match &check {
-        Err(reason) if !require => {
-            println!("cargo::warning=itest: {reason}; the tests needing Docker are compiled as ignored (set ITEST_REQUIRE=1 to make them fail instead)");
-            // Not through `__docker_ignored!`: itest's own unit tests use
-            // this macro, and a crate may not name its macro-expanded
-            // macros by path.
-            format!("$crate::__ignored! {{ {reason:?}; $($item)* }}")
+        Self {
+            path,
+            engine: Default::default(),
         }
-        _ => "$($item)*".to_string(),
-    };
-    let code = format!(
-        "/// Wraps a test that needs a Docker engine (and nothing else): it is\n\
-         /// compiled as `#[ignore = \"...\"]`, naming the engine address tried\n\
-         /// and how to fix it, when no engine answered at build time (never\n\
-         /// under `ITEST_REQUIRE=1`).\n\
-         #[macro_export]\n\
-         macro_rules! needs_docker {{\n    ($($item:tt)*) => {{ {needs_docker} }};\n}}\n\n\
-         /// Marks a test ignored because the Docker engine does not answer.\n\
-         #[doc(hidden)]\n\
-         #[macro_export]\n\
-         macro_rules! __docker_ignored {{\n    ($($item:tt)*) => {{ $crate::__ignored! {{ {reason:?}; $($item)* }} }};\n}}\n"
-    );
-    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    std::fs::write(out.join("docker_skip.rs"), code).expect("writing docker_skip.rs");
-    check.is_err()
+    }
+
+    /// `None` if `tool` is found here, else why not.
+    fn binary(&self, tool: Tool) -> Option<String> {
+        println!("cargo::rerun-if-env-changed={}", tool.env);
+        match tool.resolve(std::env::var_os(tool.env), self.path.clone()) {
+            Some(found) => {
+                println!("cargo::rerun-if-changed={}", found.display());
+                None
+            }
+            None => Some(tool.missing_message()),
+        }
+    }
+
+    /// Whether the engine answers (asked once).
+    fn engine(&self) -> Result<(), String> {
+        self.engine
+            .get_or_init(|| {
+                let host = probe::engine::docker_host();
+                if let Some(socket) = host.strip_prefix("unix://") {
+                    // The socket appearing or vanishing changes its
+                    // directory's mtime.
+                    if let Some(dir) = std::path::Path::new(socket).parent() {
+                        println!("cargo::rerun-if-changed={}", dir.display());
+                    }
+                }
+                // An image built or removed rewrites the engine's image list
+                // (where this process can see it).
+                for store in ["/var/lib/docker/image/overlay2/repositories.json"] {
+                    if std::path::Path::new(store).is_file() {
+                        println!("cargo::rerun-if-changed={store}");
+                    }
+                }
+                probe::engine::check()
+            })
+            .clone()
+    }
+
+    /// `Ok` if `image` is local or pullable through the engine.
+    fn image(&self, image: &str, var: &str) -> Result<(), String> {
+        self.engine()?;
+        probe::engine::image_available(&probe::engine::docker_host(), image, var)
+    }
+
+    /// `None` if the daemon can run on the backend `backend_var` chooses:
+    /// its binary here, or the engine with its image.
+    fn daemon(
+        &self,
+        backend_var: &str,
+        tool: Tool,
+        image_var: &str,
+        default_image: &str,
+    ) -> Option<String> {
+        match backend(backend_var) {
+            Backend::Native => self.binary(tool),
+            Backend::Docker => {
+                let image = probe::images::from_env(image_var, default_image);
+                self.image(&image, image_var)
+                    .err()
+                    .map(|why| format!("{} in a container: {why}", tool.name))
+            }
+        }
+    }
 }

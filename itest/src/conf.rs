@@ -8,8 +8,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backend::{Backend, BITCOIND_BACKEND_VAR, LIGHTNINGD_BACKEND_VAR};
-use crate::docker::{DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE};
+use crate::probe::backend::{Backend, BITCOIND_BACKEND_VAR, LIGHTNINGD_BACKEND_VAR};
+use crate::probe::images::{
+    self, BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE,
+    LIGHTNINGD_IMAGE_VAR,
+};
 
 /// Network-wide settings for [`Network::with_conf`](crate::Network::with_conf).
 ///
@@ -125,8 +128,8 @@ impl Default for Conf {
             },
             bitcoind_backend: env_backend(BITCOIND_BACKEND_VAR),
             lightningd_backend: env_backend(LIGHTNINGD_BACKEND_VAR),
-            bitcoind_image: env_string("ITEST_BITCOIND_IMAGE", DEFAULT_BITCOIND_IMAGE),
-            lightningd_image: env_string("ITEST_LIGHTNINGD_IMAGE", DEFAULT_LIGHTNINGD_IMAGE),
+            bitcoind_image: images::from_env(BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE),
+            lightningd_image: images::from_env(LIGHTNINGD_IMAGE_VAR, DEFAULT_LIGHTNINGD_IMAGE),
             container_mounts: test_target_dir()
                 .into_iter()
                 .chain(env_path("CARGO_MANIFEST_DIR"))
@@ -280,13 +283,6 @@ fn env_path(var: &str) -> Option<PathBuf> {
 /// panics: silently running natively would hide it.
 fn env_backend(var: &str) -> Backend {
     Backend::from_env(var).unwrap_or_else(|e| panic!("itest: {e}"))
-}
-
-fn env_string(var: &str, default: &str) -> String {
-    std::env::var(var)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| default.to_string())
 }
 
 /// The cargo target dir the running test binary was built into

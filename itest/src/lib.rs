@@ -47,45 +47,62 @@
 // The examples show real test functions; they are compiled, not run.
 #![allow(clippy::test_attr_in_doctest)]
 
-mod backend;
-mod binaries;
+// The `needs_*!` skip macros, written by build.rs (`build/skips.rs`).
+// Included before every module so that the crate's own tests see them.
+include!(concat!(env!("OUT_DIR"), "/skips.rs"));
+
 mod bitcoind;
 mod conf;
 mod daemon;
-pub mod docker;
+mod lightningd_bin;
 mod lightningd_options;
 mod line_graph;
-mod local_process;
 mod log_cursor;
 mod logs;
-#[path = "lookup.rs"]
-mod lookup;
 mod money;
 mod network;
 mod node;
-mod placement;
 mod ports;
+mod probe;
 mod rpc;
 mod runtime;
-mod skip;
 mod teardown;
+mod version;
 mod wait;
 
-pub use backend::Backend;
-pub use binaries::Version;
 pub use bitcoind::BitcoinD;
 pub use conf::{Conf, NodeConf, PluginConf};
+pub use daemon::docker;
+pub use daemon::native::liveness::pid_alive;
 pub use lightningd_options::regtest_options;
 pub use line_graph::SLOW_GOSSIP;
-pub use local_process::pid_alive;
 pub use log_cursor::LogCursor;
 pub use money::{Invoice, PAY_REPLY_MARGIN};
 pub use network::Network;
 pub use node::{Node, StartError};
+pub use probe::backend::Backend;
 pub use rpc::RpcError;
+pub use version::Version;
 pub use wait::wait_until;
 
 /// The `bitcoincore-rpc` version [`BitcoinD::client`] returns.
 pub use bitcoincore_rpc;
 /// The `cln-rpc` version [`Node::call_typed`] and [`Node::cln_rpc`] use.
 pub use cln_rpc;
+
+/// Appends `#[ignore = $reason]` after a test's own attributes (used by
+/// the generated `needs_*!` macros).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __ignored {
+    ($reason:literal; $(#[$attr:meta])* fn $($rest:tt)*) => {
+        $(#[$attr])*
+        #[ignore = $reason]
+        fn $($rest)*
+    };
+    ($reason:literal; $(#[$attr:meta])* async fn $($rest:tt)*) => {
+        $(#[$attr])*
+        #[ignore = $reason]
+        async fn $($rest)*
+    };
+}

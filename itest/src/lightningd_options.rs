@@ -12,14 +12,19 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::binaries::{LightningdBin, Version};
+use crate::daemon::placement::Placement;
+use crate::lightningd_bin::LightningdBin;
+use crate::version::Version;
 
 /// The options every harness node of the lightningd at `lightningd` gets,
 /// besides those naming its own directory, port, log level and bitcoind:
 /// for example `--network=regtest`, `--rescan=1`, and `--developer
 /// --dev-bitcoind-poll=1` where the release has them.
 pub fn regtest_options(lightningd: &Path) -> Result<Vec<String>> {
-    Ok(shared_options(&LightningdBin::inspect(lightningd)?))
+    Ok(shared_options(&LightningdBin::inspect(
+        &Placement::native(),
+        lightningd,
+    )?))
 }
 
 pub(crate) fn shared_options(bin: &LightningdBin) -> Vec<String> {

@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::{ensure, Result};
 use serde_json::{json, Value};
 
-use crate::binaries::Version;
 use crate::conf::Conf;
 use crate::network::Network;
 use crate::node::Node;
+use crate::version::Version;
 use crate::wait::wait_until;
 
 /// Extra time gossip may take without `--dev-fast-gossip`: CLN's

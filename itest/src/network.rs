@@ -21,12 +21,12 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::binaries::LightningdBin;
 use crate::bitcoind::BitcoinD;
 use crate::conf::{Conf, NodeConf};
-use crate::daemon::{default_launcher, Launcher};
+use crate::daemon::placement::Placement;
+use crate::lightningd_bin::LightningdBin;
 use crate::node::{Node, NodeEnv};
-use crate::placement;
+use crate::probe::lookup::LIGHTNINGD;
 use crate::teardown::{report, Finding};
 use crate::wait::wait_until;
 
@@ -56,7 +56,6 @@ pub struct Network {
     bitcoind: Option<Arc<BitcoinD>>,
     dir: Option<TempDir>,
     conf: Conf,
-    launcher: Arc<dyn Launcher>,
     /// Set until the network is built, so a failed start keeps its logs.
     start_failed: bool,
 }
@@ -84,21 +83,13 @@ impl Network {
     /// On failure the error names the kept directory and carries the
     /// failing daemon's log tail.
     pub fn with_conf(conf: &Conf) -> Result<Self> {
-        placement::prepare(conf)?;
-        // Resolve every binary first, lightningd first (the one most often
-        // missing), so a missing binary fails before anything starts.
-        let mut lightningds = Vec::new();
-        for node in &conf.nodes {
-            lightningds.push(placement::lightningd(conf, node)?);
-        }
+        Placement::prepare(conf)?;
         if let Some(lib) = conf.libfaketime.as_deref().filter(|p| !p.is_file()) {
             anyhow::bail!(
                 "Conf::libfaketime {} is not a file (ITEST_LIBFAKETIME=off disables it)",
                 lib.display()
             );
         }
-        let bitcoind_path = placement::bitcoind(conf)?;
-        let cli = placement::bitcoin_cli(conf)?;
         let mut builder = tempfile::Builder::new();
         builder.prefix("itest-");
         let dir = match &conf.tmp_root {
@@ -106,16 +97,25 @@ impl Network {
             None => builder.tempdir(),
         }
         .context("creating the network's temp dir")?;
+        let root = dir.path().to_path_buf();
+        // Place and resolve every daemon first, lightningd first (the one
+        // most often missing), so a missing binary fails before anything
+        // starts.
+        let nodes = conf
+            .nodes
+            .iter()
+            .map(|node| PlacedNode::new(conf, node, &root))
+            .collect::<Result<Vec<_>>>()?;
+        let bitcoind = Placement::bitcoind(conf, &root)?;
+        let bitcoind_path = BitcoinD::program(conf, &bitcoind)?;
         let mut net = Network {
             nodes: Vec::new(),
             bitcoind: None,
             dir: Some(dir),
             conf: conf.clone(),
-            launcher: default_launcher(),
             start_failed: true,
         };
-        let root = net.dir().to_path_buf();
-        net.start_all(&bitcoind_path, &cli, &lightningds)
+        net.start_all(&bitcoind, &bitcoind_path, nodes)
             .with_context(|| {
                 format!(
                     "starting the regtest network in {} (kept for inspection)",
@@ -126,23 +126,21 @@ impl Network {
         Ok(net)
     }
 
-    fn start_all(&mut self, bitcoind: &Path, cli: &Path, lightningds: &[PathBuf]) -> Result<()> {
+    fn start_all(
+        &mut self,
+        placement: &Placement,
+        bitcoind: &Path,
+        nodes: Vec<PlacedNode>,
+    ) -> Result<()> {
         let root = self.dir().to_path_buf();
-        let bitcoind_launcher = placement::bitcoind_launcher(&self.conf, &self.launcher, &root)?;
-        let mut btc = BitcoinD::launch(
-            &self.conf,
-            bitcoind,
-            cli,
-            &root.join("bitcoind"),
-            bitcoind_launcher.as_ref(),
-        )?;
+        let mut btc = BitcoinD::launch(&self.conf, placement, bitcoind, &root.join("bitcoind"))?;
         // While bitcoind starts, learn what each lightningd supports
         // (`--version`, `--help`; cached per binary).
         let (ready, bins) = std::thread::scope(|s| {
             let inspect = s.spawn(|| {
-                lightningds
+                nodes
                     .iter()
-                    .map(|p| placement::inspect_lightningd(&self.conf, p))
+                    .map(PlacedNode::inspect)
                     .collect::<Result<Vec<_>>>()
             });
             let ready = btc.wait_ready(self.conf.timeout, self.conf.initial_blocks);
@@ -154,8 +152,8 @@ impl Network {
         self.bitcoind = Some(Arc::new(btc));
         ready?;
         let bins = bins?;
-        for (conf, bin) in self.conf.nodes.clone().into_iter().zip(bins) {
-            self.prepare_node(conf, bin)?;
+        for ((placed, bin), conf) in nodes.into_iter().zip(bins).zip(self.conf.nodes.clone()) {
+            self.prepare_node(conf, placed, bin)?;
         }
         let to_start: Vec<&Node> = self
             .nodes
@@ -179,13 +177,17 @@ impl Network {
         Ok(())
     }
 
-    fn prepare_node(&mut self, conf: NodeConf, bin: LightningdBin) -> Result<&Node> {
+    fn prepare_node(
+        &mut self,
+        conf: NodeConf,
+        placed: PlacedNode,
+        bin: LightningdBin,
+    ) -> Result<&Node> {
         let name = format!("l{}", self.nodes.len() + 1);
-        let placed = placement::node(&self.conf, &self.launcher, &conf, self.dir())?;
         let env = NodeEnv {
             bitcoind: self.bitcoind.as_ref().expect("bitcoind starts first"),
-            launcher: &placed.launcher,
-            container_mounts: placed.container_mounts,
+            placement: placed.placement,
+            bitcoin_cli: placed.bitcoin_cli,
             log_level: &self.conf.log_level,
             timeout: self.conf.timeout,
             libfaketime: self.conf.libfaketime.as_deref(),
@@ -198,11 +200,11 @@ impl Network {
     /// Adds a node to a running network (named `l<N+1>`), and starts it
     /// unless `conf.start` is false.
     pub fn add_node(&mut self, conf: NodeConf) -> Result<&Node> {
-        let bin =
-            placement::inspect_lightningd(&self.conf, &placement::lightningd(&self.conf, &conf)?)?;
+        let placed = PlacedNode::new(&self.conf, &conf, self.dir())?;
+        let bin = placed.inspect()?;
         let start = conf.start;
         self.conf.nodes.push(conf.clone());
-        let node = self.prepare_node(conf, bin)?;
+        let node = self.prepare_node(conf, placed, bin)?;
         if start {
             node.start()?;
         }
@@ -412,5 +414,34 @@ impl Drop for Network {
                 panic!("{e:#}");
             }
         }
+    }
+}
+
+/// A node's placement and programs, decided before anything starts.
+struct PlacedNode {
+    placement: Placement,
+    lightningd: PathBuf,
+    bitcoin_cli: PathBuf,
+}
+
+impl PlacedNode {
+    fn new(conf: &Conf, node: &NodeConf, root: &Path) -> Result<Self> {
+        let placement = Placement::lightningd(conf, node, root)?;
+        let lightningd = placement.program(
+            LIGHTNINGD,
+            conf.lightningd.as_deref(),
+            node.lightningd.as_deref(),
+        )?;
+        let bitcoin_cli = placement.bitcoin_cli(conf)?;
+        Ok(Self {
+            placement,
+            lightningd,
+            bitcoin_cli,
+        })
+    }
+
+    /// What its lightningd supports.
+    fn inspect(&self) -> Result<LightningdBin> {
+        LightningdBin::inspect(&self.placement, &self.lightningd)
     }
 }

@@ -17,15 +17,17 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::binaries::{LightningdBin, Version};
 use crate::bitcoind::BitcoinD;
 use crate::conf::NodeConf;
-use crate::daemon::{Daemon, DaemonSpec, Launcher};
+use crate::daemon::boundary::{Daemon, DaemonSpec};
+use crate::daemon::placement::Placement;
+use crate::lightningd_bin::LightningdBin;
 use crate::lightningd_options::{clock_env, shared_options};
 use crate::log_cursor::LogCursor;
 use crate::ports::{self, PortLease};
 use crate::rpc::{Rpc, RpcError};
 use crate::teardown::{self, Exit, Finding, Tolerance};
+use crate::version::Version;
 use crate::wait::wait_until;
 
 /// How many log lines an error about a node carries.
@@ -55,8 +57,9 @@ pub struct Node {
     timeout: Duration,
     libfaketime: Option<PathBuf>,
     bitcoind: Arc<BitcoinD>,
-    launcher: Arc<dyn Launcher>,
-    container_mounts: Option<Vec<PathBuf>>,
+    placement: Placement,
+    /// The bitcoin-cli lightningd's bcli plugin runs, where it runs.
+    bitcoin_cli: PathBuf,
     rpc: Rpc,
     /// Where `wait_for_log` searches next.
     log: Mutex<LogCursor>,
@@ -91,9 +94,10 @@ impl std::fmt::Debug for Node {
 /// What a node needs from its network.
 pub(crate) struct NodeEnv<'a> {
     pub bitcoind: &'a Arc<BitcoinD>,
-    pub launcher: &'a Arc<dyn Launcher>,
-    /// What the node's container sees (docker backend); `None` natively.
-    pub container_mounts: Option<Vec<PathBuf>>,
+    /// Where it runs.
+    pub placement: Placement,
+    /// The bitcoin-cli lightningd runs there.
+    pub bitcoin_cli: PathBuf,
     pub log_level: &'a str,
     pub timeout: Duration,
     pub libfaketime: Option<&'a Path>,
@@ -141,8 +145,8 @@ impl Node {
             timeout: env.timeout,
             libfaketime: env.libfaketime.map(Path::to_path_buf),
             bitcoind: env.bitcoind.clone(),
-            launcher: env.launcher.clone(),
-            container_mounts: env.container_mounts.clone(),
+            placement: env.placement.clone(),
+            bitcoin_cli: env.bitcoin_cli.clone(),
             rpc,
             running: Mutex::default(),
             port,
@@ -164,7 +168,7 @@ impl Node {
             format!("--bitcoin-rpcport={}", b.rpc_port()),
             "--bitcoin-rpcconnect=127.0.0.1".into(),
             format!("--bitcoin-datadir={}", b.datadir().display()),
-            format!("--bitcoin-cli={}", self.bitcoin_cli().display()),
+            format!("--bitcoin-cli={}", self.bitcoin_cli.display()),
         ];
         args.extend(shared_options(&self.bin));
         if let Some(grpc) = &self._grpc_port {
@@ -178,15 +182,6 @@ impl Node {
         }
         args.extend(self.conf.options.iter().cloned());
         args
-    }
-
-    /// The bitcoin-cli lightningd's bcli plugin runs: the image's own in a
-    /// container, else the one next to bitcoind.
-    fn bitcoin_cli(&self) -> PathBuf {
-        match self.container_mounts {
-            Some(_) => PathBuf::from("bitcoin-cli"),
-            None => self.bitcoind.cli().to_path_buf(),
-        }
     }
 
     /// Launches lightningd without waiting; see [`Node::wait_ready`].
@@ -208,7 +203,7 @@ impl Node {
             env: clock_env(&self.bin, self.libfaketime.as_deref()),
         };
         let daemon = self
-            .launcher
+            .placement
             .launch(&spec)
             .map_err(|e| self.start_error(format!("{e:#}")))?;
         running.daemon = Some(daemon);
@@ -508,28 +503,12 @@ impl Node {
         self.call("plugin", Value::Object(params))
     }
 
-    /// In a container, a plugin that exists on this machine but outside
-    /// every mount would fail with a bare "No such file"; say why instead.
-    /// (Paths that exist nowhere go to lightningd, which answers as it does
-    /// natively.)
+    /// A plugin lightningd cannot see where it runs would fail with a bare
+    /// "No such file"; say why instead.
     fn check_visible(&self, path: &Path) -> Result<(), RpcError> {
-        let Some(mounts) = &self.container_mounts else {
-            return Ok(());
-        };
-        if !path.exists() || crate::docker::is_visible(path, mounts) {
-            return Ok(());
-        }
-        let mounts: Vec<String> = mounts.iter().map(|m| m.display().to_string()).collect();
-        Err(RpcError {
-            code: None,
-            message: format!(
-                "{} runs in a container, which cannot see {}: it sees only {}. Bind mounts are fixed when the container starts: add the plugin's directory to Conf::container_mounts, or name the plugin in NodeConf::plugins",
-                self.name,
-                path.display(),
-                mounts.join(", ")
-            ),
-            data: None,
-        })
+        self.placement
+            .check_visible(path, &self.name)
+            .map_err(RpcError::transport)
     }
 
     /// `plugin stop <name>`: `name` is the plugin's file name or full path.

@@ -34,7 +34,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-pub(crate) use crate::daemon::Ended;
+pub(crate) use crate::daemon::boundary::Ended;
 use crate::logs::tail_lines;
 
 /// How many lines of a crash log a finding quotes.

@@ -2,14 +2,12 @@
 //!
 //! `BitcoinD` and `Node` describe the daemon they want as a [`DaemonSpec`]
 //! and get back a [`Daemon`] they can watch and stop. They never touch
-//! processes themselves, so a backend that runs the same daemon elsewhere
-//! (a container, say) only has to implement [`Launcher`] and [`Daemon`].
-//! The local backend is `local_process`.
+//! processes or containers themselves: a backend implements [`Launcher`]
+//! and [`Daemon`] (`native`, `docker`), and `placement` picks one.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -64,9 +62,4 @@ pub(crate) trait Daemon: Send + Sync + fmt::Debug {
 /// Starts daemons.
 pub(crate) trait Launcher: Send + Sync + fmt::Debug {
     fn launch(&self, spec: &DaemonSpec) -> Result<Box<dyn Daemon>>;
-}
-
-/// The launcher used when nothing else is configured.
-pub(crate) fn default_launcher() -> Arc<dyn Launcher> {
-    Arc::new(crate::local_process::LocalLauncher)
 }

@@ -22,18 +22,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::daemon::{Daemon, DaemonSpec, Ended, Launcher};
+use crate::daemon::boundary::{Daemon, DaemonSpec, Ended};
 use crate::logs::labelled_tails;
-
-/// Launches daemons as child processes of this one.
-#[derive(Debug)]
-pub(crate) struct LocalLauncher;
-
-impl Launcher for LocalLauncher {
-    fn launch(&self, spec: &DaemonSpec) -> Result<Box<dyn Daemon>> {
-        Ok(Box::new(LocalProcess::spawn(spec)?))
-    }
-}
 
 /// A running child process, killed with its process group on drop.
 #[derive(Debug)]
@@ -148,22 +138,10 @@ impl Drop for LocalProcess {
     }
 }
 
-/// Whether a process with this pid is running. A zombie (dead, waiting for
-/// a parent that may never reap it) counts as dead.
-pub fn pid_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state letter follows the parenthesised command name.
-        Ok(stat) => !matches!(
-            stat.rsplit_once(") ").map(|(_, rest)| rest.as_bytes()[0]),
-            Some(b'Z' | b'X')
-        ),
-        Err(_) => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::native::liveness::pid_alive;
 
     fn shell(dir: &Path, script: &str) -> LocalProcess {
         LocalProcess::spawn(&DaemonSpec {

@@ -6,10 +6,9 @@
 //! `ITEST_BACKEND`). Everything above the daemons (`Network`, `Node`, the
 //! funding helpers) is the same for both backends.
 //!
-//! The pieces, one concern each:
-//! - `engine`: where the engine is and whether it answers (also used by the
-//!   build script to decide which tests are ignored);
-//! - `image`: `name:tag` references and the default images;
+//! The pieces, one concern each (where the engine is and whether it
+//! answers is `crate::probe::engine`, shared with the build script):
+//! - `image`: `name:tag` references;
 //! - `container`: one daemon in one container that looks native to the
 //!   host (loopback ports, same paths, host uid, log files);
 //! - `launcher`: that container behind the harness's daemon boundary;
@@ -19,13 +18,7 @@
 //!   whose owner was killed (where no sidecar could run);
 //! - `runtime`: engine calls from sync code, safe inside `#[tokio::test]`.
 
-// `needs_docker!` and `__docker_ignored!`, written by build.rs (an ignore
-// reason must be a literal, and this one names the engine address tried).
-// Included first so that the unit tests below see them.
-include!(concat!(env!("OUT_DIR"), "/docker_skip.rs"));
-
 mod container;
-pub(crate) mod engine;
 mod image;
 mod launcher;
 mod owner;
@@ -34,9 +27,9 @@ mod sidecar;
 #[cfg(test)]
 mod tests;
 
+pub use crate::probe::images::{DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE};
 pub(crate) use container::output;
 pub(crate) use image::ImageRef;
-pub use image::{DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE};
 pub(crate) use launcher::{is_visible, DockerLauncher};
 
 /// The ids of the containers (running or exited) this process started and
@@ -56,5 +49,5 @@ pub fn reap_orphans() -> anyhow::Result<Vec<String>> {
 /// engine address was tried, how to fix it) that docker-backed tests show
 /// when they are skipped.
 pub fn engine_check() -> Result<(), String> {
-    engine::check()
+    crate::probe::engine::check()
 }

@@ -1,20 +1,11 @@
-//! Image references (`name:tag`) and the images used by default.
+//! Image references (`name:tag`).
 
 use std::fmt;
 use std::str::FromStr;
 
 use anyhow::{bail, Result};
 
-/// The image bitcoind runs from unless `ITEST_BITCOIND_IMAGE` or the
-/// builder says otherwise: a Bitcoin Core release as published on Docker
-/// Hub. Any image with `bitcoind` on its PATH works (the harness sets the
-/// entrypoint), e.g. one built by `scripts/images.sh bitcoind`.
-pub const DEFAULT_BITCOIND_IMAGE: &str = "bitcoin/bitcoin:29.1";
-
-/// The image lightningd runs from by default: Core Lightning's own release
-/// image. Any image with `lightningd` and `bitcoin-cli` on its PATH works,
-/// e.g. one built by `scripts/images.sh lightningd PREFIX`.
-pub const DEFAULT_LIGHTNINGD_IMAGE: &str = "elementsproject/lightningd:v26.06.6";
+use crate::probe::images::DEFAULT_LIGHTNINGD_IMAGE;
 
 /// A Docker image reference, `name:tag` (the name may include a registry
 /// host and port, e.g. `localhost:5000/itest-bitcoind:sid-abc`).
@@ -72,6 +63,7 @@ impl fmt::Display for ImageRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::images::DEFAULT_BITCOIND_IMAGE;
 
     #[test]
     fn parses_names_tags_and_registry_ports() {

@@ -1,10 +1,5 @@
-//! Where the daemons' binaries are looked up.
-//!
-//! This file is shared, via `#[path]`, by `build.rs` (which decides at
-//! compile time whether tests are `#[ignore]`d) and by the library (which
-//! finds the binaries at run time). Sharing it guarantees both agree, so a
-//! test is never ignored while the binary is in fact there, nor run while it
-//! is not. It therefore uses `std` only.
+//! Where the daemons' binaries are looked up on this machine: a variable
+//! naming the binary, else `PATH`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -32,14 +27,9 @@ pub const BITCOIN_CLI: Tool = Tool {
     env: "BITCOIN_CLI",
 };
 
-/// Every tool, in the order build.rs reports them.
-#[allow(dead_code)]
-pub const ALL: [Tool; 3] = [LIGHTNINGD, BITCOIND, BITCOIN_CLI];
-
 impl Tool {
     /// The message shown when the tool is missing: both as the `ignore`
     /// reason (build.rs) and as the panic text at run time.
-    #[allow(dead_code)]
     pub fn missing_message(&self) -> String {
         format!(
             "{name} not found: run inside `nix develop`, put {name} on PATH, or set {env}=/path/to/{name}",
@@ -67,17 +57,10 @@ impl Tool {
             None => search_path(self.name.as_ref(), path_var),
         }
     }
-
-    /// [`Tool::resolve`] with the current process environment.
-    #[allow(dead_code)]
-    pub fn resolve_from_env(&self) -> Option<PathBuf> {
-        self.resolve(std::env::var_os(self.env), std::env::var_os("PATH"))
-    }
 }
 
 /// The directories on PATH that exist (build.rs watches them so that a
 /// binary installed or removed later triggers a rebuild).
-#[allow(dead_code)]
 pub fn path_dirs(path_var: Option<OsString>) -> Vec<PathBuf> {
     path_var
         .map(|p| std::env::split_paths(&p).filter(|d| d.is_dir()).collect())

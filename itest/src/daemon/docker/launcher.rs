@@ -1,4 +1,4 @@
-//! The docker backend behind the daemon boundary (`crate::daemon`).
+//! The docker backend behind the daemon boundary (`crate::daemon::boundary`).
 //!
 //! `BitcoinD` and `Node` describe their daemon as a `DaemonSpec` whatever
 //! the backend; this launcher runs that spec in a container: the program
@@ -12,7 +12,7 @@ use anyhow::Result;
 
 use super::container::{Container, ContainerSpec};
 use super::image::ImageRef;
-use crate::daemon::{Daemon, DaemonSpec, Launcher};
+use crate::daemon::boundary::{Daemon, DaemonSpec, Launcher};
 
 /// Starts daemons in containers from one image.
 #[derive(Debug, Clone)]
@@ -31,6 +31,11 @@ impl DockerLauncher {
             mounts: visible_mounts(mounts),
             owner_dir: owner_dir.to_path_buf(),
         }
+    }
+
+    /// The image its containers run.
+    pub fn image(&self) -> &ImageRef {
+        &self.image
     }
 
     /// The host paths its containers see.

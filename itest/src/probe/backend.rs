@@ -1,8 +1,6 @@
-//! Where a daemon runs: as a local process, or in a Docker container.
-//!
-//! Shared (via `#[path]`) with `build.rs`, which must decide from the same
-//! variables whether a test needs a binary or a Docker engine, so it uses
-//! `std` only.
+//! Which backend the configuration asks each daemon to use: a local
+//! process, or a Docker container. (The placement of a daemon, which acts
+//! on this, is `crate::daemon::placement`.)
 
 use std::fmt;
 

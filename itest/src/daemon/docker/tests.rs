@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 
 use super::container::{Container, ContainerSpec};
 use super::image::ImageRef;
-use crate::local_process::pid_alive;
+use crate::daemon::native::liveness::pid_alive;
 use crate::ports;
 
 fn bitcoind_image() -> ImageRef {
     std::env::var("ITEST_BITCOIND_IMAGE")
         .ok()
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| super::DEFAULT_BITCOIND_IMAGE.to_string())
+        .unwrap_or_else(|| crate::probe::images::DEFAULT_BITCOIND_IMAGE.to_string())
         .parse()
         .expect("ITEST_BITCOIND_IMAGE must be name:tag")
 }
@@ -116,7 +116,7 @@ fn a_bitcoind_container_looks_native_and_is_removed_on_drop() {
     assert_eq!((meta.uid(), meta.gid()), (uid, gid));
 
     assert!(container.exited().is_none());
-    let pid = crate::daemon::Daemon::pid(&container).unwrap_or(0);
+    let pid = crate::daemon::boundary::Daemon::pid(&container).unwrap_or(0);
     assert!(pid > 0 && pid_alive(pid), "host pid {pid}");
     assert!(super::containers_of_this_process().unwrap().contains(&id));
 
@@ -241,7 +241,7 @@ fn the_container_of_a_sigkilled_test_is_removed_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = std::env::var_os("PATH").unwrap_or_default();
     let id = container_of_a_killed_child(
-        "docker::tests::the_container_of_a_sigkilled_test_is_removed_at_once",
+        "daemon::docker::tests::the_container_of_a_sigkilled_test_is_removed_at_once",
         dir.path(),
         &path,
     );
@@ -259,7 +259,7 @@ fn containers_of_a_killed_owner_without_a_sidecar_are_reaped() {
     let dir = tempfile::tempdir().unwrap();
     // No `docker` CLI on the child's PATH: no sidecar, the container stays.
     let id = container_of_a_killed_child(
-        "docker::tests::containers_of_a_killed_owner_without_a_sidecar_are_reaped",
+        "daemon::docker::tests::containers_of_a_killed_owner_without_a_sidecar_are_reaped",
         dir.path(),
         "/nonexistent".as_ref(),
     );

@@ -31,7 +31,7 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use super::image::ImageRef;
 use super::sidecar::Sidecar;
 use super::{owner, runtime};
-use crate::daemon::{Daemon, Ended};
+use crate::daemon::boundary::{Daemon, Ended};
 use crate::logs::labelled_tails;
 
 /// What to run in a container.
@@ -90,7 +90,7 @@ pub(crate) fn engine() -> Result<Docker> {
     if let Some(client) = CLIENT.get() {
         return Ok(client.clone());
     }
-    let host = super::engine::docker_host();
+    let host = crate::probe::engine::docker_host();
     let client = Docker::connect_with_host(&host)
         .with_context(|| format!("connecting to Docker at {host}"))?;
     Ok(CLIENT.get_or_init(|| client).clone())
@@ -106,7 +106,7 @@ impl Container {
         let request = request(spec, stdout, stderr)?;
         let handle = runtime::block_on(request.start())?.map_err(|e| start_error(spec, e))?;
         let id = handle.id().to_string();
-        let sidecar = Sidecar::watch(&id, &super::engine::docker_host());
+        let sidecar = Sidecar::watch(&id, &crate::probe::engine::docker_host());
         let host_pid = runtime::block_on(async {
             let docker = engine()?;
             let state = docker.inspect_container(&id, None).await?.state;
@@ -396,7 +396,7 @@ fn start_error_text(
     image: &ImageRef,
     err: &testcontainers::TestcontainersError,
 ) -> anyhow::Error {
-    if let Err(reason) = super::engine::check() {
+    if let Err(reason) = crate::probe::engine::check() {
         return anyhow!("{what}: {reason}");
     }
     let text = format!("{err}");

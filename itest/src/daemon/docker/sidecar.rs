@@ -15,7 +15,7 @@
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
-use crate::lookup::search_path;
+use crate::probe::lookup::search_path;
 
 /// A watcher that removes one container when this process dies.
 #[derive(Debug)]

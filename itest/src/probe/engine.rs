@@ -1,0 +1,250 @@
+//! Where the Docker engine is, whether it answers, and whether it has an
+//! image (or can get it).
+//!
+//! The address follows the Docker CLI and testcontainers: `DOCKER_HOST`
+//! when set, else `unix:///var/run/docker.sock`. The probes are plain
+//! HTTP/1.0 `GET`s over that socket, so that the build script can run them
+//! too and give a skipped test the same one-line reason the run-time check
+//! gives.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+/// The engine address testcontainers uses when `DOCKER_HOST` is unset.
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+/// How long a probe waits for the engine to connect and answer. Asking a
+/// registry about an image (`/distribution`) can take a few seconds.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The engine address: `DOCKER_HOST` if set and non-empty, else the default.
+pub fn docker_host() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string())
+}
+
+/// `Ok` when the engine at [`docker_host`] answers `/_ping`, else the
+/// one-line reason shown for every skipped docker-backed test (and in the
+/// error under `ITEST_REQUIRE=1`).
+pub fn check() -> Result<(), String> {
+    let host = docker_host();
+    ping(&host).map_err(|detail| unreachable_message(&host, &detail))
+}
+
+/// What to tell a user whose engine at `host` failed with `detail`.
+pub fn unreachable_message(host: &str, detail: &str) -> String {
+    format!(
+        "Docker engine not reachable at {host} ({detail}): start it (as root: `dockerd &`, or `systemctl start docker`) or set DOCKER_HOST to a running engine"
+    )
+}
+
+/// One `GET /_ping` to the engine at `host`; `Err` says what went wrong.
+pub fn ping(host: &str) -> Result<(), String> {
+    match get(host, "/_ping")? {
+        (200, _) => Ok(()),
+        (status, _) => Err(format!("/_ping answered {status}, not 200")),
+    }
+}
+
+/// `Ok` when the engine at `host` has `image` (`name:tag`) or its registry
+/// offers it (so starting a container would pull it), else the one-line
+/// reason, saying how to get the image.
+pub fn image_available(host: &str, image: &str, var: &str) -> Result<(), String> {
+    match get(host, &format!("/images/{image}/json"))? {
+        (200, _) => return Ok(()),
+        (404, _) => {}
+        (status, body) => {
+            return Err(format!(
+                "the Docker engine at {host} answered {status} about image {image}: {}",
+                message(&body)
+            ))
+        }
+    }
+    // Asks the registry for the manifest without pulling anything.
+    match get(host, &format!("/distribution/{image}/json"))? {
+        (200, _) => Ok(()),
+        (_, body) => Err(format!(
+            "image {image} is not in the local image store of the Docker engine at {host}, and its registry cannot provide it ({}): build it with scripts/images.sh (see itest/README.md, \"Backends and images\"), `docker pull` it, or name another in {var}",
+            message(&body)
+        )),
+    }
+}
+
+/// The `message` of an engine's JSON error body (`{"message":"..."}`),
+/// unescaped, else the body itself; on one line.
+fn message(body: &str) -> String {
+    let text = match body.split_once(r#""message":""#) {
+        Some((_, rest)) => {
+            let mut text = String::new();
+            let mut chars = rest.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => match chars.next() {
+                        Some('n') => text.push(' '),
+                        Some(other) => text.push(other),
+                        None => break,
+                    },
+                    c => text.push(c),
+                }
+            }
+            text
+        }
+        None => body.to_string(),
+    };
+    text.trim().replace('\n', " ")
+}
+
+/// One HTTP/1.0 `GET path` to the engine at `host`: the status code and
+/// body (the first 64 KiB).
+pub fn get(host: &str, path: &str) -> Result<(u16, String), String> {
+    let request = format!("GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n");
+    let mut reply = Vec::new();
+    if let Some(socket) = host.strip_prefix("unix://") {
+        let mut stream = std::os::unix::net::UnixStream::connect(socket)
+            .map_err(|e| format!("connecting to {socket}: {e}"))?;
+        stream.set_read_timeout(Some(PROBE_TIMEOUT)).ok();
+        stream.set_write_timeout(Some(PROBE_TIMEOUT)).ok();
+        exchange(&mut stream, request.as_bytes(), &mut reply)?;
+    } else if let Some(addr) = host.strip_prefix("tcp://") {
+        use std::net::ToSocketAddrs;
+        let addr = addr
+            .to_socket_addrs()
+            .map_err(|e| format!("resolving {addr}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{addr} resolves to no address"))?;
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, PROBE_TIMEOUT)
+            .map_err(|e| format!("connecting to {addr}: {e}"))?;
+        stream.set_read_timeout(Some(PROBE_TIMEOUT)).ok();
+        stream.set_write_timeout(Some(PROBE_TIMEOUT)).ok();
+        exchange(&mut stream, request.as_bytes(), &mut reply)?;
+    } else {
+        return Err("only unix:// and tcp:// addresses are supported".into());
+    }
+    let reply = String::from_utf8_lossy(&reply);
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    let status_line = head.lines().next().unwrap_or_default();
+    let status = status_line
+        .strip_prefix("HTTP/1.")
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("not an HTTP reply: {status_line:?}"))?;
+    Ok((status, body.to_string()))
+}
+
+fn exchange(
+    stream: &mut (impl Read + Write),
+    request: &[u8],
+    reply: &mut Vec<u8>,
+) -> Result<(), String> {
+    stream
+        .write_all(request)
+        .map_err(|e| format!("sending a request: {e}"))?;
+    // HTTP/1.0: the engine closes the connection after its reply. Stop
+    // early on a large or endless reply.
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                reply.extend_from_slice(&buf[..n]);
+                if reply.len() > 64 * 1024 {
+                    return Ok(());
+                }
+            }
+            Err(e) if reply.is_empty() => return Err(format!("reading the reply: {e}")),
+            Err(_) => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn a_missing_socket_is_named_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = format!("unix://{}/docker.sock", dir.path().display());
+        let detail = ping(&host).unwrap_err();
+        let message = unreachable_message(&host, &detail);
+        assert!(
+            message.starts_with("Docker engine not reachable at unix://"),
+            "{message}"
+        );
+        assert!(message.contains("docker.sock"), "{message}");
+        assert!(message.contains("DOCKER_HOST"), "{message}");
+        assert!(message.contains("dockerd"), "{message}");
+        assert!(!message.contains('\n'), "one line: {message}");
+    }
+
+    /// A fake engine on a unix socket answering each request in turn with
+    /// the next of `replies`; returns its address.
+    fn fake_engine(dir: &std::path::Path, replies: Vec<&'static str>) -> String {
+        let path = dir.join("fake.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            for reply in replies {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = conn.read(&mut buf);
+                conn.write_all(reply.as_bytes()).unwrap();
+            }
+        });
+        format!("unix://{}", path.display())
+    }
+
+    #[test]
+    fn a_socket_that_is_not_an_engine_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = fake_engine(dir.path(), vec!["HTTP/1.0 404 Not Found\r\n\r\nnope"]);
+        let err = ping(&host).unwrap_err();
+        assert!(err.contains("404"), "{err}");
+    }
+
+    #[test]
+    fn an_image_neither_local_nor_pullable_says_how_to_get_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = fake_engine(
+            dir.path(),
+            vec![
+                "HTTP/1.0 404 Not Found\r\n\r\n{\"message\":\"No such image: x:y\"}",
+                "HTTP/1.0 500 Internal Server Error\r\n\r\n{\"message\":\"Get \\\"https://registry-1.docker.io/v2/\\\": no such host\"}\n",
+            ],
+        );
+        let err = image_available(&host, "x:y", "ITEST_X_IMAGE").unwrap_err();
+        for part in [
+            "x:y",
+            "scripts/images.sh",
+            "ITEST_X_IMAGE",
+            "registry-1.docker.io",
+        ] {
+            assert!(err.contains(part), "{part:?} missing: {err}");
+        }
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+
+    #[test]
+    fn a_local_or_pullable_image_is_available() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = fake_engine(dir.path(), vec!["HTTP/1.0 200 OK\r\n\r\n{}"]);
+        image_available(&local, "x:y", "V").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pullable = fake_engine(
+            dir.path(),
+            vec![
+                "HTTP/1.0 404 Not Found\r\n\r\n{}",
+                "HTTP/1.0 200 OK\r\n\r\n{}",
+            ],
+        );
+        image_available(&pullable, "x:y", "V").unwrap();
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused() {
+        assert!(ping("ssh://somewhere").unwrap_err().contains("unix://"));
+    }
+}
