@@ -32,7 +32,7 @@ use super::image::ImageRef;
 use super::sidecar::Sidecar;
 use super::{owner, runtime};
 use crate::daemon::boundary::{Daemon, Ended};
-use crate::logs::labelled_tails;
+use crate::logs::tails::labelled_tails;
 
 /// What to run in a container.
 #[derive(Debug, Clone)]

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::daemon::boundary::{Daemon, DaemonSpec, Ended};
-use crate::logs::labelled_tails;
+use crate::logs::tails::labelled_tails;
 
 /// A running child process, killed with its process group on drop.
 #[derive(Debug)]

@@ -13,7 +13,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::daemon::placement::Placement;
-use crate::lightningd_bin::LightningdBin;
+use crate::lightningd::bin::LightningdBin;
 use crate::version::Version;
 
 /// The options every harness node of the lightningd at `lightningd` gets,

@@ -35,7 +35,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 pub(crate) use crate::daemon::boundary::Ended;
-use crate::logs::tail_lines;
+use crate::logs::tails::tail_lines;
 
 /// How many lines of a crash log a finding quotes.
 const CRASH_LOG_LINES: usize = 20;

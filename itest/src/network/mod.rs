@@ -8,27 +8,29 @@
 //! - stop every node (`stop` RPC, short wait, SIGKILL of its process group)
 //!   and bitcoind;
 //! - if the test body passed, run the teardown checks on every node
-//!   (`teardown`: `**BROKEN**` log lines, plugins killed by lightningd,
+//!   (`crate::findings`: `**BROKEN**` log lines, plugins killed by lightningd,
 //!   crash logs, a non-zero exit; minus what [`NodeConf::allow_log`] and
 //!   [`NodeConf::may_fail`] allow) and fail the test with the findings;
 //! - keep the directory in those cases or with [`Conf::keep_dirs`], else
 //!   delete it.
 
+pub(crate) mod channels;
+pub(crate) mod line_graph;
+pub(crate) mod money;
+mod teardown;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use anyhow::{Context, Result};
 use tempfile::TempDir;
 
 use crate::bitcoind::BitcoinD;
 use crate::conf::{Conf, NodeConf};
 use crate::daemon::placement::Placement;
-use crate::lightningd_bin::LightningdBin;
+use crate::lightningd::bin::LightningdBin;
 use crate::node::{Node, NodeEnv};
 use crate::probe::lookup::LIGHTNINGD;
-use crate::teardown::{report, Finding};
-use crate::wait::wait_until;
 
 /// How many lines of each log a failure report shows.
 const TAIL_LINES: usize = 30;
@@ -234,186 +236,6 @@ impl Network {
     /// The network's bitcoind.
     pub fn bitcoind(&self) -> &BitcoinD {
         self.bitcoind.as_ref().expect("bitcoind exists until drop")
-    }
-
-    /// Mines `n` blocks and waits until every started node has processed
-    /// them (a node that died fails this, naming it; stopped nodes are
-    /// skipped).
-    pub fn mine(&self, n: u64) -> Result<()> {
-        self.bitcoind().mine(n)?;
-        let height = self.bitcoind().height()?;
-        let started = self
-            .nodes
-            .iter()
-            .filter(|n| n.is_running() || n.exit_status().is_some());
-        for node in started {
-            node.wait_blockheight(height)?;
-        }
-        Ok(())
-    }
-
-    /// Connects `a` to `b` over loopback.
-    pub fn connect(&self, a: &Node, b: &Node) -> Result<Value> {
-        a.rpc(
-            "connect",
-            json!({"id": b.id()?, "host": "127.0.0.1", "port": b.port()}),
-        )
-    }
-
-    /// Sends `sats` from bitcoind to a fresh address of `node`, confirms it
-    /// and waits until the node sees it as a confirmed output.
-    pub fn fund_wallet(&self, node: &Node, sats: u64) -> Result<()> {
-        self.fund_wallets(&[node], sats)
-    }
-
-    /// Opens a `sats` channel from `a` to `b`: funds `a`'s wallet (plus
-    /// [`Conf::funding_margin_sat`]), connects, `fundchannel`, mines
-    /// [`Conf::channel_confirmations`] blocks and waits until both sides
-    /// list the channel as `CHANNELD_NORMAL` (`listpeerchannels`, since
-    /// v23.02). Returns `fundchannel`'s reply.
-    pub fn fund_channel(&self, a: &Node, b: &Node, sats: u64) -> Result<Value> {
-        self.fund_wallet(a, sats + self.conf.funding_margin_sat)?;
-        self.connect(a, b)?;
-        let (a_id, b_id) = (a.id()?, b.id()?);
-        let funded = a.rpc("fundchannel", json!({"id": b_id, "amount": sats}))?;
-        self.mine(self.conf.channel_confirmations)?;
-        for (node, peer) in [(a, &b_id), (b, &a_id)] {
-            self.wait_channel_state(node, peer, "CHANNELD_NORMAL")?;
-        }
-        Ok(funded)
-    }
-
-    /// Waits until `node` lists a channel with `peer` (a node id) in
-    /// `state`.
-    pub fn wait_channel_state(&self, node: &Node, peer: &str, state: &str) -> Result<()> {
-        let what = format!("{}'s channel with {peer} to be {state}", node.name());
-        wait_until(&what, self.conf.timeout, |last| {
-            let reply = node.rpc("listpeerchannels", json!({"id": peer}))?;
-            let states: Vec<Value> = reply["channels"]
-                .as_array()
-                .map(|cs| cs.iter().map(|c| c["state"].clone()).collect())
-                .unwrap_or_default();
-            *last = format!("states {states:?}");
-            Ok(states.contains(&json!(state)).then_some(()))
-        })
-        .map_err(|e| node.explain(e))
-    }
-
-    /// What a failing test prints: where the files are and each log tail.
-    fn failure_report(&self, why: &str) -> String {
-        let mut out = format!(
-            "\n===== itest: {why}; files kept in {} =====\n",
-            self.dir().display()
-        );
-        if let Some(b) = &self.bitcoind {
-            out.push_str(&format!(
-                "[bitcoind] datadir {}\n{}\n",
-                b.datadir().display(),
-                b.log_tail(TAIL_LINES)
-            ));
-        }
-        for n in &self.nodes {
-            let state = match n.exit_status() {
-                Some(status) => format!(" DIED ({status})"),
-                None => String::new(),
-            };
-            out.push_str(&format!(
-                "[{}]{state} lightning-dir {}\n{}\n",
-                n.name(),
-                n.lightning_dir().display(),
-                n.log_tail(TAIL_LINES)
-            ));
-        }
-        out
-    }
-}
-
-impl Network {
-    /// Stops every daemon and runs the teardown checks now, returning
-    /// their findings as an error instead of panicking at drop. For a test
-    /// that expects its network to fail them, or wants a `Result`.
-    pub fn finish(mut self) -> Result<()> {
-        self.teardown()
-    }
-
-    /// The teardown policy in the module docs. Idempotent: the second call
-    /// (drop after [`Network::finish`]) finds nothing left to do.
-    fn teardown(&mut self) -> Result<()> {
-        if self.dir.is_none() {
-            return Ok(());
-        }
-        let dead: Vec<&str> = self
-            .nodes
-            .iter()
-            .filter(|n| n.exit_status().is_some())
-            .map(|n| n.name())
-            .collect();
-        let why = if std::thread::panicking() {
-            Some("test failed".to_string())
-        } else if self.start_failed {
-            Some("network failed to start".to_string())
-        } else if !dead.is_empty() {
-            Some(format!("node(s) {} died during the test", dead.join(", ")))
-        } else {
-            None
-        };
-        if let Some(why) = &why {
-            // libtest shows this for failing tests (and with --nocapture).
-            eprintln!("{}", self.failure_report(why));
-        }
-        std::thread::scope(|s| {
-            for node in &self.nodes {
-                s.spawn(move || node.shutdown());
-            }
-        });
-        // A failed test or start already fails; its findings are noise.
-        let checks = if std::thread::panicking() || self.start_failed {
-            Vec::new()
-        } else {
-            self.teardown_findings()
-        };
-        self.nodes.clear();
-        self.bitcoind.take();
-        let keep = why.is_some() || !checks.is_empty() || self.conf.keep_dirs;
-        let dir = self.dir.take().expect("checked above");
-        let shown = dir.path().display().to_string();
-        if keep {
-            let path = dir.keep();
-            eprintln!("itest: kept {}", path.display());
-        }
-        if checks.is_empty() {
-            return Ok(());
-        }
-        bail!(
-            "itest: the network failed its teardown checks; files kept in {shown}\n{}\n\
-             (expected? allow the lines with NodeConf::allow_log(regex), \
-             a node that may crash or exit non-zero with NodeConf::may_fail())",
-            checks.join("\n")
-        )
-    }
-
-    /// One report per node that fails the teardown checks.
-    fn teardown_findings(&self) -> Vec<String> {
-        self.nodes
-            .iter()
-            .filter_map(|node| {
-                let findings = node
-                    .teardown_findings()
-                    .unwrap_or_else(|e| vec![Finding::Unreadable(format!("{e:#}"))]);
-                (!findings.is_empty()).then(|| report(node.name(), node.lightning_dir(), &findings))
-            })
-            .collect()
-    }
-}
-
-impl Drop for Network {
-    fn drop(&mut self) {
-        if let Err(e) = self.teardown() {
-            // Not while unwinding: a second panic would abort the process.
-            if !std::thread::panicking() {
-                panic!("{e:#}");
-            }
-        }
     }
 }
 
