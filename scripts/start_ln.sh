@@ -317,7 +317,7 @@ _ln_libfaketime() {
 }
 
 # _ln_write_config N: the node's config (and env) for this lightningd.
-# The options must match itest's (itest/src/lightningd_options.rs, the one
+# The options must match itest's (itest/src/lightningd/options.rs, the one
 # source of truth); tests/start_ln_script.rs fails when they differ.
 _ln_write_config() {
 	local n=$1 dir=$LIGHTNING_DIR/l$1 help port lib

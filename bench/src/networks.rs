@@ -49,7 +49,7 @@ pub fn run(cfg: &Config, paths: &Paths, plugin: &Path, rows: &mut Vec<Row>) -> R
     if !start_ln.exists() {
         sh.error = Some(format!("{} does not exist", start_ln.display()));
     }
-    if let Err(e) = itest::docker::engine_check() {
+    if let Err(e) = cln_itest::docker::engine_check() {
         docker.error = Some(e);
     }
     for round in 0..cfg.net_rounds {
@@ -256,7 +256,7 @@ fn check_plugin(socket: &Path) -> Result<()> {
 
 fn itest_once(plugin: &Path, out: &mut Samples) -> Result<()> {
     let t = Instant::now();
-    let net = itest::Network::start()?;
+    let net = cln_itest::Network::start()?;
     net.node(0).plugin_start(plugin, &[("foo_opt", "BAR")])?;
     out.ready.push(t.elapsed().as_secs_f64());
     check_plugin(net.node(0).socket_path())?;
@@ -268,15 +268,15 @@ fn itest_once(plugin: &Path, out: &mut Samples) -> Result<()> {
 
 /// [`itest_once`] with bitcoind and both nodes in containers.
 fn itest_docker_once(plugin: &Path, out: &mut Samples) -> Result<()> {
-    let mut conf = itest::Conf::default();
-    conf.bitcoind_backend = itest::Backend::Docker;
-    conf.lightningd_backend = itest::Backend::Docker;
+    let mut conf = cln_itest::Conf::default();
+    conf.bitcoind_backend = cln_itest::Backend::Docker;
+    conf.lightningd_backend = cln_itest::Backend::Docker;
     // The release plugin is outside the default mounts (a test binary's
     // target dir); its container must see it.
     conf.container_mounts
         .extend(plugin.parent().map(Path::to_path_buf));
     let t = Instant::now();
-    let net = itest::Network::with_conf(&conf)?;
+    let net = cln_itest::Network::with_conf(&conf)?;
     net.node(0).plugin_start(plugin, &[("foo_opt", "BAR")])?;
     out.ready.push(t.elapsed().as_secs_f64());
     check_plugin(net.node(0).socket_path())?;
@@ -404,7 +404,7 @@ l1-cli -k plugin subcommand=start plugin="$2" foo_opt=BAR >/dev/null || exit 1"#
 /// in the first network of a process; here it is timed on its own, so the
 /// phases add up to more than a network's ready time.
 fn itest_phases(plugin: &Path) -> Result<Vec<(&'static str, f64)>> {
-    use itest::{Conf, Network, NodeConf};
+    use cln_itest::{Conf, Network, NodeConf};
     let mut out = Vec::new();
     let mut conf = Conf::default();
     let t = Instant::now();

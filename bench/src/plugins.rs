@@ -39,7 +39,7 @@ pub fn run(cfg: &Config, peers: &[Peer], rows: &mut Vec<Row>) -> Result<()> {
     // floor's bursts must not load the node of any one peer (measured: on
     // the node that also served the floor, the very same binary answered
     // 1-client calls 35 % slower than on a node of its own).
-    let net = itest::Network::with_conf(&itest::Conf::with_nodes(peers.len() + 1))?;
+    let net = cln_itest::Network::with_conf(&cln_itest::Conf::with_nodes(peers.len() + 1))?;
     let floor_socket = net.node(peers.len()).socket_path().to_path_buf();
     let subjects: Vec<Subject> = peers
         .iter()

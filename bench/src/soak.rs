@@ -21,7 +21,7 @@ const ROUNDS: usize = 3;
 
 pub fn run(ours: &Peer, rows: &mut Vec<Row>) -> Result<()> {
     eprintln!("bench: section 6: soak, {ROUNDS} rounds of {CLIENTS} x {CALLS_PER_CLIENT} calls");
-    let net = itest::Network::with_conf(&itest::Conf::with_nodes(1))?;
+    let net = cln_itest::Network::with_conf(&cln_itest::Conf::with_nodes(1))?;
     let node = net.node(0);
     let socket = node.socket_path().to_path_buf();
     let mut admin = Client::connect(&socket, "soak")?;

@@ -1,4 +1,4 @@
-//! Section 5: wall time of `cargo test -p itest`, and how it grows with the
+//! Section 5: wall time of `cargo test -p cln-itest`, and how it grows with the
 //! number of tests selected by name filters. Compilation is done first and
 //! not timed; each timed run is a fresh `cargo test` process (so it includes
 //! cargo's up-to-date check and the suite's own nested `cargo build` of the
@@ -29,7 +29,7 @@ fn cargo() -> String {
 }
 
 pub fn run(cfg: &Config, paths: &Paths, rows: &mut Vec<Row>) -> Result<()> {
-    eprintln!("bench: section 5: cargo test -p itest (compiling first, untimed)");
+    eprintln!("bench: section 5: cargo test -p cln-itest (compiling first, untimed)");
     compile(paths)?;
     let listed = Command::new(cargo())
         .args(["test", "-p", "itest", "-q", "--", "--list"])
@@ -96,7 +96,7 @@ pub fn run(cfg: &Config, paths: &Paths, rows: &mut Vec<Row>) -> Result<()> {
                     .filter(|l| l.contains("FAILED") || l.starts_with("test result"))
                     .collect();
                 bail!(
-                    "cargo test -p itest ({label}) failed ({}): {}",
+                    "cargo test -p cln-itest ({label}) failed ({}): {}",
                     out.status,
                     fails.join(" / ")
                 );
@@ -106,7 +106,7 @@ pub fn run(cfg: &Config, paths: &Paths, rows: &mut Vec<Row>) -> Result<()> {
         let s = Stats::of(&samples);
         let mut row = Row::timing(
             5,
-            "cargo test -p itest wall",
+            "cargo test -p cln-itest wall",
             &label,
             format!("suite/{count}"),
             &s,
@@ -154,7 +154,7 @@ fn compile(paths: &Paths) -> Result<()> {
         .current_dir(&paths.workspace)
         .status()?;
     if !status.success() {
-        bail!("cargo test -p itest --no-run failed ({status})");
+        bail!("cargo test -p cln-itest --no-run failed ({status})");
     }
     Ok(())
 }

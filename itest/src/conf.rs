@@ -18,7 +18,7 @@ use crate::probe::images::{
 ///
 /// ```
 /// use std::time::Duration;
-/// use itest::{Conf, NodeConf};
+/// use cln_itest::{Conf, NodeConf};
 ///
 /// let mut conf = Conf::default();
 /// conf.timeout = Duration::from_secs(120);
@@ -160,7 +160,7 @@ impl Conf {
 /// Settings for one lightningd node.
 ///
 /// ```
-/// use itest::NodeConf;
+/// use cln_itest::NodeConf;
 ///
 /// let node = NodeConf::default()
 ///     .with_lightningd("/opt/cln/v23.02.2/bin/lightningd")

@@ -25,10 +25,10 @@
 //! [`Network`], and die with the test process even on SIGKILL).
 //!
 //! ```no_run
-//! use itest::{Conf, Network, NodeConf};
+//! use cln_itest::{Conf, Network, NodeConf};
 //! use serde_json::json;
 //!
-//! itest::needs_lightningd! {
+//! cln_itest::needs_lightningd! {
 //!     #[test]
 //!     fn my_plugin_answers() {
 //!         let mut conf = Conf::default();

@@ -1,14 +1,14 @@
 //! Choosing where daemons run (`Conf::*_backend`), through the public API
 //! only. The container mechanics themselves are unit-tested in
-//! `src/docker/tests.rs`; the conformance suite runs unchanged on either
-//! backend (`ITEST_BACKEND=docker cargo test -p itest --test conformance`).
+//! `src/daemon/docker/tests.rs`; the conformance suite runs unchanged on either
+//! backend (`ITEST_BACKEND=docker cargo test -p cln-itest --test conformance`).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use itest::{pid_alive, Backend, Conf, Network, NodeConf};
+use cln_itest::{pid_alive, Backend, Conf, Network, NodeConf};
 
-itest::needs_docker! {
+cln_itest::needs_docker! {
 #[test]
 fn code_can_put_bitcoind_in_a_container() {
     let mut conf = Conf::with_nodes(0);
@@ -24,7 +24,7 @@ fn code_can_put_bitcoind_in_a_container() {
     assert_eq!(std::fs::metadata(&log).expect("debug.log").uid(), uid);
     let pid = btc.pid().expect("the container's pid on this machine");
     assert!(pid_alive(pid));
-    let ours = itest::docker::containers_of_this_process().unwrap();
+    let ours = cln_itest::docker::containers_of_this_process().unwrap();
     assert!(!ours.is_empty(), "no container labelled as ours");
     let dir = net.dir().to_path_buf();
     drop(net);
@@ -33,7 +33,7 @@ fn code_can_put_bitcoind_in_a_container() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn a_plugin_outside_the_containers_mounts_is_refused_with_the_reason() {
     // A plugin in a directory no container sees (not the temp root, the

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use itest::{pid_alive, Conf, Network};
+use cln_itest::{pid_alive, Conf, Network};
 
 fn bitcoind_only() -> Network {
     Network::with_conf(&Conf::with_nodes(0)).expect("starting bitcoind")
@@ -22,7 +22,7 @@ fn wait_dead(pid: u32) -> bool {
     !pid_alive(pid)
 }
 
-itest::needs_bitcoind! {
+cln_itest::needs_bitcoind! {
 #[test]
 fn bitcoind_starts_mines_and_has_a_spendable_balance() {
     let net = bitcoind_only();
@@ -36,7 +36,7 @@ fn bitcoind_starts_mines_and_has_a_spendable_balance() {
 }
 }
 
-itest::needs_bitcoind! {
+cln_itest::needs_bitcoind! {
 #[test]
 fn network_wide_settings_are_taken_from_the_conf() {
     let root = tempfile::tempdir().unwrap();
@@ -56,7 +56,7 @@ fn network_wide_settings_are_taken_from_the_conf() {
 }
 }
 
-itest::needs_bitcoind! {
+cln_itest::needs_bitcoind! {
 #[test]
 fn parallel_bitcoinds_get_distinct_ports_and_dirs_and_leave_no_process() {
     // The barrier makes both networks live at once.
@@ -89,7 +89,7 @@ fn parallel_bitcoinds_get_distinct_ports_and_dirs_and_leave_no_process() {
 }
 }
 
-itest::needs_bitcoind! {
+cln_itest::needs_bitcoind! {
 #[test]
 fn daemons_outlive_the_thread_that_built_the_network() {
     // A tokio blocking-pool thread is retired after ~10 s idle; a daemon
@@ -103,7 +103,7 @@ fn daemons_outlive_the_thread_that_built_the_network() {
 /// Set in the child copy of this test binary that the test below kills.
 const CHILD_ENV: &str = "ITEST_SIGKILL_CHILD_PIDFILE";
 
-itest::needs_bitcoind! {
+cln_itest::needs_bitcoind! {
 #[test]
 fn daemons_die_when_the_test_process_is_sigkilled() {
     if let Some(pidfile) = std::env::var_os(CHILD_ENV) {
@@ -147,7 +147,7 @@ fn daemons_die_when_the_test_process_is_sigkilled() {
 }
 }
 
-itest::needs_bitcoind! {
+cln_itest::needs_bitcoind! {
 #[test]
 fn a_transaction_with_locktime_21_is_mined() {
     // lightningd sometimes dates a funding transaction back to a random

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 mod support;
 
-use itest::{Conf, Network, Node, NodeConf};
+use cln_itest::{Conf, Network, Node, NodeConf};
 use rstest::rstest;
 use serde_json::{json, Value};
 
@@ -58,7 +58,7 @@ fn entry_for(reply: &Value, path: &Path) -> Value {
         .unwrap_or_else(|| panic!("{name} not in plugin list {reply:#}"))
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn starts_dynamically_and_is_listed_active_and_dynamic() {
     let net = network(1);
@@ -74,7 +74,7 @@ fn starts_dynamically_and_is_listed_active_and_dynamic() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[rstest]
 #[case::default_without_options(&[], "bar")]
 #[case::given_at_start(&[("foo_opt", "BAR")], "BAR")]
@@ -88,7 +88,7 @@ fn option_value_reaches_the_plugin(#[case] options: &[(&str, &str)], #[case] foo
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[rstest]
 #[case::none(json!([]))]
 #[case::empty_object(json!({}))]
@@ -106,7 +106,7 @@ fn params_are_returned_exactly_as_received(#[case] params: Value) {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn node_id_is_the_id_of_the_node_it_runs_on() {
     let net = network(2);
@@ -123,7 +123,7 @@ fn node_id_is_the_id_of_the_node_it_runs_on() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn stop_then_restart_with_another_value_takes_effect() {
     let net = network(1);
@@ -176,7 +176,7 @@ enum StartFailure {
     ExitsBeforeGetmanifest,
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[rstest]
 #[case::relative_path_not_in_plugins_dir(StartFailure::RelativePath)]
 #[case::file_not_executable(StartFailure::NotExecutable)]
@@ -228,7 +228,7 @@ fn plugin_start_failures_have_lightningds_codes(#[case] failure: StartFailure) {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn plugin_dying_during_a_call_gives_minus_4() {
     let net = network(1);

@@ -6,8 +6,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use itest::cln_rpc::model::requests::GetinfoRequest;
-use itest::{pid_alive, Conf, Network, Node, NodeConf};
+use cln_itest::cln_rpc::model::requests::GetinfoRequest;
+use cln_itest::{pid_alive, Conf, Network, Node, NodeConf};
 use serde_json::json;
 
 fn wait_dead(pid: u32) -> bool {
@@ -48,7 +48,7 @@ fn assert_channel_normal(node: &Node, peer: &Node, sats: u64) {
     );
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn fund_channel_reaches_channeld_normal_on_both_sides() {
     let net = Network::start().expect("starting the regtest network");
@@ -62,7 +62,7 @@ fn fund_channel_reaches_channeld_normal_on_both_sides() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn a_restarted_node_keeps_its_id_port_and_channel() {
     let net = Network::start().expect("starting the regtest network");
@@ -91,7 +91,7 @@ fn a_restarted_node_keeps_its_id_port_and_channel() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn nodes_can_be_configured_one_by_one_and_added_later() {
     let mut conf = Conf::with_nodes(0);
@@ -114,10 +114,10 @@ fn nodes_can_be_configured_one_by_one_and_added_later() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn typed_rpc_and_the_bitcoind_client_agree_with_untyped_calls() {
-    use itest::bitcoincore_rpc::RpcApi;
+    use cln_itest::bitcoincore_rpc::RpcApi;
     let net = Network::with_conf(&Conf::with_nodes(1)).expect("starting the regtest network");
     let l1 = net.node(0);
     let typed = l1.call_typed(GetinfoRequest {}).expect("typed getinfo");
@@ -129,7 +129,7 @@ fn typed_rpc_and_the_bitcoind_client_agree_with_untyped_calls() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn a_node_that_cannot_start_fails_the_build_loudly_with_its_log() {
     let err = Network::with_conf(&Conf::with_nodes(1).with_node_option("--no-such-option-itest"))
@@ -150,7 +150,7 @@ fn a_node_that_cannot_start_fails_the_build_loudly_with_its_log() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn a_startup_expected_to_fail_returns_the_error_and_the_log_tail() {
     let mut conf = Conf::with_nodes(1);
@@ -172,7 +172,7 @@ fn a_startup_expected_to_fail_returns_the_error_and_the_log_tail() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn a_node_that_dies_mid_test_is_reported_with_its_log() {
     let mut conf = Conf::with_nodes(1);
@@ -197,7 +197,7 @@ fn a_node_that_dies_mid_test_is_reported_with_its_log() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn a_panicking_test_leaves_no_daemon_and_keeps_its_logs() {
     // Run a "test body" that panics on its own thread, as libtest would.
@@ -240,7 +240,7 @@ fn a_panicking_test_leaves_no_daemon_and_keeps_its_logs() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 /// l1 runs `LIGHTNINGD`, l2 runs `ITEST_OTHER_LIGHTNINGD` (default: the
 /// same binary), e.g. v26.06 beside v23.02 for upgrade tests.
 #[test]
@@ -259,7 +259,7 @@ fn nodes_of_different_releases_open_a_channel() {
     }
     for node in [l1, l2] {
         let reported = node.rpc("getinfo", json!({})).unwrap()["version"].clone();
-        let reported = itest::Version::parse(reported.as_str().unwrap()).unwrap();
+        let reported = cln_itest::Version::parse(reported.as_str().unwrap()).unwrap();
         assert_eq!(reported, node.version(), "{} runs its own binary", node.name());
     }
     eprintln!("mixed network: l1 {} + l2 {}", l1.version(), l2.version());

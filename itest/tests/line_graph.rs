@@ -1,10 +1,10 @@
 //! `line_graph`, `invoice` and `pay` on real nodes, without any plugin:
 //! the topology and money helpers a plugin's tests build on.
 
-use itest::Network;
+use cln_itest::Network;
 use serde_json::json;
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn a_line_of_three_pays_end_to_end() {
     let net = Network::line_graph(3).expect("building l1 -> l2 -> l3");
@@ -34,10 +34,10 @@ fn a_line_of_three_pays_end_to_end() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn a_line_needs_two_nodes() {
-    let lone = Network::with_conf(&itest::Conf::with_nodes(1)).unwrap();
+    let lone = Network::with_conf(&cln_itest::Conf::with_nodes(1)).unwrap();
     let err = lone.link_line().expect_err("one node is no line");
     assert!(format!("{err:#}").contains("at least 2 nodes, this network has 1"), "{err:#}");
 }

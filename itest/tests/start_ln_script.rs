@@ -10,7 +10,7 @@
 //! The script is run on its own terms (no harness code drives it). The
 //! harness is used for one thing: the lightningd options and environment
 //! the script gives a node must equal the harness's
-//! (`itest/src/lightningd_options.rs` is the one source of truth), so the
+//! (`itest/src/lightningd/options.rs` is the one source of truth), so the
 //! two cannot drift apart again.
 
 use std::fs;
@@ -172,7 +172,7 @@ destroy_ln
 echo "DONE"
 "#;
 
-itest::needs_native_daemons! {
+cln_itest::needs_native_daemons! {
 #[test]
 fn start_ln_script_runs_a_network_opens_a_channel_and_reloads_the_plugin() {
     let root = repo_root();
@@ -297,7 +297,7 @@ const PER_INSTANCE: &[&str] = &[
 /// environment must equal what the harness gives a node of the same
 /// lightningd.
 fn assert_same_lightningd_setup_as_the_harness(config: &str, env: &str) {
-    let conf = itest::Conf::with_nodes(1);
+    let conf = cln_itest::Conf::with_nodes(1);
     let lightningd = conf
         .lightningd
         .clone()
@@ -308,7 +308,7 @@ fn assert_same_lightningd_setup_as_the_harness(config: &str, env: &str) {
         .filter(|l| !PER_INSTANCE.contains(&l.split('=').next().unwrap_or("")))
         .map(|l| format!("--{l}"))
         .collect();
-    let mut harness = itest::regtest_options(&lightningd).expect("the harness's options");
+    let mut harness = cln_itest::regtest_options(&lightningd).expect("the harness's options");
     script.sort();
     harness.sort();
     assert_eq!(
@@ -316,7 +316,7 @@ fn assert_same_lightningd_setup_as_the_harness(config: &str, env: &str) {
         "scripts/start_ln.sh and itest give lightningd different options"
     );
 
-    let net = itest::Network::with_conf(&conf).expect("starting a harness node");
+    let net = cln_itest::Network::with_conf(&conf).expect("starting a harness node");
     let pid = net.node(0).pid().expect("a local lightningd");
     let environ = fs::read(format!("/proc/{pid}/environ")).expect("reading its environment");
     let mut harness_env: Vec<String> = environ

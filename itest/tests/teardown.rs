@@ -6,7 +6,7 @@
 
 mod support;
 
-use itest::{Conf, Network, NodeConf};
+use cln_itest::{Conf, Network, NodeConf};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -35,7 +35,7 @@ fn log_at(net: &Network, level: &str, message: &str) -> String {
     l1.wait_for_log(message).unwrap()
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn a_broken_line_fails_the_teardown_and_is_shown() {
     let (_root, net) = one_node(NodeConf::default());
@@ -50,7 +50,7 @@ fn a_broken_line_fails_the_teardown_and_is_shown() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn the_same_line_at_info_level_passes() {
     let (_root, net) = one_node(NodeConf::default());
@@ -62,7 +62,7 @@ fn the_same_line_at_info_level_passes() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 #[should_panic(expected = "**BROKEN** plugin-misbehave_on_call.py: itest: broken at drop")]
 fn dropping_the_network_fails_a_passing_test_with_the_line() {
@@ -72,7 +72,7 @@ fn dropping_the_network_fails_a_passing_test_with_the_line() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn an_allowed_broken_line_passes() {
     let (_root, net) = one_node(NodeConf::default().allow_log("expected breakage"));
@@ -81,7 +81,7 @@ fn an_allowed_broken_line_passes() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn a_plugin_killed_by_lightningd_fails_the_teardown() {
     let (_root, net) = one_node(NodeConf::default());
@@ -93,7 +93,7 @@ fn a_plugin_killed_by_lightningd_fails_the_teardown() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn plugins_stopped_on_request_pass() {
     let (_root, net) = one_node(NodeConf::default());
@@ -107,7 +107,7 @@ fn plugins_stopped_on_request_pass() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn a_node_that_died_fails_the_teardown_unless_it_may_fail() {
     for may_fail in [false, true] {

@@ -3,7 +3,7 @@
 //! plugin author's crate would. Without lightningd these tests are listed
 //! as ignored with the reason; `ITEST_REQUIRE=1` makes that a failure.
 
-use itest::{Conf, Network, NodeConf, Version};
+use cln_itest::{Conf, Network, NodeConf, Version};
 use serde_json::{json, Value};
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_htlc-guard");
@@ -23,7 +23,7 @@ fn status(net: &Network) -> Value {
 }
 
 /// Pays `amount_msat` from l1 to a fresh invoice of l3 labelled `label`.
-fn pay(net: &Network, amount_msat: u64, label: &str) -> Result<Value, itest::RpcError> {
+fn pay(net: &Network, amount_msat: u64, label: &str) -> Result<Value, cln_itest::RpcError> {
     let invoice = net.node(2).invoice(amount_msat, label).expect("invoice");
     net.node(0).pay(&invoice.bolt11)
 }
@@ -31,7 +31,7 @@ fn pay(net: &Network, amount_msat: u64, label: &str) -> Result<Value, itest::Rpc
 /// The payer learns that the payee refused the payment: the failure
 /// htlc-guard sends, `incorrect_or_unknown_payment_details` (0x400f),
 /// is in the error's message or data, by name or by code.
-fn assert_refused_by_payee(err: &itest::RpcError) {
+fn assert_refused_by_payee(err: &cln_itest::RpcError) {
     let shown = format!("{} {}", err.message, err.data.clone().unwrap_or_default()).to_lowercase();
     assert!(
         shown.contains("incorrect_or_unknown_payment_details") || shown.contains("16399"),
@@ -39,7 +39,7 @@ fn assert_refused_by_payee(err: &itest::RpcError) {
     );
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn a_payment_goes_through_and_the_notification_is_counted() {
     let net = guarded_line(&[]);
@@ -57,7 +57,7 @@ fn a_payment_goes_through_and_the_notification_is_counted() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn a_payment_above_the_startup_limit_is_rejected_by_the_hook() {
     let net = guarded_line(&[(LIMIT, "20000000")]);
@@ -84,7 +84,7 @@ fn a_payment_above_the_startup_limit_is_rejected_by_the_hook() {
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn the_limit_can_be_set_while_the_plugin_runs() {
     let net = guarded_line(&[]);

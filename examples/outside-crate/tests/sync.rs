@@ -2,10 +2,10 @@
 
 mod common;
 
-use itest::{Conf, Network, NodeConf};
+use cln_itest::{Conf, Network, NodeConf};
 use serde_json::json;
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[test]
 fn hello_uses_its_option_and_the_node_id() {
     let mut conf = Conf::with_nodes(0);

@@ -5,11 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use itest::cln_rpc::model::requests::GetinfoRequest;
-use itest::{Conf, Network, NodeConf};
+use cln_itest::cln_rpc::model::requests::GetinfoRequest;
+use cln_itest::{Conf, Network, NodeConf};
 use serde_json::json;
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[tokio::test]
 async fn a_network_built_inside_the_runtime_answers_and_drops_there() {
     let mut conf = Conf::with_nodes(0);
@@ -26,12 +26,12 @@ async fn a_network_built_inside_the_runtime_answers_and_drops_there() {
     let pids: Vec<u32> = net.nodes().iter().filter_map(|n| n.pid()).collect();
     drop(net);
     for pid in pids {
-        assert!(!itest::pid_alive(pid), "lightningd {pid} survived drop");
+        assert!(!cln_itest::pid_alive(pid), "lightningd {pid} survived drop");
     }
 }
 }
 
-itest::needs_lightningd! {
+cln_itest::needs_lightningd! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_built_in_spawn_blocking_still_answers_after_25s_idle() {
     // tokio retires idle blocking-pool threads after 10 s; the daemons must
@@ -48,6 +48,6 @@ async fn a_network_built_in_spawn_blocking_still_answers_after_25s_idle() {
     assert_eq!(height, net.bitcoind().height().unwrap());
     net.mine(1).expect("mining after 25 s idle");
     drop(net); // inside the runtime, on a worker thread
-    assert!(!itest::pid_alive(pid), "lightningd {pid} survived drop");
+    assert!(!cln_itest::pid_alive(pid), "lightningd {pid} survived drop");
 }
 }

@@ -38,7 +38,7 @@ const TAIL_LINES: usize = 30;
 /// A running regtest network. Dropping it tears everything down.
 ///
 /// ```no_run
-/// use itest::{Conf, Network, NodeConf};
+/// use cln_itest::{Conf, Network, NodeConf};
 /// use serde_json::json;
 ///
 /// let mut conf = Conf::default();
