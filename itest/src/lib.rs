@@ -50,6 +50,7 @@
 mod backend;
 mod binaries;
 mod bitcoind;
+pub mod chain_proxy;
 mod conf;
 mod daemon;
 pub mod docker;
