@@ -40,7 +40,7 @@ mod upstream;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -92,7 +92,8 @@ pub struct ChainProxy {
     shared: Arc<Shared>,
     addr: SocketAddr,
     stop: watch::Sender<bool>,
-    done: std::sync::mpsc::Receiver<()>,
+    /// Reports that the server task ended (a `Mutex` keeps the proxy `Sync`).
+    done: Mutex<std::sync::mpsc::Receiver<()>>,
     /// Keeps other harness processes off the port while it is ours.
     _lease: Option<PortLease>,
 }
@@ -135,7 +136,7 @@ impl ChainProxy {
             shared,
             addr,
             stop,
-            done,
+            done: Mutex::new(done),
             _lease: lease,
         })
     }
@@ -254,7 +255,8 @@ impl Drop for ChainProxy {
         // (Its threads are named in `runtime::handle`.)
         let on_runtime = std::thread::current().name() == Some("itest-rpc");
         if !on_runtime {
-            let _ = self.done.recv_timeout(Duration::from_secs(5));
+            let done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = done.recv_timeout(Duration::from_secs(5));
         }
     }
 }
