@@ -8,6 +8,7 @@
 
 #[path = "src/backend.rs"]
 mod backend;
+mod build_shim;
 #[path = "src/docker/engine.rs"]
 mod docker_engine;
 #[path = "src/lookup.rs"]
@@ -24,6 +25,7 @@ fn main() {
     }
     println!("cargo::rerun-if-changed=src/lookup.rs");
     println!("cargo::rerun-if-changed=build.rs");
+    build_shim::compile();
 
     let path_var = std::env::var_os("PATH");
     // A binary installed into (or removed from) a PATH directory changes

@@ -49,6 +49,7 @@
 
 mod backend;
 mod binaries;
+mod bitcoin_cli_shim;
 mod bitcoind;
 pub mod chain_proxy;
 mod conf;
