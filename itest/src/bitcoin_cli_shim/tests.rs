@@ -364,3 +364,32 @@ fn the_stand_in_is_built_next_to_the_library() {
     assert!(path.is_file(), "{}", path.display());
     assert!(path.ends_with("bitcoin-cli"), "{}", path.display());
 }
+
+crate::needs_lightningd! {
+#[test]
+fn lightningd_runs_on_the_stand_in_through_the_proxy_with_fixed_feerates() {
+    // Both pieces as a node will use them. Until Node wires them in, the
+    // later `--bitcoin-rpcport` / `--bitcoin-cli` override the defaults.
+    let mut net = Network::with_conf(&Conf::with_nodes(0)).expect("starting bitcoind");
+    let proxy = ChainProxy::start(format!("127.0.0.1:{}", net.bitcoind().rpc_port())).unwrap();
+    let shim = bitcoin_cli_shim().unwrap();
+    let node = net
+        .add_node(
+            crate::NodeConf::default()
+                .with_option(format!("--bitcoin-rpcport={}", proxy.port()))
+                .with_option(format!("--bitcoin-cli={}", shim.display())),
+        )
+        .expect("lightningd starts on the stand-in");
+    // Two fee polls: lightningd has read (and smoothed) the fixed rates.
+    proxy.wait_for_calls("estimatesmartfee", 8, Duration::from_secs(60)).unwrap();
+    let perkw = node.call("feerates", json!({"style": "perkw"})).unwrap()["perkw"].clone();
+    assert_eq!(
+        (&perkw["opening"], &perkw["mutual_close"], &perkw["unilateral_close"]),
+        (&json!(7500), &json!(3750), &json!(11000)),
+        "{perkw}"
+    );
+    for method in ["getnetworkinfo", "getblockchaininfo", "getblockhash", "getblock"] {
+        assert!(proxy.count(method) > 0, "{method}: {:?}", proxy.counts());
+    }
+}
+}
