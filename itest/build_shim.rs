@@ -33,7 +33,12 @@ pub fn compile() {
             Err(reason) => format!("Err({reason:?})"),
         }
     );
-    std::fs::write(out.join("bitcoin_cli_shim.rs"), code).expect("writing bitcoin_cli_shim.rs");
+    // Rewritten only when it changes: rustc tracks the included file, and
+    // a new mtime alone would rebuild itest.
+    let file = out.join("bitcoin_cli_shim.rs");
+    if std::fs::read_to_string(&file).ok().as_deref() != Some(code.as_str()) {
+        std::fs::write(&file, code).expect("writing bitcoin_cli_shim.rs");
+    }
 }
 
 fn build(out: &Path) -> Result<PathBuf, String> {

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::call::HttpFailure;
 
-/// How many calls [`Recorder`] keeps in full by default.
+/// How many calls a proxy keeps in full by default ([`super::ProxyConf::record_limit`]).
 pub const DEFAULT_RECORD_LIMIT: usize = 10_000;
 
 /// What answered a call.
