@@ -10,6 +10,8 @@
 #[allow(dead_code)]
 #[path = "src/probe/mod.rs"]
 mod probe;
+#[path = "build/shim.rs"]
+mod shim;
 #[path = "build/skips.rs"]
 mod skips;
 
@@ -36,6 +38,8 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=build");
     println!("cargo::rerun-if-changed=src/probe");
+    // lightningd's bitcoin-cli stand-in, for machines without bitcoin-cli.
+    let shim_built = shim::compile();
 
     let require = std::env::var("ITEST_REQUIRE").is_ok_and(|v| v == "1");
     let machine = Machine::probe();
@@ -52,10 +56,11 @@ fn main() {
         DEFAULT_LIGHTNINGD_IMAGE,
     );
     // lightningd's bcli plugin runs bitcoin-cli where lightningd runs; a
-    // lightningd image brings its own.
+    // lightningd image brings its own, and natively the stand-in serves
+    // when this machine has none.
     let bitcoin_cli = match backend(LIGHTNINGD_BACKEND_VAR) {
-        Backend::Native => machine.binary(BITCOIN_CLI),
-        Backend::Docker => None,
+        Backend::Native if !shim_built => machine.binary(BITCOIN_CLI),
+        _ => None,
     };
     let native = [LIGHTNINGD, BITCOIND, BITCOIN_CLI]
         .into_iter()

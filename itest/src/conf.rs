@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::chain_proxy::Feerates;
 use crate::probe::backend::{Backend, BITCOIND_BACKEND_VAR, LIGHTNINGD_BACKEND_VAR};
 use crate::probe::images::{
     self, BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE,
@@ -193,6 +194,13 @@ pub struct NodeConf {
     /// The node may crash or exit non-zero without failing the test
     /// (pyln-testing's `may_fail`). Its log lines are still checked.
     pub may_fail: bool,
+    /// The feerates the node's bitcoind proxy answers lightningd's fee
+    /// estimates with ([`Node::bitcoind_proxy`](crate::Node::bitcoind_proxy)).
+    /// Default: [`Feerates::default`] (pyln-testing's: 15000, 11000, 7500
+    /// and 3750 sat per 1000 weight for 2, 6, 12 and 100 blocks), so
+    /// fee-dependent results are the same in every run; `None` passes
+    /// the estimates through to bitcoind, which on regtest has none.
+    pub feerates: Option<Feerates>,
 }
 
 impl Default for NodeConf {
@@ -205,6 +213,7 @@ impl Default for NodeConf {
             log_level: None,
             allow_log: Vec::new(),
             may_fail: false,
+            feerates: Some(Feerates::default()),
         }
     }
 }
@@ -253,6 +262,13 @@ impl NodeConf {
     /// plugin killed by lightningd) without failing the test at teardown.
     pub fn allow_log(mut self, regex: impl Into<String>) -> Self {
         self.allow_log.push(regex.into());
+        self
+    }
+
+    /// Starts the node with these feerates ([`NodeConf::feerates`]);
+    /// `None` lets bitcoind answer fee estimates.
+    pub fn with_feerates(mut self, feerates: Option<Feerates>) -> Self {
+        self.feerates = feerates;
         self
     }
 

@@ -51,7 +51,9 @@
 // Included before every module so that the crate's own tests see them.
 include!(concat!(env!("OUT_DIR"), "/skips.rs"));
 
+mod bitcoin_cli_shim;
 mod bitcoind;
+mod chain_proxy;
 mod conf;
 mod daemon;
 mod findings;
@@ -67,6 +69,10 @@ mod version;
 mod wait;
 
 pub use bitcoind::BitcoinD;
+pub use chain_proxy::{
+    Answer, BitcoindCall, CallRecord, ChainProxy, Feerates, HttpFailure, MockHandler, MockReply,
+    ProxyConf, DEFAULT_RECORD_LIMIT,
+};
 pub use conf::{Conf, NodeConf, PluginConf};
 pub use daemon::docker;
 pub use daemon::native::liveness::pid_alive;

@@ -52,14 +52,23 @@ mod tests {
         assert_eq!(verdict(&offer(7500), None), Verdict::Accept);
         assert_eq!(verdict(&offer(7500), Some(7500)), Verdict::Accept);
         match verdict(&offer(7501), Some(7500)) {
-            Verdict::Reject { feerate_perkw, reply } => {
+            Verdict::Reject {
+                feerate_perkw,
+                reply,
+            } => {
                 assert_eq!(feerate_perkw, 7501);
                 assert_eq!(reply["result"], json!("reject"));
                 let message = reply["error_message"].as_str().unwrap();
-                assert!(message.contains("7501") && message.contains("7500"), "{message}");
+                assert!(
+                    message.contains("7501") && message.contains("7500"),
+                    "{message}"
+                );
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(verdict(&json!({"openchannel": {}}), Some(1)), Verdict::Accept);
+        assert_eq!(
+            verdict(&json!({"openchannel": {}}), Some(1)),
+            Verdict::Accept
+        );
     }
 }

@@ -139,7 +139,8 @@ async fn setconfig(p: Plugin<State>, params: Value) -> Result<Value, Error> {
     let value: u64 = raw
         .parse()
         .with_context(|| format!("{MAX_PERKW} must be a non-negative integer, not {raw:?}"))?;
-    let value = i64::try_from(value).with_context(|| format!("{MAX_PERKW} {value} is too large"))?;
+    let value =
+        i64::try_from(value).with_context(|| format!("{MAX_PERKW} {value} is too large"))?;
     p.set_option_str(name, options::Value::Integer(value))?;
     log::info!("{MAX_PERKW} is {:?}", Some(value));
     Ok(json!({}))

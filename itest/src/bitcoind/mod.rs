@@ -220,6 +220,11 @@ impl BitcoinD {
         self.rpc_port.port()
     }
 
+    /// Where this process reaches bitcoind's RPC, `host:port`.
+    pub fn rpc_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.rpc_port())
+    }
+
     /// RPC user name ([`Conf::rpc_user`]).
     pub fn rpc_user(&self) -> &str {
         &self.rpc_user

@@ -16,12 +16,14 @@
 //! every backend.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::bitcoin_cli_shim::bitcoin_cli_shim;
 use crate::conf::{Conf, NodeConf};
 use crate::daemon::boundary::{Daemon, DaemonSpec, Launcher};
 use crate::daemon::docker::{self, DockerLauncher, ImageRef};
@@ -157,11 +159,35 @@ impl Placement {
 
     /// The bitcoin-cli that a lightningd placed here runs (its bcli plugin
     /// calls it for every bitcoind request): a lightningd image has its
-    /// own; natively, [`Conf::bitcoin_cli`] or the one on `PATH`.
+    /// own; natively, [`Conf::bitcoin_cli`], else the one on `PATH`, else
+    /// itest's stand-in (`bitcoin_cli_shim`), so that a machine with
+    /// lightningd but no bitcoind of its own (bitcoind in a container)
+    /// needs no bitcoin-cli.
     pub fn bitcoin_cli(&self, conf: &Conf) -> Result<PathBuf> {
         match &self.kind {
-            Kind::Native => resolve(BITCOIN_CLI, conf.bitcoin_cli.as_deref()),
+            Kind::Native => match &conf.bitcoin_cli {
+                Some(configured) => resolve(BITCOIN_CLI, Some(configured)),
+                None => resolve(BITCOIN_CLI, None).or_else(|missing| {
+                    bitcoin_cli_shim().map_err(|shim| anyhow::anyhow!("{missing}; {shim:#}"))
+                }),
+            },
             Kind::Docker(_) => Ok(PathBuf::from(BITCOIN_CLI.name)),
+        }
+    }
+
+    /// The address a server of the test process (a node's bitcoind proxy)
+    /// binds so that a daemon placed here can reach it: loopback, both
+    /// natively and for a container on the host's network.
+    pub fn test_process_bind(&self) -> IpAddr {
+        match &self.kind {
+            Kind::Native | Kind::Docker(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
+    }
+
+    /// The host a daemon placed here connects to for such a server.
+    pub fn test_process_host(&self) -> String {
+        match &self.kind {
+            Kind::Native | Kind::Docker(_) => "127.0.0.1".into(),
         }
     }
 

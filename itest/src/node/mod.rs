@@ -2,6 +2,7 @@
 //!
 //! - this file: what a node is (its directory, port, command line);
 //! - `lifecycle`: starting, stopping, how it ended;
+//! - `bitcoind`: the proxy between it and bitcoind (feerates, mocks);
 //! - `calls`: its JSON-RPC, raw and typed;
 //! - `plugins`: `plugin start/stop/list`;
 //! - `logs`: waiting for and reading its log.
@@ -15,6 +16,7 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+mod bitcoind;
 mod calls;
 mod lifecycle;
 mod logs;
@@ -24,6 +26,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::bitcoind::BitcoinD;
+use crate::chain_proxy::{ChainProxy, ProxyConf};
 use crate::conf::NodeConf;
 use crate::daemon::boundary::Daemon;
 use crate::daemon::placement::Placement;
@@ -66,6 +69,8 @@ pub struct Node {
     /// The bitcoin-cli lightningd's bcli plugin runs, where it runs.
     bitcoin_cli: PathBuf,
     rpc: Rpc,
+    /// Between lightningd and bitcoind (see [`Node::bitcoind_proxy`]).
+    proxy: ChainProxy,
     /// Where `wait_for_log` searches next.
     log: Mutex<LogCursor>,
     /// What teardown lets pass ([`NodeConf::allow_log`], `may_fail`).
@@ -127,6 +132,15 @@ impl Node {
             None
         };
         let rpc = Rpc::new(&dir.join("regtest").join("lightning-rpc"), env.timeout);
+        // Every node talks to bitcoind through its own proxy, so a test
+        // can fix feerates or mock a call for one node (pyln-testing's
+        // `rpcproxy`). It lives as long as the node, across restarts.
+        let proxy = ChainProxy::with_conf(ProxyConf {
+            bind: env.placement.test_process_bind(),
+            feerates: conf.feerates,
+            ..ProxyConf::new(env.bitcoind.rpc_addr())
+        })
+        .with_context(|| format!("{name}: starting its bitcoind proxy"))?;
         let allow_log = conf
             .allow_log
             .iter()
@@ -153,6 +167,7 @@ impl Node {
             placement: env.placement.clone(),
             bitcoin_cli: env.bitcoin_cli.clone(),
             rpc,
+            proxy,
             running: Mutex::default(),
             port,
             _grpc_port: grpc_port,
@@ -170,8 +185,11 @@ impl Node {
             format!("--log-file={}", self.log_path().display()),
             format!("--bitcoin-rpcuser={}", b.rpc_user()),
             format!("--bitcoin-rpcpassword={}", b.rpc_password()),
-            format!("--bitcoin-rpcport={}", b.rpc_port()),
-            "--bitcoin-rpcconnect=127.0.0.1".into(),
+            format!("--bitcoin-rpcport={}", self.proxy.port()),
+            format!(
+                "--bitcoin-rpcconnect={}",
+                self.placement.test_process_host()
+            ),
             format!("--bitcoin-datadir={}", b.datadir().display()),
             format!("--bitcoin-cli={}", self.bitcoin_cli.display()),
         ];
