@@ -108,8 +108,15 @@ async fn channel_opened(p: Plugin<State>, payload: Value) -> Result<(), Error> {
     Ok(())
 }
 
-async fn connect(p: Plugin<State>, _payload: Value) -> Result<(), Error> {
+async fn connect(p: Plugin<State>, payload: Value) -> Result<(), Error> {
+    // v23.02 sends the fields at the top level, later releases under
+    // `connect`.
+    let peer = payload.get("connect").unwrap_or(&payload)["id"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string();
     p.state().lock().expect("state lock").connects += 1;
+    log::info!("peer {peer} connected");
     Ok(())
 }
 
