@@ -1,0 +1,20 @@
+#!/usr/bin/env python3
+"""Exits by itself shortly after init (upstream: fail_by_itself.py), or when
+its method `die` is called (upstream: suicidal_plugin.py)."""
+import os
+import threading
+
+import mini
+
+
+def leave_soon(_params):
+    threading.Timer(float(os.environ.get("EXITS_LATER_SECS", "1")), lambda: os._exit(1)).start()
+
+
+def die(params, reply):
+    os._exit(1)
+
+
+on_init = leave_soon if os.environ.get("EXITS_LATER_SECS") else None
+mini.run({"rpcmethods": [{"name": "die", "usage": "", "description": "exits"}]},
+         {"die": die}, on_init=on_init)

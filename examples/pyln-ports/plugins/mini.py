@@ -1,0 +1,64 @@
+"""A minimal, library-free CLN plugin loop for the ported tests' plugins.
+
+A plugin module calls run(manifest, methods, on_init=None, on_notify=None).
+`methods` maps a method name to handler(params, reply) -> result | None;
+returning None leaves the request open (reply(result) answers it later,
+from any thread). Everything is written to stdout as JSON followed by a
+blank line; logs go through `log` notifications.
+"""
+import json
+import sys
+import threading
+
+_out = threading.Lock()
+
+
+def send(obj):
+    with _out:
+        sys.stdout.write(json.dumps(obj) + "\n\n")
+        sys.stdout.flush()
+
+
+def log(message, level="info"):
+    send({"jsonrpc": "2.0", "method": "log", "params": {"level": level, "message": message}})
+
+
+def run(manifest, methods, on_init=None, on_notify=None):
+    # lightningd requires both lists, even when empty.
+    manifest = {"options": [], "rpcmethods": [], **manifest}
+    decoder = json.JSONDecoder()
+    buf = ""
+    for chunk in iter(sys.stdin.readline, ""):
+        buf += chunk
+        while buf.strip():
+            try:
+                req, end = decoder.raw_decode(buf.lstrip())
+            except ValueError:
+                break
+            buf = buf.lstrip()[end:]
+            _handle(req, manifest, methods, on_init, on_notify)
+
+
+def _handle(req, manifest, methods, on_init, on_notify):
+    method, params, rid = req.get("method"), req.get("params", {}), req.get("id")
+
+    def reply(result):
+        send({"jsonrpc": "2.0", "id": rid, "result": result})
+
+    if rid is None:
+        if on_notify:
+            on_notify(method, params)
+        return
+    if method == "getmanifest":
+        return reply(manifest)
+    if method == "init":
+        if on_init:
+            on_init(params)
+        return reply({})
+    handler = methods.get(method)
+    if handler is None:
+        return send({"jsonrpc": "2.0", "id": rid,
+                     "error": {"code": -32601, "message": f"unknown method {method}"}})
+    result = handler(params, reply)
+    if result is not None:
+        reply(result)
