@@ -25,6 +25,7 @@ use anyhow::{bail, Context, Result};
 use crate::conf::{Conf, NodeConf};
 use crate::daemon::boundary::{Daemon, DaemonSpec, Launcher};
 use crate::daemon::docker::{self, DockerLauncher, ImageRef};
+use crate::daemon::native::guard::OrphanGuard;
 use crate::daemon::native::NativeLauncher;
 use crate::probe::backend::Backend;
 use crate::probe::engine;
@@ -43,8 +44,9 @@ pub(crate) struct Placement {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    /// A process of this machine.
-    Native,
+    /// A process of this machine, guarded against outliving the test
+    /// process this way.
+    Native(OrphanGuard),
     /// A container from an image, sharing this machine's network and
     /// seeing some of its paths at the same absolute paths.
     Docker(Arc<DockerLauncher>),
@@ -92,7 +94,7 @@ impl Placement {
     /// Where bitcoind of the network in `root` runs.
     pub fn bitcoind(conf: &Conf, root: &Path) -> Result<Self> {
         Ok(match conf.bitcoind_backend {
-            Backend::Native => Self::native(),
+            Backend::Native => Self::guarded(conf.orphan_guard),
             Backend::Docker => Self::docker(
                 &conf.bitcoind_image,
                 container_mounts(conf, root, None),
@@ -106,7 +108,7 @@ impl Placement {
     /// own startup plugins' directories.
     pub fn lightningd(conf: &Conf, node: &NodeConf, root: &Path) -> Result<Self> {
         Ok(match conf.lightningd_backend {
-            Backend::Native => Self::native(),
+            Backend::Native => Self::guarded(conf.orphan_guard),
             Backend::Docker => Self::docker(
                 &conf.lightningd_image,
                 container_mounts(conf, root, Some(node)),
@@ -118,7 +120,13 @@ impl Placement {
     /// On this machine, whatever the configuration (e.g. to read a
     /// lightningd's `--help` without a network).
     pub fn native() -> Self {
-        Self { kind: Kind::Native }
+        Self::guarded(OrphanGuard::platform_default())
+    }
+
+    fn guarded(guard: OrphanGuard) -> Self {
+        Self {
+            kind: Kind::Native(guard),
+        }
     }
 
     fn docker(image: &str, mounts: Vec<PathBuf>, root: &Path) -> Result<Self> {
@@ -141,7 +149,7 @@ impl Placement {
         node_override: Option<&Path>,
     ) -> Result<PathBuf> {
         match &self.kind {
-            Kind::Native => resolve(tool, node_override.or(configured)),
+            Kind::Native(_) => resolve(tool, node_override.or(configured)),
             Kind::Docker(launcher) => match node_override {
                 Some(path) => bail!(
                     "{} ({}) names a binary on this machine, but {} runs in containers from {}",
@@ -160,7 +168,7 @@ impl Placement {
     /// own; natively, [`Conf::bitcoin_cli`] or the one on `PATH`.
     pub fn bitcoin_cli(&self, conf: &Conf) -> Result<PathBuf> {
         match &self.kind {
-            Kind::Native => resolve(BITCOIN_CLI, conf.bitcoin_cli.as_deref()),
+            Kind::Native(_) => resolve(BITCOIN_CLI, conf.bitcoin_cli.as_deref()),
             Kind::Docker(_) => Ok(PathBuf::from(BITCOIN_CLI.name)),
         }
     }
@@ -168,7 +176,7 @@ impl Placement {
     /// Starts the daemon described by `spec` here.
     pub fn launch(&self, spec: &DaemonSpec) -> Result<Box<dyn Daemon>> {
         match &self.kind {
-            Kind::Native => NativeLauncher.launch(spec),
+            Kind::Native(guard) => NativeLauncher { guard: *guard }.launch(spec),
             Kind::Docker(launcher) => launcher.launch(spec),
         }
     }
@@ -213,7 +221,7 @@ impl Placement {
             return Ok(hit.clone());
         }
         let text = match &self.kind {
-            Kind::Native => run_capture(program, args)?,
+            Kind::Native(_) => run_capture(program, args)?,
             Kind::Docker(launcher) => docker::output(
                 launcher.image(),
                 &program.display().to_string(),
@@ -232,7 +240,7 @@ impl Placement {
 impl std::fmt::Display for Placement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
-            Kind::Native => f.write_str("this machine"),
+            Kind::Native(_) => f.write_str("this machine"),
             Kind::Docker(launcher) => write!(f, "containers from {}", launcher.image()),
         }
     }
