@@ -143,8 +143,9 @@ impl Daemon for LocalProcess {
             return;
         }
         // Leftovers (plugins, bitcoin-cli, the supervisor) stay in the
-        // group even after the daemon exited. Its leader is our child and
-        // not yet reaped, so the group id is still ours.
+        // group even after the daemon exited. A group's id is not reused
+        // while the group has members, and a supervisor, which leads its
+        // group, is reaped only below.
         // SAFETY: plain syscall; ESRCH when the group is already empty.
         unsafe { libc::killpg(self.group, libc::SIGKILL) };
         let _ = state.child.kill();
