@@ -34,10 +34,12 @@ pub fn source(skips: &[Skip]) -> String {
             let _ = writeln!(out, "/// {line}");
         }
         if let Some(reason) = &skip.missing {
+            // As inline code: the reason is free text (addresses, quotes,
+            // brackets) that rustdoc must not read as Markdown or links.
             let _ = writeln!(
                 out,
-                "///\n/// Here, at build time: ignored ({}).",
-                reason.replace('`', "'")
+                "///\n/// Here, at build time: ignored (`{}`).",
+                reason.replace('`', "'").replace(['\n', '\r'], " ")
             );
         }
         let _ = writeln!(

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::chain_proxy::Feerates;
+use crate::daemon::native::guard::OrphanGuard;
 use crate::probe::backend::{Backend, BITCOIND_BACKEND_VAR, LIGHTNINGD_BACKEND_VAR};
 use crate::probe::images::{
     self, BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE,
@@ -102,6 +103,13 @@ pub struct Conf {
     /// and the directory of the package under test (`CARGO_MANIFEST_DIR`,
     /// which `cargo test` sets), where test fixtures live.
     pub container_mounts: Vec<PathBuf>,
+    /// How native daemons die with the test process when it is killed
+    /// without running `Drop` (SIGKILL). Default: `ITEST_ORPHAN_GUARD`
+    /// (`parent-death-signal` or `supervisor`), else
+    /// [`OrphanGuard::platform_default`]: Linux's parent death signal on
+    /// Linux, a supervisor shell per daemon elsewhere. A misspelt value
+    /// panics.
+    pub orphan_guard: OrphanGuard,
 }
 
 impl Default for Conf {
@@ -135,6 +143,7 @@ impl Default for Conf {
                 .into_iter()
                 .chain(env_path("CARGO_MANIFEST_DIR"))
                 .collect(),
+            orphan_guard: OrphanGuard::from_env().unwrap_or_else(|e| panic!("itest: {e}")),
         }
     }
 }

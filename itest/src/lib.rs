@@ -75,6 +75,7 @@ pub use chain_proxy::{
 };
 pub use conf::{Conf, NodeConf, PluginConf};
 pub use daemon::docker;
+pub use daemon::native::guard::{OrphanGuard, ParseOrphanGuardError};
 pub use daemon::native::liveness::pid_alive;
 pub use lightningd::options::regtest_options;
 pub use logs::cursor::LogCursor;

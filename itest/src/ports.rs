@@ -4,16 +4,17 @@
 //! port to a parallel test (another thread, or another test binary run by
 //! cargo at the same time) in the window between our probe and the daemon's
 //! own bind. So every port we hand out is also claimed with an exclusive
-//! `flock` on `<tmp>/itest-ports/<port>.lock`, held for as long as the
+//! `flock` on `/tmp/itest-ports/<port>.lock`, held for as long as the
 //! [`PortLease`] lives. Any harness process on the machine skips ports whose
 //! lock is held. The kernel drops the lock when the holder dies, even by
-//! SIGKILL, so a crashed run never leaks reservations.
+//! SIGKILL, so a crashed run never leaks reservations. `flock` is in every
+//! Unix (Linux, macOS, the BSDs).
 
 use std::fs::{self, File, OpenOptions};
 use std::net::TcpListener;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
@@ -30,15 +31,40 @@ impl PortLease {
     }
 }
 
-/// Directory shared by every harness process of every user on this machine.
+/// Directory shared by every harness process of every user on this
+/// machine, as ports are: `/tmp/itest-ports`. Not under the temp dir, which
+/// is per user on macOS (`/var/folders/...`) and often per job in CI; only
+/// where `/tmp` cannot hold it, the temp dir is used.
 fn lock_dir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join("itest-ports");
-    if !dir.is_dir() {
-        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        // Sticky and world-writable like /tmp, so other users can share it.
-        let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777));
+    let mut tried = Vec::new();
+    for root in lock_roots(std::env::temp_dir()) {
+        let dir = root.join("itest-ports");
+        match shared_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) => tried.push(format!("{e:#}")),
+        }
     }
-    Ok(dir)
+    bail!("no directory for port locks: {}", tried.join("; "))
+}
+
+/// Where the lock directory may go, best first.
+fn lock_roots(temp_dir: PathBuf) -> Vec<PathBuf> {
+    let shared = PathBuf::from("/tmp");
+    if temp_dir == shared {
+        vec![shared]
+    } else {
+        vec![shared, temp_dir]
+    }
+}
+
+/// Creates `dir` if needed, sticky and world-writable like /tmp, so that
+/// other users can share it.
+fn shared_dir(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o1777));
+    }
+    Ok(())
 }
 
 /// Reserves a free loopback port.
@@ -82,6 +108,21 @@ mod tests {
         ports.sort_unstable();
         ports.dedup();
         assert_eq!(ports.len(), leases.len());
+    }
+
+    #[test]
+    fn the_lock_dir_is_machine_wide_whatever_the_temp_dir() {
+        // macOS's per-user TMPDIR must not split the reservations.
+        let per_user = PathBuf::from("/var/folders/xy/abc/T");
+        assert_eq!(
+            lock_roots(per_user.clone()),
+            [PathBuf::from("/tmp"), per_user]
+        );
+        assert_eq!(lock_roots("/tmp".into()), [PathBuf::from("/tmp")]);
+        let dir = lock_dir().unwrap();
+        assert_eq!(dir, Path::new("/tmp/itest-ports"));
+        let mode = fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o1777, 0o1777, "{mode:o}");
     }
 
     #[test]

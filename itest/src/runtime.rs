@@ -1,10 +1,14 @@
 //! The two long-lived threads every harness process shares.
 //!
-//! - The *spawner* thread forks every local daemon. `PR_SET_PDEATHSIG`
-//!   fires when the thread that forked a child exits, not the process, so
-//!   a daemon spawned from a tokio blocking-pool thread died when tokio
-//!   retired that thread (~10 s idle). This thread never exits, so daemons
-//!   die exactly when the test process does, even by SIGKILL.
+//! - The *spawner* thread forks every local daemon (and every orphan guard
+//!   and container sidecar). Linux's `PR_SET_PDEATHSIG` fires when the
+//!   thread that forked a child exits, not the process, so a daemon
+//!   spawned from a tokio blocking-pool thread died when tokio retired
+//!   that thread (~10 s idle). This thread never exits, so daemons die
+//!   exactly when the test process does, even by SIGKILL. The supervisor
+//!   guard (`daemon::native::guard`), the default off Linux, does not
+//!   depend on the forking thread; forking from one thread still keeps
+//!   spawns in order, so no daemon inherits another one's guard pipe.
 //! - A private tokio runtime runs every RPC future. A sync call hands its
 //!   future over and waits on a channel, so it works from plain threads and
 //!   from inside any caller's runtime ("Cannot start a runtime from within a

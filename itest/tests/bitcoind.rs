@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use cln_itest::{pid_alive, Conf, Network};
+use cln_itest::{pid_alive, Backend, Conf, Network, OrphanGuard};
 
 fn bitcoind_only() -> Network {
     Network::with_conf(&Conf::with_nodes(0)).expect("starting bitcoind")
@@ -100,16 +100,26 @@ fn daemons_outlive_the_thread_that_built_the_network() {
 }
 }
 
-/// Set in the child copy of this test binary that the test below kills.
+/// Set in the child copy of this test binary that the tests below kill.
 const CHILD_ENV: &str = "ITEST_SIGKILL_CHILD_PIDFILE";
 
-cln_itest::needs_bitcoind! {
-#[test]
-fn daemons_die_when_the_test_process_is_sigkilled() {
+/// Re-runs this test binary as a child that runs only `test` (with
+/// [`CHILD_ENV`] set, and `guard` as its `Conf::orphan_guard` through
+/// `ITEST_ORPHAN_GUARD`); the child builds a network from a short-lived
+/// thread, reports bitcoind's pid and hangs. SIGKILLs the child (no Drop,
+/// no panic hook) and requires bitcoind to die too. Returns bitcoind's pid
+/// and its process group, read while it ran, when bitcoind is a native
+/// daemon (the guard's case); `None` in a container, whose sidecar removes
+/// it instead.
+fn sigkilled_test_process_leaves_no_bitcoind(test: &str, guard: OrphanGuard) -> Option<(u32, u32)> {
     if let Some(pidfile) = std::env::var_os(CHILD_ENV) {
         // Child role: build a network from a short-lived thread, report
         // bitcoind's pid, then wait to be killed.
         let mut conf = Conf::with_nodes(0);
+        assert_eq!(
+            conf.orphan_guard, guard,
+            "ITEST_ORPHAN_GUARD did not reach the Conf"
+        );
         conf.tmp_root = PathBuf::from(&pidfile).parent().map(PathBuf::from);
         let net = std::thread::spawn(move || Network::with_conf(&conf).unwrap())
             .join()
@@ -122,15 +132,19 @@ fn daemons_die_when_the_test_process_is_sigkilled() {
     let scratch = tempfile::tempdir().unwrap();
     let pidfile = scratch.path().join("bitcoind.pid");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "daemons_die_when_the_test_process_is_sigkilled", "--nocapture"])
+        .args(["--exact", test, "--nocapture"])
         .env(CHILD_ENV, &pidfile)
+        .env("ITEST_ORPHAN_GUARD", guard.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("re-running this test binary as the child");
     let deadline = Instant::now() + Duration::from_secs(60);
     let pid: u32 = loop {
-        if let Some(pid) = std::fs::read_to_string(&pidfile).ok().and_then(|s| s.parse().ok()) {
+        if let Some(pid) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
             break pid;
         }
         if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
@@ -140,10 +154,46 @@ fn daemons_die_when_the_test_process_is_sigkilled() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(pid_alive(pid));
+    // SAFETY: plain syscall.
+    let group = unsafe { libc::getpgid(pid as libc::pid_t) } as u32;
     child.kill().unwrap(); // SIGKILL: no Drop, no panic hook
     child.wait().unwrap();
-    assert!(wait_dead(pid), "bitcoind {pid} outlived the SIGKILLed test process");
+    assert!(
+        wait_dead(pid),
+        "bitcoind {pid} outlived the SIGKILLed test process ({guard})"
+    );
     // The child's network dir (no Drop ran) is inside `scratch`.
+    // The child's Conf is this one's: the same environment.
+    (Conf::with_nodes(0).bitcoind_backend == Backend::Native).then_some((pid, group))
+}
+
+cln_itest::needs_bitcoind! {
+#[test]
+fn daemons_die_when_the_test_process_is_sigkilled() {
+    // This platform's default guard (Linux: the parent death signal, under
+    // which bitcoind leads its own process group).
+    let guard = OrphanGuard::platform_default();
+    let test = "daemons_die_when_the_test_process_is_sigkilled";
+    if let Some((pid, group)) = sigkilled_test_process_leaves_no_bitcoind(test, guard) {
+        let leads = group == pid;
+        assert_eq!(leads, guard == OrphanGuard::ParentDeathSignal, "{guard}: pid {pid}, group {group}");
+    }
+}
+}
+
+cln_itest::needs_bitcoind! {
+#[test]
+fn the_supervisor_guard_kills_the_daemons_of_a_sigkilled_test_process() {
+    // The guard that needs no PR_SET_PDEATHSIG (the default off Linux),
+    // selected here. Its shell, not bitcoind, leads bitcoind's process
+    // group: proof that the parent death signal played no part. (With
+    // bitcoind in a container the guard has no part either way.)
+    let test = "the_supervisor_guard_kills_the_daemons_of_a_sigkilled_test_process";
+    let guard = OrphanGuard::Supervisor;
+    if let Some((pid, group)) = sigkilled_test_process_leaves_no_bitcoind(test, guard) {
+        assert_ne!(group, pid, "bitcoind leads its own group: no supervisor ran");
+        assert!(wait_dead(group), "the supervisor {group} is still running");
+    }
 }
 }
 

@@ -27,6 +27,7 @@ use crate::bitcoin_cli_shim::bitcoin_cli_shim;
 use crate::conf::{Conf, NodeConf};
 use crate::daemon::boundary::{Daemon, DaemonSpec, Launcher};
 use crate::daemon::docker::{self, DockerLauncher, ImageRef};
+use crate::daemon::native::guard::OrphanGuard;
 use crate::daemon::native::NativeLauncher;
 use crate::probe::backend::Backend;
 use crate::probe::engine;
@@ -45,8 +46,9 @@ pub(crate) struct Placement {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    /// A process of this machine.
-    Native,
+    /// A process of this machine, guarded against outliving the test
+    /// process this way.
+    Native(OrphanGuard),
     /// A container from an image, sharing this machine's network and
     /// seeing some of its paths at the same absolute paths.
     Docker(Arc<DockerLauncher>),
@@ -94,7 +96,7 @@ impl Placement {
     /// Where bitcoind of the network in `root` runs.
     pub fn bitcoind(conf: &Conf, root: &Path) -> Result<Self> {
         Ok(match conf.bitcoind_backend {
-            Backend::Native => Self::native(),
+            Backend::Native => Self::guarded(conf.orphan_guard),
             Backend::Docker => Self::docker(
                 &conf.bitcoind_image,
                 container_mounts(conf, root, None),
@@ -108,7 +110,7 @@ impl Placement {
     /// own startup plugins' directories.
     pub fn lightningd(conf: &Conf, node: &NodeConf, root: &Path) -> Result<Self> {
         Ok(match conf.lightningd_backend {
-            Backend::Native => Self::native(),
+            Backend::Native => Self::guarded(conf.orphan_guard),
             Backend::Docker => Self::docker(
                 &conf.lightningd_image,
                 container_mounts(conf, root, Some(node)),
@@ -120,7 +122,13 @@ impl Placement {
     /// On this machine, whatever the configuration (e.g. to read a
     /// lightningd's `--help` without a network).
     pub fn native() -> Self {
-        Self { kind: Kind::Native }
+        Self::guarded(OrphanGuard::platform_default())
+    }
+
+    fn guarded(guard: OrphanGuard) -> Self {
+        Self {
+            kind: Kind::Native(guard),
+        }
     }
 
     fn docker(image: &str, mounts: Vec<PathBuf>, root: &Path) -> Result<Self> {
@@ -143,7 +151,7 @@ impl Placement {
         node_override: Option<&Path>,
     ) -> Result<PathBuf> {
         match &self.kind {
-            Kind::Native => resolve(tool, node_override.or(configured)),
+            Kind::Native(_) => resolve(tool, node_override.or(configured)),
             Kind::Docker(launcher) => match node_override {
                 Some(path) => bail!(
                     "{} ({}) names a binary on this machine, but {} runs in containers from {}",
@@ -165,7 +173,7 @@ impl Placement {
     /// needs no bitcoin-cli.
     pub fn bitcoin_cli(&self, conf: &Conf) -> Result<PathBuf> {
         match &self.kind {
-            Kind::Native => match &conf.bitcoin_cli {
+            Kind::Native(_) => match &conf.bitcoin_cli {
                 Some(configured) => resolve(BITCOIN_CLI, Some(configured)),
                 None => resolve(BITCOIN_CLI, None).or_else(|missing| {
                     bitcoin_cli_shim().map_err(|shim| anyhow::anyhow!("{missing}; {shim:#}"))
@@ -180,21 +188,21 @@ impl Placement {
     /// natively and for a container on the host's network.
     pub fn test_process_bind(&self) -> IpAddr {
         match &self.kind {
-            Kind::Native | Kind::Docker(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Kind::Native(_) | Kind::Docker(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
         }
     }
 
     /// The host a daemon placed here connects to for such a server.
     pub fn test_process_host(&self) -> String {
         match &self.kind {
-            Kind::Native | Kind::Docker(_) => "127.0.0.1".into(),
+            Kind::Native(_) | Kind::Docker(_) => "127.0.0.1".into(),
         }
     }
 
     /// Starts the daemon described by `spec` here.
     pub fn launch(&self, spec: &DaemonSpec) -> Result<Box<dyn Daemon>> {
         match &self.kind {
-            Kind::Native => NativeLauncher.launch(spec),
+            Kind::Native(guard) => NativeLauncher { guard: *guard }.launch(spec),
             Kind::Docker(launcher) => launcher.launch(spec),
         }
     }
@@ -239,7 +247,7 @@ impl Placement {
             return Ok(hit.clone());
         }
         let text = match &self.kind {
-            Kind::Native => run_capture(program, args)?,
+            Kind::Native(_) => run_capture(program, args)?,
             Kind::Docker(launcher) => docker::output(
                 launcher.image(),
                 &program.display().to_string(),
@@ -258,7 +266,7 @@ impl Placement {
 impl std::fmt::Display for Placement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
-            Kind::Native => f.write_str("this machine"),
+            Kind::Native(_) => f.write_str("this machine"),
             Kind::Docker(launcher) => write!(f, "containers from {}", launcher.image()),
         }
     }

@@ -14,9 +14,23 @@
 //! and boot and that process (with that start time) is gone. Containers of
 //! other machines sharing the engine, or of other namespaces, are left
 //! alone.
+//!
+//! Where these come from: on Linux, `/proc` (start time in clock ticks,
+//! `/proc/self/ns/pid`, `/proc/sys/kernel/random/boot_id`). Elsewhere
+//! (macOS, the BSDs), which have no `/proc`: the start time from
+//! `ps -o lstart=` (in UTC), the boot from `sysctl` (`kern.bootsessionuuid`
+//! on macOS, else `kern.boottime`), and a fixed pid namespace. That is
+//! weaker in two ways: `lstart` has one-second resolution, so a pid reused
+//! within the same second looks like its old owner (its containers are then
+//! kept, never wrongly removed); and FreeBSD jails are not told apart, so
+//! two jails sharing one engine should not run the harness at once. Anything
+//! that cannot be read is left empty, and an owner with an empty boot is
+//! never judged gone.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use testcontainers::bollard::query_parameters::{
@@ -27,9 +41,11 @@ use testcontainers::bollard::Docker;
 /// Label holding the owning process's pid; its presence marks a container
 /// as the harness's.
 pub const PID: &str = "org.itest.owner.pid";
-/// The owner's start time (clock ticks after boot, from `/proc`).
+/// The owner's start time (Linux: clock ticks after boot, from `/proc`;
+/// elsewhere `ps`'s `lstart`, in UTC).
 pub const START: &str = "org.itest.owner.start";
-/// The owner's pid namespace (`/proc/self/ns/pid`).
+/// The owner's pid namespace (Linux: `/proc/self/ns/pid`; elsewhere
+/// fixed, as there are none).
 pub const PIDNS: &str = "org.itest.owner.pidns";
 /// The kernel boot id the owner ran under.
 pub const BOOT: &str = "org.itest.owner.boot";
@@ -48,18 +64,21 @@ struct Process {
 }
 
 impl Process {
+    /// This process. Read once: none of it changes while it runs, and off
+    /// Linux each part costs a `ps` or `sysctl` run.
     fn current() -> Self {
-        let pid = std::process::id();
-        Self {
-            pid,
-            start: start_time(pid).unwrap_or_default(),
-            pidns: std::fs::read_link("/proc/self/ns/pid")
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            boot: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default(),
-        }
+        static CURRENT: OnceLock<Process> = OnceLock::new();
+        CURRENT
+            .get_or_init(|| {
+                let pid = std::process::id();
+                Self {
+                    pid,
+                    start: start_time(pid).unwrap_or_default(),
+                    pidns: pid_namespace(),
+                    boot: boot_id(),
+                }
+            })
+            .clone()
     }
 
     fn from_labels(labels: &HashMap<String, String>) -> Option<Self> {
@@ -81,9 +100,92 @@ impl Process {
     }
 }
 
+// Both ways of reading each part are compiled on every platform (only one
+// is used), so that the portable ones are built, and tested, on Linux too.
+
+/// When process `pid` started, as an opaque string that differs between
+/// two processes that had the same pid; `None` when it does not exist or
+/// is a zombie.
+fn start_time(pid: u32) -> Option<String> {
+    if cfg!(target_os = "linux") {
+        start_time_from_proc(pid)
+    } else {
+        start_time_from_ps(pid)
+    }
+}
+
+/// This process's pid namespace. macOS and the BSDs have none: every
+/// process of a boot shares one pid space.
+fn pid_namespace() -> String {
+    if cfg!(target_os = "linux") {
+        std::fs::read_link("/proc/self/ns/pid")
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    } else {
+        "none".into()
+    }
+}
+
+/// What tells this boot of this machine from any other.
+fn boot_id() -> String {
+    if cfg!(target_os = "linux") {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    } else {
+        // macOS has a UUID per boot; the BSDs have the boot time.
+        let keys: &[&str] = if cfg!(target_os = "macos") {
+            &["kern.bootsessionuuid", "kern.boottime"]
+        } else {
+            &["kern.boottime"]
+        };
+        keys.iter()
+            .find_map(|key| sysctl(key).map(|v| format!("{key}={v}")))
+            .unwrap_or_default()
+    }
+}
+
+/// `sysctl -n key`, trimmed; `None` if it fails or prints nothing. In UTC
+/// and the C locale: `kern.boottime` prints a date after the number, which
+/// must read the same in every process.
+fn sysctl(key: &str) -> Option<String> {
+    // sysctl lives in /usr/sbin (macOS) or /sbin (the BSDs), which a
+    // user's PATH may lack.
+    ["sysctl", "/usr/sbin/sysctl", "/sbin/sysctl"]
+        .iter()
+        .find_map(|program| {
+            let out = Command::new(program)
+                .args(["-n", key])
+                .env("TZ", "UTC")
+                .env("LC_ALL", "C")
+                .output()
+                .ok()?;
+            let value = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (out.status.success() && !value.is_empty()).then_some(value)
+        })
+}
+
+/// `ps`'s state and start time (`lstart`, to the second, in UTC); `None`
+/// when the process does not exist or is a zombie.
+fn start_time_from_ps(pid: u32) -> Option<String> {
+    let out = Command::new("ps")
+        .args(["-o", "stat=", "-o", "lstart=", "-p", &pid.to_string()])
+        .env("TZ", "UTC")
+        .env("LC_ALL", "C")
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (state, start) = text.trim().split_once(char::is_whitespace)?;
+    let start = start.trim();
+    (!state.starts_with('Z') && !start.is_empty()).then(|| start.to_string())
+}
+
 /// Field 22 of `/proc/<pid>/stat`, the start time; `None` when the process
 /// does not exist or is a zombie.
-fn start_time(pid: u32) -> Option<String> {
+fn start_time_from_proc(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name (which may hold spaces):
     // state is field 3, start time field 22.
@@ -197,6 +299,46 @@ mod tests {
             ..dead
         };
         assert!(!other_ns.is_gone(&here));
+    }
+
+    /// The portable start time on Linux's `ps`: stable for one process,
+    /// gone for a zombie and a reaped child, and it tells a reused pid from
+    /// its old owner as `/proc` does (to the second, so only across a
+    /// second boundary).
+    #[test]
+    fn the_start_time_from_ps_tracks_a_process_as_proc_does() {
+        let me = std::process::id();
+        let first = start_time_from_ps(me).expect("ps reads this process");
+        assert_eq!(start_time_from_ps(me).as_deref(), Some(first.as_str()));
+        assert!(first.chars().any(|c| c.is_ascii_digit()), "{first}");
+
+        let mut child = Command::new("sleep").arg("300").spawn().unwrap();
+        assert!(start_time_from_ps(child.id()).is_some());
+        child.kill().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while start_time_from_ps(child.id()).is_some() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(
+            start_time_from_ps(child.id()),
+            None,
+            "a zombie has no start"
+        );
+        assert_eq!(start_time_from_proc(child.id()), None);
+        child.wait().unwrap();
+        assert_eq!(start_time_from_ps(child.id()), None, "a reaped child");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn sysctl_reads_what_proc_says() {
+        // The Linux name of the boot id; the BSDs' keys do not exist here.
+        let from_proc = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        assert_eq!(
+            sysctl("kernel.random.boot_id").as_deref(),
+            Some(from_proc.trim())
+        );
+        assert_eq!(sysctl("kern.no-such-key"), None);
     }
 
     #[test]

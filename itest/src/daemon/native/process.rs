@@ -1,16 +1,15 @@
 //! Daemons as local processes that cannot outlive the test process.
 //!
-//! Each daemon leads its own process group, which also holds whatever it
-//! forks (lightningd's subdaemons and plugins, bitcoin-cli calls), and
-//! teardown kills the whole group. Three layers make sure nothing is
-//! orphaned:
+//! Each daemon runs in a process group of its own, which also holds
+//! whatever it forks (lightningd's subdaemons and plugins, bitcoin-cli
+//! calls), and teardown kills the whole group. Three layers make sure
+//! nothing is orphaned:
 //! 1. `Drop` (also while a test panics): the owner's graceful stop, a short
 //!    wait, then SIGKILL to the whole group;
-//! 2. `PR_SET_PDEATHSIG`: the kernel kills the daemon when the thread that
-//!    forked it exits. Every daemon is forked by the harness's spawner
-//!    thread (`runtime`), which lives as long as the process, so this
-//!    fires exactly when the test process dies, even by SIGKILL, and never
-//!    because a tokio blocking-pool thread was retired;
+//! 2. the [`OrphanGuard`], for a test process that dies without running
+//!    `Drop` (SIGKILL): the kernel's parent death signal, or a supervisor
+//!    shell that leads the group and kills it when a pipe from the test
+//!    process closes (see `guard`);
 //! 3. the daemon's stdin is `/dev/null`, so nothing waits on us.
 
 use std::fs::OpenOptions;
@@ -23,6 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::daemon::boundary::{Daemon, DaemonSpec, Ended};
+use crate::daemon::native::guard::{self, OrphanGuard, Supervisor};
 use crate::logs::tails::labelled_tails;
 
 /// A running child process, killed with its process group on drop.
@@ -30,15 +30,28 @@ use crate::logs::tails::labelled_tails;
 pub(crate) struct LocalProcess {
     name: String,
     pid: i32,
-    child: Mutex<Child>,
+    /// The process group: the daemon's own pid, or its supervisor's.
+    group: i32,
+    state: Mutex<State>,
     /// Files whose tails explain a failure, most useful first.
     logs: Vec<PathBuf>,
 }
 
+#[derive(Debug)]
+struct State {
+    child: Child,
+    /// Leads the group under [`OrphanGuard::Supervisor`].
+    supervisor: Option<Supervisor>,
+    /// The group was killed and its leader reaped: its id may now belong
+    /// to someone else, so it is never signalled again.
+    gone: bool,
+}
+
 impl LocalProcess {
-    /// Spawns `spec` in a new process group, stdout and stderr appended to
-    /// `<dir>/<name>.stdout` and `<dir>/<name>.stderr`.
-    pub(crate) fn spawn(spec: &DaemonSpec) -> Result<Self> {
+    /// Spawns `spec` in a process group of its own, guarded by `guard`,
+    /// stdout and stderr appended to `<dir>/<name>.stdout` and
+    /// `<dir>/<name>.stderr`.
+    pub(crate) fn spawn(spec: &DaemonSpec, guard: OrphanGuard) -> Result<Self> {
         let stdout = spec.dir.join(format!("{}.stdout", spec.name));
         let stderr = spec.dir.join(format!("{}.stderr", spec.name));
         let open = |p: &Path| {
@@ -54,36 +67,40 @@ impl LocalProcess {
             .current_dir(&spec.dir)
             .stdin(Stdio::null())
             .stdout(open(&stdout)?)
-            .stderr(open(&stderr)?)
-            .process_group(0);
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: the closure runs between fork and exec and only calls
-        // async-signal-safe functions (prctl, getppid, _exit).
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The parent may have died before prctl took effect.
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
+            .stderr(open(&stderr)?);
+        // The supervisor starts first, so the daemon is never unguarded.
+        let supervisor = match guard {
+            OrphanGuard::Supervisor => Some(Supervisor::start(&spec.name)?),
+            OrphanGuard::ParentDeathSignal => {
+                guard::arm_parent_death_signal(&mut cmd)
+                    .with_context(|| format!("starting {}", spec.name))?;
+                None
+            }
+        };
+        // 0: a new group led by the daemon itself.
+        cmd.process_group(supervisor.as_ref().map_or(0, Supervisor::group));
         let child =
             crate::runtime::spawn(cmd).with_context(|| format!("starting {}", spec.name))?;
+        let pid = child.id() as i32;
         Ok(Self {
             name: spec.name.clone(),
-            pid: child.id() as i32,
-            child: Mutex::new(child),
+            pid,
+            group: supervisor.as_ref().map_or(pid, Supervisor::group),
+            state: Mutex::new(State {
+                child,
+                supervisor,
+                gone: false,
+            }),
             logs: vec![spec.log.clone(), stderr, stdout],
         })
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn try_exit(&self) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        child.try_wait().ok().flatten()
+        self.state().child.try_wait().ok().flatten()
     }
 }
 
@@ -113,18 +130,30 @@ impl Daemon for LocalProcess {
     }
 
     fn kill(&self, grace: Duration) {
+        if self.state().gone {
+            return;
+        }
         if self.try_exit().is_none() {
             // SAFETY: plain syscall on a pid we own (not yet reaped).
             unsafe { libc::kill(self.pid, libc::SIGTERM) };
             self.wait_exit(grace);
         }
-        // Leftovers (plugins, bitcoin-cli) stay in the group even after the
-        // leader exited.
+        let mut state = self.state();
+        if state.gone {
+            return;
+        }
+        // Leftovers (plugins, bitcoin-cli, the supervisor) stay in the
+        // group even after the daemon exited. A group's id is not reused
+        // while the group has members, and a supervisor, which leads its
+        // group, is reaped only below.
         // SAFETY: plain syscall; ESRCH when the group is already empty.
-        unsafe { libc::killpg(self.pid, libc::SIGKILL) };
-        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = child.kill();
-        let _ = child.wait();
+        unsafe { libc::killpg(self.group, libc::SIGKILL) };
+        let _ = state.child.kill();
+        let _ = state.child.wait();
+        if let Some(supervisor) = &mut state.supervisor {
+            supervisor.reap();
+        }
+        state.gone = true;
     }
 
     fn log_tail(&self, n: usize) -> String {
@@ -140,18 +169,23 @@ impl Drop for LocalProcess {
 
 #[cfg(test)]
 mod tests {
+    use rstest::rstest;
+
     use super::*;
     use crate::daemon::native::liveness::pid_alive;
 
-    fn shell(dir: &Path, script: &str) -> LocalProcess {
-        LocalProcess::spawn(&DaemonSpec {
-            name: "sh".into(),
-            program: "sh".into(),
-            args: vec!["-c".into(), script.into()],
-            dir: dir.to_path_buf(),
-            log: dir.join("none"),
-            env: Vec::new(),
-        })
+    fn shell(dir: &Path, script: &str, guard: OrphanGuard) -> LocalProcess {
+        LocalProcess::spawn(
+            &DaemonSpec {
+                name: "sh".into(),
+                program: "sh".into(),
+                args: vec!["-c".into(), script.into()],
+                dir: dir.to_path_buf(),
+                log: dir.join("none"),
+                env: Vec::new(),
+            },
+            guard,
+        )
         .unwrap()
     }
 
@@ -180,27 +214,53 @@ mod tests {
         !pid_alive(pid)
     }
 
-    #[test]
-    fn kill_takes_the_whole_group() {
+    fn process_group(pid: u32) -> i32 {
+        // SAFETY: plain syscall.
+        unsafe { libc::getpgid(pid as libc::pid_t) }
+    }
+
+    /// Every guard this platform has.
+    fn available(guard: OrphanGuard) -> bool {
+        if !guard.is_available() {
+            eprintln!("{guard} does not exist here; nothing to test");
+        }
+        guard.is_available()
+    }
+
+    #[rstest]
+    #[case::parent_death_signal(OrphanGuard::ParentDeathSignal)]
+    #[case::supervisor(OrphanGuard::Supervisor)]
+    fn kill_takes_the_whole_group(#[case] guard: OrphanGuard) {
+        if !available(guard) {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         // The shell ignores SIGTERM and leaves a grandchild behind.
         let daemon = shell(
             dir.path(),
             "trap '' TERM; sleep 300 & echo $! > grandchild; wait",
+            guard,
         );
         let grandchild = read_pid(&dir.path().join("grandchild"));
         let pid = daemon.pid().unwrap();
+        let group = daemon.group;
         daemon.kill(Duration::from_millis(200));
         drop(daemon);
         assert!(!pid_alive(pid), "leader {pid} survived");
         assert!(wait_dead(grandchild), "grandchild {grandchild} survived");
+        assert!(!pid_alive(group as u32), "group leader {group} survived");
     }
 
-    #[test]
-    fn a_daemon_outlives_the_thread_that_asked_for_it() {
+    #[rstest]
+    #[case::parent_death_signal(OrphanGuard::ParentDeathSignal)]
+    #[case::supervisor(OrphanGuard::Supervisor)]
+    fn a_daemon_outlives_the_thread_that_asked_for_it(#[case] guard: OrphanGuard) {
+        if !available(guard) {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
-        let daemon = std::thread::spawn(move || shell(&path, "sleep 300"))
+        let daemon = std::thread::spawn(move || shell(&path, "sleep 300", guard))
             .join()
             .unwrap();
         // PR_SET_PDEATHSIG would have fired when that thread ended, had it
@@ -208,5 +268,65 @@ mod tests {
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(daemon.exited(), None, "the daemon died with its thread");
         assert!(pid_alive(daemon.pid().unwrap()));
+    }
+
+    #[test]
+    fn the_supervisor_leads_the_group_and_kills_it_when_the_pipe_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = shell(
+            dir.path(),
+            "sleep 300 & echo $! > grandchild; wait",
+            OrphanGuard::Supervisor,
+        );
+        let grandchild = read_pid(&dir.path().join("grandchild"));
+        let pid = daemon.pid().unwrap();
+        let leader = daemon.state().supervisor.as_ref().unwrap().group();
+        assert_ne!(leader, pid as i32, "the daemon must not lead its group");
+        assert_eq!(process_group(pid), leader);
+        assert_eq!(process_group(grandchild), leader);
+        // What the kernel does to the pipe when the test process dies.
+        daemon.state().supervisor.as_mut().unwrap().cut_lifeline();
+        assert!(
+            daemon.wait_exit(Duration::from_secs(10)),
+            "the daemon outlived its lifeline"
+        );
+        assert!(
+            daemon.exited().is_some_and(|e| e.how.contains("signal: 9")),
+            "{:?}",
+            daemon.exited()
+        );
+        assert!(wait_dead(grandchild), "grandchild {grandchild} survived");
+    }
+
+    #[test]
+    fn under_the_parent_death_signal_the_daemon_leads_its_own_group() {
+        if !available(OrphanGuard::ParentDeathSignal) {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = shell(dir.path(), "sleep 300", OrphanGuard::ParentDeathSignal);
+        let pid = daemon.pid().unwrap();
+        assert_eq!(process_group(pid), pid as i32);
+        assert!(daemon.state().supervisor.is_none());
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    #[test]
+    fn the_parent_death_signal_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = DaemonSpec {
+            name: "sh".into(),
+            program: "sh".into(),
+            args: vec!["-c".into(), "sleep 300".into()],
+            dir: dir.path().to_path_buf(),
+            log: dir.path().join("none"),
+            env: Vec::new(),
+        };
+        let err = LocalProcess::spawn(&spec, OrphanGuard::ParentDeathSignal).unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("PR_SET_PDEATHSIG") && err.contains("Supervisor"),
+            "{err}"
+        );
     }
 }
