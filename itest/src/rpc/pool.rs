@@ -1,73 +1,99 @@
-//! The connection to one socket.
+//! Connections to one socket: one per call in flight, idle ones kept.
 //!
-//! One connection, behind a lock held for the whole call: calls on one
-//! node run one at a time. A connection whose stream may be half-read (a
-//! broken connection, a call that timed out) is dropped; after
-//! [`Pool::reset`] the next call connects afresh.
+//! A call takes an idle connection (or opens one), owns it until its reply
+//! has been read, and then gives it back. A connection whose stream may be
+//! half-read (a broken connection, a call that timed out) is dropped, never
+//! given back. After [`Pool::reset`] (the node stopped or starts again), a
+//! connection opened before is dropped too, so no call reaches an old
+//! lightningd's socket.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use cln_rpc::ClnRpc;
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 use crate::rpc::CallError;
 
+/// How many idle connections are kept; more are closed when given back.
+const MAX_IDLE: usize = 8;
+
 pub(super) struct Pool {
     path: PathBuf,
-    conn: Mutex<Option<ClnRpc>>,
+    idle: Mutex<Vec<ClnRpc>>,
+    /// Bumped by every reset; a connection opened in an older generation is
+    /// not given back.
+    generation: AtomicU64,
 }
 
 impl Pool {
     pub fn new(path: &Path) -> Self {
         Self {
             path: path.to_path_buf(),
-            conn: Mutex::default(),
+            idle: Mutex::default(),
+            generation: AtomicU64::new(0),
         }
     }
 
-    pub fn reset(self: &Arc<Self>) {
-        let pool = self.clone();
-        crate::runtime::block_on(async move { *pool.conn.lock().await = None });
+    pub fn reset(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        idle.clear();
     }
 
-    /// One call; see the module docs.
+    fn take_idle(&self) -> (u64, Option<ClnRpc>) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        (self.generation.load(Ordering::SeqCst), idle.pop())
+    }
+
+    fn give_back(&self, generation: u64, conn: ClnRpc) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::SeqCst) == generation && idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// One call on a connection of its own; see the module docs.
     pub async fn call(
         &self,
         method: &str,
         params: Value,
         timeout: Duration,
     ) -> Result<Value, CallError> {
-        let mut guard = self.conn.lock().await;
+        let (generation, idle) = self.take_idle();
         let exchange = async {
-            if guard.is_none() {
-                let conn = ClnRpc::new(&self.path).await.map_err(|e| {
+            let mut conn = match idle {
+                Some(conn) => conn,
+                None => ClnRpc::new(&self.path).await.map_err(|e| {
                     CallError::NoReply(format!("connecting to {}: {e}", self.path.display()))
-                })?;
-                *guard = Some(conn);
-            }
-            let conn = guard.as_mut().expect("connected above");
-            Ok(conn.call_raw::<Value, Value>(method, &params).await)
+                })?,
+            };
+            let reply = conn.call_raw::<Value, Value>(method, &params).await;
+            Ok((conn, reply))
         };
-        let result = match tokio::time::timeout(timeout, exchange).await {
+        match tokio::time::timeout(timeout, exchange).await {
+            // The connection is dropped with the future: a late reply
+            // cannot be read as the answer to another call.
             Err(_) => Err(CallError::Timeout(timeout)),
             Ok(Err(e)) => Err(e),
-            Ok(Ok(Ok(result))) => Ok(result),
-            Ok(Ok(Err(e))) => match e.code {
-                Some(code) => Err(CallError::Reply {
-                    code,
-                    message: e.message,
-                    data: e.data,
-                }),
+            Ok(Ok((conn, Ok(result)))) => {
+                self.give_back(generation, conn);
+                Ok(result)
+            }
+            Ok(Ok((conn, Err(e)))) => match e.code {
+                Some(code) => {
+                    // A whole error reply was read: the stream is intact.
+                    self.give_back(generation, conn);
+                    Err(CallError::Reply {
+                        code,
+                        message: e.message,
+                        data: e.data,
+                    })
+                }
                 None => Err(CallError::NoReply(e.message)),
             },
-        };
-        if matches!(result, Err(CallError::NoReply(_) | CallError::Timeout(_))) {
-            // The stream may be half-read or closed: start afresh.
-            *guard = None;
         }
-        result
     }
 }
