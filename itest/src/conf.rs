@@ -14,6 +14,11 @@ use crate::probe::images::{
     LIGHTNINGD_IMAGE_VAR,
 };
 
+/// The default [`Conf::stop_timeout`]: lightningd waits up to 30 s for
+/// plugins subscribed to `shutdown` to exit, then stops its subdaemons and
+/// closes its database; a node that takes longer than twice that is stuck.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Network-wide settings for [`Network::with_conf`](crate::Network::with_conf).
 ///
 /// ```
@@ -50,6 +55,11 @@ pub struct Conf {
     /// Limit for every readiness wait and every `wait_*` helper, and for
     /// each RPC call. Default: `ITEST_TIMEOUT` seconds, else 60.
     pub timeout: Duration,
+    /// How long stopping a node (the `stop` RPC, then its exit) may take
+    /// before it is killed, for every node without its own
+    /// [`NodeConf::stop_timeout`]. Default: [`DEFAULT_STOP_TIMEOUT`], twice
+    /// the 30 s lightningd itself gives plugins subscribed to `shutdown`.
+    pub stop_timeout: Duration,
     /// Where the network's temp dir is created. Default: the system temp
     /// dir (`TMPDIR`). Keep it short: lightningd's RPC socket path must fit
     /// in ~100 bytes.
@@ -115,6 +125,7 @@ impl Default for Conf {
             rpc_password: "itest".into(),
             initial_blocks: 101,
             timeout: env_timeout(),
+            stop_timeout: DEFAULT_STOP_TIMEOUT,
             tmp_root: None,
             keep_dirs: std::env::var("ITEST_KEEP").is_ok_and(|v| v == "1"),
             log_level: "debug".into(),
@@ -207,6 +218,10 @@ pub struct NodeConf {
     /// The node may crash or exit non-zero without failing the test
     /// (pyln-testing's `may_fail`). Its log lines are still checked.
     pub may_fail: bool,
+    /// How long [`Node::stop`](crate::Node::stop) (also in `restart` and
+    /// teardown) waits for lightningd to exit after the `stop` RPC before
+    /// killing it; `None` uses [`Conf::stop_timeout`].
+    pub stop_timeout: Option<Duration>,
 }
 
 /// One item of a node's command line: an option or a startup plugin.
@@ -228,6 +243,7 @@ impl Default for NodeConf {
             log_level: None,
             allow_log: Vec::new(),
             may_fail: false,
+            stop_timeout: None,
         }
     }
 }
@@ -293,6 +309,12 @@ impl NodeConf {
     /// teardown (its log is still checked).
     pub fn may_fail(mut self) -> Self {
         self.may_fail = true;
+        self
+    }
+
+    /// Sets [`NodeConf::stop_timeout`].
+    pub fn with_stop_timeout(mut self, limit: Duration) -> Self {
+        self.stop_timeout = Some(limit);
         self
     }
 

@@ -68,7 +68,7 @@ mod version;
 mod wait;
 
 pub use bitcoind::BitcoinD;
-pub use conf::{Conf, NodeArg, NodeConf, PluginConf};
+pub use conf::{Conf, NodeArg, NodeConf, PluginConf, DEFAULT_STOP_TIMEOUT};
 pub use daemon::boundary::ExitStatus;
 pub use daemon::docker;
 pub use daemon::native::liveness::pid_alive;

@@ -228,3 +228,42 @@ fn nodes_added_later_do_not_lock_the_network() {
     assert_eq!(net.nodes().len(), 2);
 }
 }
+
+cln_itest::needs_lightningd! {
+#[test]
+fn a_slow_but_correct_plugin_shutdown_is_waited_for() {
+    // lightningd waits up to 30 s for plugins subscribed to `shutdown`.
+    let node = NodeConf::default().with_plugin_conf(
+        PluginConf::new(plugin()).with_env("SLOW_SHUTDOWN_SECS", "20"),
+    );
+    let (_root, net) = network(vec![node]);
+    let l1 = net.node(0);
+    l1.stop().expect("stopping a node whose plugin takes 20 s to shut down");
+    l1.is_in_log("plugin-lifecycle_plugin.py: shutdown: exiting in 20").unwrap()
+        .expect("the plugin got the shutdown notification");
+    let status = l1.exit_status().expect("it exited");
+    assert!(status.success(), "{status}");
+    net.finish().expect("a slow shutdown is not a finding");
+}
+}
+
+cln_itest::needs_lightningd! {
+#[test]
+fn the_stop_budget_is_configurable_and_a_kill_is_reported() {
+    let node = NodeConf::default()
+        .with_plugin_conf(PluginConf::new(plugin()).with_env("SLOW_SHUTDOWN_SECS", "20"))
+        .with_stop_timeout(Duration::from_secs(2));
+    let (_root, net) = network(vec![node]);
+    let l1 = net.node(0);
+    if l1.version() < cln_itest::Version::new(23, 11, 0) {
+        // Under libfaketime (old releases) the plugin's 20 s pass in 1 s.
+        eprintln!("skipped on {}: its clock runs 20x fast", l1.version());
+        return;
+    }
+    let err = l1.stop().expect_err("20 s of shutdown do not fit in 2 s");
+    assert!(err.is_timeout(), "{err}");
+    assert!(err.to_string().contains("NodeConf::stop_timeout"), "{err}");
+    let text = net.finish().expect_err("a kill after stop fails the teardown").to_string();
+    assert!(text.contains("did not exit after the `stop` RPC"), "{text}");
+}
+}

@@ -202,6 +202,7 @@ impl Network {
             default_lightningd: self.conf.lightningd.as_deref(),
             log_level: &self.conf.log_level,
             timeout: self.conf.timeout,
+            stop_timeout: self.conf.stop_timeout,
             libfaketime: self.conf.libfaketime.as_deref(),
         };
         let node = Node::new(&name, &self.dir().join(&name), conf, bin, &env)?;

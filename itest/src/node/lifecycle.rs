@@ -11,7 +11,7 @@
 //!   unless [`NodeConf::may_fail`](crate::NodeConf::may_fail).
 
 use std::ffi::OsString;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -277,22 +277,26 @@ impl Node {
         Ok(status)
     }
 
-    /// Stops the node: the `stop` RPC (5 s), then 10 s for lightningd to
-    /// exit, then SIGKILL for whatever is left (plugins included). Keeps its directory, so [`Node::start`] brings back the
+    /// Stops the node: the `stop` RPC, then up to its stop budget
+    /// ([`NodeConf::stop_timeout`](crate::NodeConf::stop_timeout), default
+    /// [`Conf::stop_timeout`](crate::Conf::stop_timeout), 60 s) for
+    /// lightningd to exit, then SIGKILL for whatever is left (plugins
+    /// included). Keeps its directory, so [`Node::start`] brings back the
     /// same node with its channels. Stopping a stopped node does nothing.
     /// Fails if lightningd had to be killed (which the teardown checks
     /// report too).
     pub fn stop(&self) -> Result<()> {
-        let budget = Duration::from_secs(15);
+        let budget = self.stop_timeout();
         let Some(daemon) = self.take_daemon() else {
             self.rpc.reset();
             return Ok(());
         };
+        let started = Instant::now();
         let mut died = false;
         match daemon.exited() {
             None => {
-                let _ = self.rpc.call("stop", json!({}), Duration::from_secs(5));
-                daemon.wait_exit(Duration::from_secs(10));
+                let _ = self.rpc.call("stop", json!({}), budget);
+                daemon.wait_exit(budget.saturating_sub(started.elapsed()));
             }
             Some(_) => died = true,
         }
@@ -315,7 +319,7 @@ impl Node {
                 format!("{} to exit after the `stop` RPC; it was killed", self.name),
                 budget,
                 None,
-                "5 s for the `stop` RPC, then 10 s",
+                "the budget is NodeConf::stop_timeout, else Conf::stop_timeout",
             ));
         }
         Ok(())

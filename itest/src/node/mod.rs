@@ -55,6 +55,7 @@ pub struct Node {
     /// own is unset again.
     default_lightningd: Option<PathBuf>,
     default_log_level: String,
+    default_stop_timeout: Duration,
     timeout: Duration,
     libfaketime: Option<PathBuf>,
     bitcoind: Arc<BitcoinD>,
@@ -115,6 +116,7 @@ pub(crate) struct NodeEnv<'a> {
     pub default_lightningd: Option<&'a Path>,
     pub log_level: &'a str,
     pub timeout: Duration,
+    pub stop_timeout: Duration,
     pub libfaketime: Option<&'a Path>,
 }
 
@@ -146,6 +148,7 @@ impl Node {
             bin: Mutex::new(bin),
             default_lightningd: env.default_lightningd.map(Path::to_path_buf),
             default_log_level: env.log_level.to_string(),
+            default_stop_timeout: env.stop_timeout,
             timeout: env.timeout,
             libfaketime: env.libfaketime.map(Path::to_path_buf),
             bitcoind: env.bitcoind.clone(),
@@ -254,7 +257,7 @@ impl Node {
     }
 
     /// Changes the node's settings for its next start (options and plugins
-    /// in the order given, environment, log level, even its
+    /// in the order given, environment, log level, stop budget, even its
     /// lightningd, e.g. to restart it with a newer release). A running node
     /// keeps running as it was started; [`NodeConf::allow_log`] and
     /// [`NodeConf::may_fail`] apply at once. Fails, changing nothing, when
@@ -293,6 +296,12 @@ impl Node {
         *lock(&self.tolerance) = tolerance;
         *lock(&self.conf) = conf;
         Ok(())
+    }
+
+    fn stop_timeout(&self) -> Duration {
+        lock(&self.conf)
+            .stop_timeout
+            .unwrap_or(self.default_stop_timeout)
     }
 }
 
