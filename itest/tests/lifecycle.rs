@@ -267,3 +267,20 @@ fn the_stop_budget_is_configurable_and_a_kill_is_reported() {
     assert!(text.contains("did not exit after the `stop` RPC"), "{text}");
 }
 }
+
+cln_itest::needs_lightningd! {
+#[test]
+fn a_node_stopped_by_a_raw_stop_call_is_stopped_not_dead() {
+    let (_root, net) = network(vec![NodeConf::default()]);
+    let l1 = net.node(0);
+    l1.call("stop", json!({})).expect("the stop RPC");
+    cln_itest::wait_until("l1 to exit", Duration::from_secs(30), |_| Ok((!l1.is_running()).then_some(())))
+        .unwrap();
+    let state = l1.state();
+    assert!(matches!(&state, NodeState::Exited(s) if s.success()), "{state:?}");
+    assert_eq!(l1.died(), None);
+    let dir = net.dir().to_path_buf();
+    net.finish().expect("a clean stop is not a finding");
+    assert!(!dir.exists(), "a passing network with a stopped node keeps {}", dir.display());
+}
+}

@@ -58,6 +58,7 @@ impl Node {
         if let Some(daemon) = &running.daemon {
             return match daemon.exited() {
                 None => NodeState::Running,
+                Some(status) if status.success() => NodeState::Exited(status),
                 Some(status) => NodeState::Died(status),
             };
         }
@@ -112,7 +113,7 @@ impl Node {
                 // It ended by itself: keep how, for state and teardown.
                 Some(status) => {
                     running.ended = Some(Ended {
-                        died: true,
+                        died: !status.success(),
                         status: status.clone(),
                     });
                     running.exits.push(Exit::Exited(status));
@@ -298,7 +299,7 @@ impl Node {
                 let _ = self.rpc.call("stop", json!({}), budget);
                 daemon.wait_exit(budget.saturating_sub(started.elapsed()));
             }
-            Some(_) => died = true,
+            Some(status) => died = !status.success(),
         }
         let before_kill = daemon.exited();
         daemon.kill(KILL_GRACE);
