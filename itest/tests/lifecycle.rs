@@ -284,3 +284,21 @@ fn a_node_stopped_by_a_raw_stop_call_is_stopped_not_dead() {
     assert!(!dir.exists(), "a passing network with a stopped node keeps {}", dir.display());
 }
 }
+
+cln_itest::needs_lightningd! {
+#[test]
+fn numbers_in_replies_are_exactly_what_lightningd_sent() {
+    let (_root, net) = network(vec![with_plugin(NodeConf::default())]);
+    let reply = net.node(0).call("exact_numbers", json!({})).unwrap();
+    for (key, text) in [
+        ("received_time", "1796166653.671404940"),
+        ("resolved_time", "1796166653.999999999"),
+        ("fraction", "0.1000000000000000055511151231257827"),
+    ] {
+        let want: f64 = text.parse().unwrap();
+        assert_eq!(reply[key].as_f64(), Some(want), "{key}: {text} came back as {}", reply[key]);
+    }
+    assert_eq!(reply["big"].as_u64(), Some(u64::MAX));
+}
+}
+
