@@ -73,6 +73,7 @@ pub use daemon::boundary::ExitStatus;
 pub use daemon::docker;
 pub use daemon::native::liveness::pid_alive;
 pub use error::{Died, Error, ErrorKind, NoReply, Other, Result, RpcError, StartError, Timeout};
+pub use lightningd::bin::Lightningd;
 pub use lightningd::options::regtest_options;
 pub use logs::cursor::LogCursor;
 pub use network::line_graph::SLOW_GOSSIP;

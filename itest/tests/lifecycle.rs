@@ -302,3 +302,23 @@ fn numbers_in_replies_are_exactly_what_lightningd_sent() {
 }
 }
 
+cln_itest::needs_lightningd! {
+#[test]
+fn lightningd_can_be_read_without_a_node() {
+    let conf = Conf::with_nodes(1);
+    let lightningd = cln_itest::Lightningd::of(&conf).expect("finding lightningd");
+    // Its option listing, as any release prints it.
+    for option in ["log-level", "--network", "plugin", "disable-plugin"] {
+        assert!(lightningd.has_option(option), "{option} missing from:\n{}", lightningd.help());
+    }
+    assert!(!lightningd.has_option("no-such-option-itest"));
+    assert!(lightningd.help().contains("--lightning-dir"), "{}", lightningd.help());
+    // It is the one a node of the same Conf runs.
+    let (_root, net) = network(conf.nodes.clone());
+    let l1 = net.node(0);
+    assert_eq!(lightningd.version(), l1.version());
+    assert_eq!(lightningd.program(), l1.lightningd());
+    let reported = l1.call("getinfo", json!({})).unwrap()["version"].clone();
+    assert_eq!(cln_itest::Version::parse(reported.as_str().unwrap()).unwrap(), lightningd.version());
+}
+}
