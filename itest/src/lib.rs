@@ -13,6 +13,15 @@
 //! ([`Node::wait_for_log`]); and builds a line of channels to pay across
 //! ([`Network::line_graph`], [`Node::invoice`], [`Node::pay`]).
 //!
+//! Every function returns [`Result`], whose [`Error`] keeps lightningd's
+//! error replies exactly as sent ([`Error::rpc`], [`Error::rpc_code`]), says
+//! which node died or did not start and why ([`Error::start_error`],
+//! [`Error::died`]), and works with `?` in tests returning `anyhow::Result`
+//! or `Box<dyn Error>`. Calls on a node never wait for each other (each has
+//! its own connection); [`Node::call_with_timeout`] and
+//! [`Node::spawn_call`] give one call its own limit or run it in the
+//! background.
+//!
 //! Everything is configured in code ([`Conf`], [`NodeConf`]); environment
 //! variables only supply defaults: `LIGHTNINGD`, `BITCOIND`, `BITCOIN_CLI`
 //! (else `PATH`), `ITEST_TIMEOUT` (seconds, default 60), `ITEST_KEEP=1`

@@ -134,7 +134,7 @@ impl Lightningd {
         self.bin.has_option(option.trim_start_matches('-'))
     }
 
-    /// Where it runs: "this machine", or "containers from <image>".
+    /// Where it runs: "this machine", or "containers from" and the image.
     pub fn runs_on(&self) -> &str {
         &self.placement
     }
