@@ -166,6 +166,18 @@ impl Conf {
         }
         self
     }
+
+    /// Sets an environment variable for every node (lightningd and its
+    /// plugins), e.g. pyln-testing's
+    /// `CLN_PLUGIN_LOG=cln_plugin=trace,cln_rpc=trace,debug` for plugins
+    /// written with the `cln-plugin` crate.
+    pub fn with_node_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let (name, value) = (name.into(), value.into());
+        for node in &mut self.nodes {
+            node.set_env(name.clone(), value.clone());
+        }
+        self
+    }
 }
 
 /// Settings for one lightningd node.
@@ -512,6 +524,11 @@ mod tests {
 
     #[test]
     fn env_values_replace_earlier_ones() {
+        let conf = Conf::with_nodes(2).with_node_env("A", "0");
+        assert!(conf
+            .nodes
+            .iter()
+            .all(|n| n.env == [("A".into(), "0".into())]));
         let mut node = NodeConf::default().with_env("A", "1").with_env("B", "2");
         node.set_env("A", "3");
         node.remove_env("B");
