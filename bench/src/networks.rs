@@ -50,7 +50,7 @@ pub fn run(cfg: &Config, paths: &Paths, plugin: &Path, rows: &mut Vec<Row>) -> R
         sh.error = Some(format!("{} does not exist", start_ln.display()));
     }
     if let Err(e) = cln_itest::docker::engine_check() {
-        docker.error = Some(e);
+        docker.error = Some(e.to_string());
     }
     for round in 0..cfg.net_rounds {
         for k in 0..4 {
@@ -445,7 +445,7 @@ fn itest_phases(plugin: &Path) -> Result<Vec<(&'static str, f64)>> {
     std::thread::scope(|s| {
         let hs: Vec<_> = net
             .nodes()
-            .iter()
+            .into_iter()
             .map(|n| s.spawn(move || n.start()))
             .collect();
         hs.into_iter().try_for_each(|h| h.join().expect("no panic"))

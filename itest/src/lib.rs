@@ -13,6 +13,15 @@
 //! ([`Node::wait_for_log`]); and builds a line of channels to pay across
 //! ([`Network::line_graph`], [`Node::invoice`], [`Node::pay`]).
 //!
+//! Every function returns [`Result`], whose [`Error`] keeps lightningd's
+//! error replies exactly as sent ([`Error::rpc`], [`Error::rpc_code`]), says
+//! which node died or did not start and why ([`Error::start_error`],
+//! [`Error::died`]), and works with `?` in tests returning `anyhow::Result`
+//! or `Box<dyn Error>`. Calls on a node never wait for each other (each has
+//! its own connection); [`Node::call_with_timeout`] and
+//! [`Node::spawn_call`] give one call its own limit or run it in the
+//! background.
+//!
 //! Everything is configured in code ([`Conf`], [`NodeConf`]); environment
 //! variables only supply defaults: `LIGHTNINGD`, `BITCOIND`, `BITCOIN_CLI`
 //! (else `PATH`), `ITEST_TIMEOUT` (seconds, default 60), `ITEST_KEEP=1`
@@ -56,6 +65,7 @@ mod bitcoind;
 mod chain_proxy;
 mod conf;
 mod daemon;
+mod error;
 mod findings;
 mod lightningd;
 mod logs;
@@ -73,18 +83,22 @@ pub use chain_proxy::{
     Answer, BitcoindCall, CallRecord, ChainProxy, Feerates, HttpFailure, MockHandler, MockReply,
     ProxyConf, DEFAULT_RECORD_LIMIT,
 };
-pub use conf::{Conf, NodeConf, PluginConf};
+pub use conf::{Conf, NodeArg, NodeConf, PluginConf, DEFAULT_STOP_TIMEOUT};
+pub use daemon::boundary::ExitStatus;
 pub use daemon::docker;
 pub use daemon::native::guard::{OrphanGuard, ParseOrphanGuardError};
 pub use daemon::native::liveness::pid_alive;
+pub use error::{Died, Error, ErrorKind, NoReply, Other, Result, RpcError, StartError, Timeout};
+pub use lightningd::bin::Lightningd;
 pub use lightningd::options::regtest_options;
 pub use logs::cursor::LogCursor;
 pub use network::line_graph::SLOW_GOSSIP;
 pub use network::money::{Invoice, PAY_REPLY_MARGIN};
 pub use network::Network;
-pub use node::{Node, StartError};
+pub use node::calls::PendingCall;
+pub use node::lifecycle::NodeState;
+pub use node::Node;
 pub use probe::backend::Backend;
-pub use rpc::RpcError;
 pub use version::Version;
 pub use wait::wait_until;
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 /// lightningd's own view of the feerates, in sat per 1000 weight.
 fn perkw(net: &Network, i: usize) -> Value {
     net.node(i)
-        .rpc("feerates", json!({"style": "perkw"}))
+        .call("feerates", json!({"style": "perkw"}))
         .expect("feerates")["perkw"]
         .clone()
 }
@@ -75,7 +75,7 @@ fn a_mocked_bitcoind_call_fails_and_what_lightningd_sent_is_recorded() {
     // Without the mock the same withdrawal reaches bitcoind's mempool.
     assert!(proxy.unmock("sendrawtransaction"));
     let done = l1
-        .rpc("withdraw", json!({"destination": address, "satoshi": 100_000}))
+        .call("withdraw", json!({"destination": address, "satoshi": 100_000}))
         .unwrap();
     let txid = done["txid"].as_str().unwrap();
     let mempool = net.bitcoind().rpc("getrawmempool", json!([])).unwrap();

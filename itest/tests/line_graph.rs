@@ -11,7 +11,7 @@ fn a_line_of_three_pays_end_to_end() {
     let (l1, l2, l3) = (net.node(0), net.node(1), net.node(2));
     // Every node already knows both channels in both directions.
     for node in net.nodes() {
-        let channels = node.rpc("listchannels", json!({})).unwrap();
+        let channels = node.call("listchannels", json!({})).unwrap();
         let active = channels["channels"]
             .as_array()
             .unwrap()
@@ -25,11 +25,11 @@ fn a_line_of_three_pays_end_to_end() {
     let paid = l1.pay(&invoice.bolt11).expect("paying l3 from l1");
     assert_eq!(paid["status"], json!("complete"), "{paid:#}");
     assert_eq!(paid["payment_hash"], json!(invoice.payment_hash), "{paid:#}");
-    let listed = l3.rpc("listinvoices", json!({"label": "across"})).unwrap();
+    let listed = l3.call("listinvoices", json!({"label": "across"})).unwrap();
     assert_eq!(listed["invoices"][0]["status"], json!("paid"), "{listed:#}");
     assert_eq!(listed["invoices"][0]["amount_received_msat"], json!(100_000_000), "{listed:#}");
     // l2 forwarded it (in one part or several: `pay` may split).
-    let forwards = l2.rpc("listforwards", json!({"status": "settled"})).unwrap();
+    let forwards = l2.call("listforwards", json!({"status": "settled"})).unwrap();
     assert!(!forwards["forwards"].as_array().unwrap().is_empty(), "{forwards:#}");
 }
 }

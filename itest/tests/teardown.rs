@@ -30,7 +30,7 @@ fn one_node(node: NodeConf) -> (TempDir, Network) {
 /// `level` through the fixture and waits until the line is in its log.
 fn log_at(net: &Network, level: &str, message: &str) -> String {
     let l1 = net.node(0);
-    l1.rpc("log_at", json!({"level": level, "message": message}))
+    l1.call("log_at", json!({"level": level, "message": message}))
         .unwrap();
     l1.wait_for_log(message).unwrap()
 }

@@ -21,19 +21,21 @@ fn network(l2_feerates: Feerates, options: &[(&str, &str)]) -> Network {
     let net = Network::with_conf(&conf).expect("starting l1, l2 and l3");
     for _ in 0..2 {
         for opener in [net.node(0), net.node(1)] {
-            net.fund_wallet(opener, 2 * CHANNEL_SAT).expect("funding an opener");
+            net.fund_wallet(opener, 2 * CHANNEL_SAT)
+                .expect("funding an opener");
         }
     }
     net
 }
 
 fn status(gate: &Node) -> Value {
-    gate.rpc("feegate-status", json!({})).expect("feegate-status")
+    gate.call("feegate-status", json!({}))
+        .expect("feegate-status")
 }
 
 /// `opener` connects to the gate and asks for a channel; lightningd's
 /// reply or error.
-fn open(net: &Network, opener: &Node) -> Result<Value, cln_itest::RpcError> {
+fn open(net: &Network, opener: &Node) -> cln_itest::Result<Value> {
     let gate = net.node(2);
     net.connect(opener, gate).expect("connecting to the gate");
     opener.call(
@@ -46,7 +48,7 @@ fn open(net: &Network, opener: &Node) -> Result<Value, cln_itest::RpcError> {
 /// from v23.08, a plugin restart with the option before.
 fn set_limit(gate: &Node, perkw: u64) {
     if gate.version() >= Version::new(23, 8, 0) {
-        gate.rpc("setconfig", json!({"config": LIMIT, "val": perkw}))
+        gate.call("setconfig", json!({"config": LIMIT, "val": perkw}))
             .expect("setconfig");
     } else {
         gate.plugin_stop("fee-gate").expect("plugin stop");
@@ -74,7 +76,7 @@ fn the_gate_sees_the_openers_feerate_and_counts_the_channel() {
     // What l1 proposed is one of its own (fixed) estimates, the same in
     // every run of this release.
     let proposed = seen["last_feerate_perkw"].as_u64().expect("a feerate");
-    let estimates = l1.rpc("feerates", json!({"style": "perkw"})).unwrap()["perkw"].clone();
+    let estimates = l1.call("feerates", json!({"style": "perkw"})).unwrap()["perkw"].clone();
     let levels: Vec<u64> = estimates
         .as_object()
         .unwrap()
@@ -101,10 +103,8 @@ fn a_limit_below_the_openers_feerate_refuses_the_channel() {
     // A second channel from l1 proposes the same feerate: refused, with the
     // plugin's reason passed on to the opener.
     let refused = open(&net, l1).expect_err("l1's feerate is above the limit");
-    assert!(
-        refused.message.contains("fee-gate: feerate") && refused.message.contains("above"),
-        "{refused:?}"
-    );
+    let why = refused.rpc_message().expect("lightningd's error");
+    assert!(why.contains("fee-gate: feerate") && why.contains("above"), "{refused:?}");
     gate.wait_for_log("plugin-fee-gate: refused a channel at").unwrap();
 
     // l2's lower estimates get through the same gate.
@@ -124,7 +124,8 @@ fn a_limit_given_at_startup_applies_to_the_first_channel() {
     let gate = net.node(2);
     assert_eq!(status(gate)["max_perkw"], json!(300));
     let refused = open(&net, net.node(0)).expect_err("every default feerate is above 300");
-    assert!(refused.message.contains("above this node's limit of 300 perkw"), "{refused:?}");
+    let why = refused.rpc_message().expect("lightningd's error");
+    assert!(why.contains("above this node's limit of 300 perkw"), "{refused:?}");
     let seen = status(gate);
     assert_eq!((seen["accepted"].clone(), seen["rejected"].clone()), (json!(0), json!(1)));
 }

@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 
-use cln_itest::{Conf, Network, NodeConf};
+use cln_itest::{Conf, Network, NodeConf, PluginConf};
 use serde_json::json;
 
 fn plugin(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plugins").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("plugins")
+        .join(name)
 }
 
 cln_itest::needs_lightningd! {
@@ -14,7 +16,7 @@ cln_itest::needs_lightningd! {
 /// connection get `connect`, then `disconnect`.
 #[test]
 fn connect_and_disconnect_notifications_reach_both_sides() {
-    let node = NodeConf::default().with_plugin(plugin("connect_notes.py"), [("", ""); 0]);
+    let node = NodeConf::default().with_plugin_conf(PluginConf::new(plugin("connect_notes.py")));
     let mut conf = Conf::with_nodes(2);
     conf.nodes = vec![node.clone(), node];
     let net = Network::with_conf(&conf).unwrap();
@@ -24,7 +26,7 @@ fn connect_and_disconnect_notifications_reach_both_sides() {
     l1.wait_for_log("Received connect event").unwrap();
     l2.wait_for_log("Received connect event").unwrap();
 
-    l2.rpc("disconnect", json!({"id": l1.id().unwrap()})).unwrap();
+    l2.call("disconnect", json!({"id": l1.id().unwrap()})).unwrap();
     l1.wait_for_log("Received disconnect event").unwrap();
     l2.wait_for_log("Received disconnect event").unwrap();
 }

@@ -372,7 +372,7 @@ needs_lightningd! {
 fn lightningd_runs_on_the_stand_in_through_the_proxy_with_fixed_feerates() {
     // Both pieces as a node will use them. Until Node wires them in, the
     // later `--bitcoin-rpcport` / `--bitcoin-cli` override the defaults.
-    let mut net = Network::with_conf(&Conf::with_nodes(0)).expect("starting bitcoind");
+    let net = Network::with_conf(&Conf::with_nodes(0)).expect("starting bitcoind");
     let proxy = ChainProxy::start(format!("127.0.0.1:{}", net.bitcoind().rpc_port())).unwrap();
     let shim = bitcoin_cli_shim().unwrap();
     let node = net

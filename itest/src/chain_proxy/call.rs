@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use crate::error::FromInternal;
+use anyhow::Context;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -79,10 +80,11 @@ impl MockReply {
     }
 
     /// [`MockReply::RawResult`] from JSON text, checked to be valid JSON.
-    pub fn raw_result(json: impl Into<String>) -> Result<Self> {
+    pub fn raw_result(json: impl Into<String>) -> crate::Result<Self> {
         let json = json.into();
         let raw = RawValue::from_string(json.clone())
-            .with_context(|| format!("mock result is not valid JSON: {json}"))?;
+            .with_context(|| format!("mock result is not valid JSON: {json}"))
+            .internal()?;
         Ok(Self::RawResult(raw))
     }
 

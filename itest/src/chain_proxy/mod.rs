@@ -44,6 +44,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+
+use crate::error::FromInternal;
 use tokio::sync::watch;
 
 pub use call::{BitcoindCall, HttpFailure, MockHandler, MockReply};
@@ -111,12 +113,16 @@ impl std::fmt::Debug for ChainProxy {
 impl ChainProxy {
     /// Starts a proxy to bitcoind at `upstream` (`host:port`) with
     /// [`ProxyConf::new`]'s defaults.
-    pub fn start(upstream: impl Into<String>) -> Result<Self> {
+    pub fn start(upstream: impl Into<String>) -> crate::Result<Self> {
         Self::with_conf(ProxyConf::new(upstream))
     }
 
     /// Starts a proxy as `conf` says. It is listening when this returns.
-    pub fn with_conf(conf: ProxyConf) -> Result<Self> {
+    pub fn with_conf(conf: ProxyConf) -> crate::Result<Self> {
+        Self::listen(conf).internal()
+    }
+
+    fn listen(conf: ProxyConf) -> Result<Self> {
         let (listener, lease) = bind(conf.bind, conf.port)?;
         let addr = listener.local_addr().context("the proxy's address")?;
         let listener = {
@@ -239,11 +245,12 @@ impl ChainProxy {
     /// Waits until `method` has been called `n` times in all (since the
     /// start or the last reset) and returns the count. Fails after
     /// `timeout`, quoting every count and the last calls seen.
-    pub fn wait_for_calls(&self, method: &str, n: u64, timeout: Duration) -> Result<u64> {
+    pub fn wait_for_calls(&self, method: &str, n: u64, timeout: Duration) -> crate::Result<u64> {
         self.shared
             .recorder
             .wait_for(method, n, timeout)
             .with_context(|| format!("chain proxy on {} to {}", self.addr, self.upstream()))
+            .internal()
     }
 }
 

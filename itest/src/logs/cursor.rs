@@ -16,7 +16,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use crate::error::{Context, Result};
 use regex::Regex;
 
 use crate::wait::wait_until;
@@ -113,7 +113,10 @@ impl LogCursor {
                 }
             }
         });
-        waited.map_err(|e| anyhow!("{e:#}\n{}", self.tail(TAIL_LINES)))
+        waited.map_err(|e| match e.died() {
+            Some(_) => e,
+            None => e.note(self.tail(TAIL_LINES)),
+        })
     }
 
     /// The first line anywhere in the log (not only after the cursor) that
@@ -518,7 +521,7 @@ mod tests {
         let started = std::time::Instant::now();
         let err = log
             .wait_for_logs_while(&["never"], Duration::from_secs(30), || {
-                Err(anyhow!("daemon died"))
+                Err(crate::Error::msg("daemon died"))
             })
             .unwrap_err();
         assert!(format!("{err:#}").contains("daemon died"));

@@ -1,6 +1,6 @@
 //! Mining, connecting nodes and opening channels.
 
-use anyhow::Result;
+use crate::error::Result;
 use serde_json::{json, Value};
 
 use super::Network;
@@ -15,9 +15,9 @@ impl Network {
         self.bitcoind().mine(n)?;
         let height = self.bitcoind().height()?;
         let started = self
-            .nodes
-            .iter()
-            .filter(|n| n.is_running() || n.exit_status().is_some());
+            .nodes()
+            .into_iter()
+            .filter(|n| n.is_running() || n.died().is_some());
         for node in started {
             node.wait_blockheight(height)?;
         }
@@ -26,7 +26,7 @@ impl Network {
 
     /// Connects `a` to `b` over loopback.
     pub fn connect(&self, a: &Node, b: &Node) -> Result<Value> {
-        a.rpc(
+        a.call(
             "connect",
             json!({"id": b.id()?, "host": "127.0.0.1", "port": b.port()}),
         )
@@ -49,7 +49,7 @@ impl Network {
         self.fund_wallet(a, sats + self.conf.funding_margin_sat)?;
         self.connect(a, b)?;
         let (a_id, b_id) = (a.id()?, b.id()?);
-        let funded = a.rpc("fundchannel", json!({"id": b_id, "amount": sats}))?;
+        let funded = a.call("fundchannel", json!({"id": b_id, "amount": sats}))?;
         self.mine(self.conf.channel_confirmations)?;
         for (node, peer) in [(a, &b_id), (b, &a_id)] {
             self.wait_channel_state(node, peer, "CHANNELD_NORMAL")?;
@@ -62,7 +62,7 @@ impl Network {
     pub fn wait_channel_state(&self, node: &Node, peer: &str, state: &str) -> Result<()> {
         let what = format!("{}'s channel with {peer} to be {state}", node.name());
         wait_until(&what, self.conf.timeout, |last| {
-            let reply = node.rpc("listpeerchannels", json!({"id": peer}))?;
+            let reply = node.call("listpeerchannels", json!({"id": peer}))?;
             let states: Vec<Value> = reply["channels"]
                 .as_array()
                 .map(|cs| cs.iter().map(|c| c["state"].clone()).collect())

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use anyhow::{ensure, Result};
+use crate::error::{ensure, Result};
 use serde_json::{json, Value};
 
 use crate::conf::Conf;
@@ -44,13 +44,13 @@ impl Network {
             "a line needs at least 2 nodes, this network has {}",
             nodes.len()
         );
-        let pairs: Vec<(&Node, &Node)> = nodes.windows(2).map(|w| (&w[0], &w[1])).collect();
+        let pairs: Vec<(&Node, &Node)> = nodes.windows(2).map(|w| (w[0], w[1])).collect();
         let sats = self.conf().channel_sat;
         let openers: Vec<&Node> = pairs.iter().map(|(a, _)| *a).collect();
         self.fund_wallets(&openers, sats + self.conf().funding_margin_sat)?;
         for (a, b) in &pairs {
             self.connect(a, b)?;
-            a.rpc("fundchannel", json!({"id": b.id()?, "amount": sats}))?;
+            a.call("fundchannel", json!({"id": b.id()?, "amount": sats}))?;
         }
         // Six confirmations make a channel announceable (BOLT 7).
         self.mine(self.conf().channel_confirmations.max(6))?;
@@ -77,7 +77,7 @@ impl Network {
                 self.conf().timeout
             };
             wait_until(&what, limit, |last| {
-                let reply = node.rpc("listchannels", json!({}))?;
+                let reply = node.call("listchannels", json!({}))?;
                 let active = active_directions(&reply);
                 *last = format!("listchannels shows {active} active");
                 Ok((active >= directions).then_some(()))

@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use serde_json::{json, Value};
 
 use crate::network::Network;
 use crate::node::Node;
-use crate::rpc::RpcError;
 use crate::wait::wait_until;
 
 /// How much sooner than the RPC limit [`Node::pay`] tells `pay` to give up.
@@ -28,7 +27,7 @@ impl Node {
     /// Creates an invoice for `amount_msat` with `label` (also its
     /// description).
     pub fn invoice(&self, amount_msat: u64, label: &str) -> Result<Invoice> {
-        let reply = self.rpc(
+        let reply = self.call(
             "invoice",
             json!({"amount_msat": amount_msat, "label": label, "description": label}),
         )?;
@@ -56,7 +55,7 @@ impl Node {
     /// ([`Conf::timeout`](crate::Conf::timeout)); it gets
     /// [`PAY_REPLY_MARGIN`] less, so its failure arrives before the RPC
     /// limit instead of a transport timeout.
-    pub fn pay(&self, bolt11: &str) -> Result<Value, RpcError> {
+    pub fn pay(&self, bolt11: &str) -> Result<Value> {
         let retry_for = self
             .timeout()
             .saturating_sub(PAY_REPLY_MARGIN)
@@ -72,7 +71,7 @@ impl Network {
     pub(crate) fn fund_wallets(&self, nodes: &[&Node], sats: u64) -> Result<()> {
         let mut sent = Vec::new();
         for node in nodes {
-            let reply = node.rpc("newaddr", json!({}))?;
+            let reply = node.call("newaddr", json!({}))?;
             let address = ["bech32", "p2tr"]
                 .iter()
                 .find_map(|k| reply[*k].as_str())
@@ -83,7 +82,7 @@ impl Network {
         for (node, txid) in sent {
             let what = format!("{} to see confirmed output of {txid}", node.name());
             wait_until(&what, self.conf().timeout, |last| {
-                let funds = node.rpc("listfunds", json!({}))?;
+                let funds = node.call("listfunds", json!({}))?;
                 let outputs = funds["outputs"].as_array().cloned().unwrap_or_default();
                 *last = format!("listfunds outputs: {}", outputs.len());
                 Ok(outputs

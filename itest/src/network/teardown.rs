@@ -1,7 +1,7 @@
 //! What happens when a network ends: the policy in the module docs of
 //! `network`.
 
-use anyhow::{bail, Result};
+use crate::error::{bail, Result};
 
 use super::{Network, TAIL_LINES};
 use crate::findings::{report, Finding};
@@ -20,8 +20,8 @@ impl Network {
                 b.log_tail(TAIL_LINES)
             ));
         }
-        for n in &self.nodes {
-            let state = match n.exit_status() {
+        for n in self.nodes() {
+            let state = match n.died() {
                 Some(status) => format!(" DIED ({status})"),
                 None => String::new(),
             };
@@ -51,9 +51,9 @@ impl Network {
             return Ok(());
         }
         let dead: Vec<&str> = self
-            .nodes
-            .iter()
-            .filter(|n| n.exit_status().is_some())
+            .nodes()
+            .into_iter()
+            .filter(|n| n.died().is_some())
             .map(|n| n.name())
             .collect();
         let why = if std::thread::panicking() {
@@ -70,7 +70,7 @@ impl Network {
             eprintln!("{}", self.failure_report(why));
         }
         std::thread::scope(|s| {
-            for node in &self.nodes {
+            for node in self.nodes() {
                 s.spawn(move || node.shutdown());
             }
         });
@@ -102,12 +102,12 @@ impl Network {
 
     /// One report per node that fails the teardown checks.
     fn teardown_findings(&self) -> Vec<String> {
-        self.nodes
-            .iter()
+        self.nodes()
+            .into_iter()
             .filter_map(|node| {
                 let findings = node
                     .teardown_findings()
-                    .unwrap_or_else(|e| vec![Finding::Unreadable(format!("{e:#}"))]);
+                    .unwrap_or_else(|e| vec![Finding::Unreadable(e.to_string())]);
                 (!findings.is_empty()).then(|| report(node.name(), node.lightning_dir(), &findings))
             })
             .collect()

@@ -1,7 +1,7 @@
 //! What a node's lightningd sees of bitcoind: everything goes through the
 //! node's own proxy, which a test can script.
 
-use anyhow::Result;
+use crate::error::Result;
 
 use super::Node;
 use crate::chain_proxy::{ChainProxy, Feerates};
@@ -48,6 +48,5 @@ impl Node {
                 self.timeout(),
             )
             .map(|_| ())
-            .map_err(|e| self.explain(e))
     }
 }

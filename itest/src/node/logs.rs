@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use crate::error::Result;
 
 use super::Node;
 
@@ -21,11 +21,13 @@ impl Node {
     /// last of them.
     pub fn wait_for_logs(&self, regexes: &[&str]) -> Result<Vec<String>> {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.wait_for_logs_while(regexes, self.timeout, || match self.exit_status() {
-            Some(status) => bail!("{} died: {status}", self.name),
-            None => Ok(()),
+        log.wait_for_logs_while(regexes, self.timeout, || {
+            match self.died_during("a wait for its log") {
+                Some(died) => Err(died),
+                None => Ok(()),
+            }
         })
-        .with_context(|| format!("{}: waiting for its log", self.name))
+        .map_err(|e| e.context(format!("{}: waiting for its log", self.name)))
     }
 
     /// The first line anywhere in the log matching `regex`, if any. Does

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::daemon::boundary::{Daemon, DaemonSpec, Ended};
+use crate::daemon::boundary::{Daemon, DaemonSpec, ExitStatus};
 use crate::daemon::native::guard::{self, OrphanGuard, Supervisor};
 use crate::logs::tails::labelled_tails;
 
@@ -109,11 +109,8 @@ impl Daemon for LocalProcess {
         Some(self.pid as u32)
     }
 
-    fn exited(&self) -> Option<Ended> {
-        self.try_exit().map(|s| Ended {
-            clean: s.success(),
-            how: s.to_string(),
-        })
+    fn exited(&self) -> Option<ExitStatus> {
+        self.try_exit().map(ExitStatus::from_std)
     }
 
     fn wait_exit(&self, timeout: Duration) -> bool {
@@ -291,7 +288,7 @@ mod tests {
             "the daemon outlived its lifeline"
         );
         assert!(
-            daemon.exited().is_some_and(|e| e.how.contains("signal: 9")),
+            daemon.exited().is_some_and(|e| e.signal() == Some(9)),
             "{:?}",
             daemon.exited()
         );
