@@ -101,7 +101,7 @@ fn plugins_stopped_on_request_pass() {
     l1.plugin_start(fixture("dies_on_call.py"), &[]).unwrap();
     l1.plugin_stop("dies_on_call.py").unwrap();
     l1.plugin_stop("misbehave_on_call.py").unwrap();
-    l1.wait_for_logs(&["plugin-dies_on_call.py: Killing plugin", "plugin-misbehave_on_call.py: Killing plugin"])
+    l1.wait_for_logs(["plugin-dies_on_call.py: Killing plugin", "plugin-misbehave_on_call.py: Killing plugin"])
         .unwrap();
     net.finish().expect("stopping plugins is not a finding");
 }

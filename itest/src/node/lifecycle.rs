@@ -23,6 +23,7 @@ impl Node {
         }
         // A stale socket from an earlier run must not answer for this one.
         self.rpc.reset();
+        self.note_launch();
         let spec = DaemonSpec {
             name: self.name.clone(),
             program: self.bin.path.clone(),
@@ -82,7 +83,9 @@ impl Node {
             let err = self.start_error(format!("{e:#}"));
             self.kill();
             err
-        })
+        })?;
+        self.note_ready();
+        Ok(())
     }
 
     fn start_error(&self, reason: String) -> StartError {

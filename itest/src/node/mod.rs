@@ -30,7 +30,6 @@ use crate::daemon::placement::Placement;
 use crate::findings::{Exit, Tolerance};
 use crate::lightningd::bin::LightningdBin;
 use crate::lightningd::options::shared_options;
-use crate::logs::cursor::LogCursor;
 use crate::ports::{self, PortLease};
 use crate::rpc::Rpc;
 use crate::version::Version;
@@ -67,7 +66,7 @@ pub struct Node {
     bitcoin_cli: PathBuf,
     rpc: Rpc,
     /// Where `wait_for_log` searches next.
-    log: Mutex<LogCursor>,
+    log: Mutex<logs::NodeLog>,
     /// What teardown lets pass ([`NodeConf::allow_log`], `may_fail`).
     tolerance: Tolerance,
     // Field order matters for Drop: the process dies before its ports are
@@ -137,7 +136,7 @@ impl Node {
             may_fail: conf.may_fail,
         };
         Ok(Self {
-            log: Mutex::new(LogCursor::new(dir.join("log"))),
+            log: Mutex::new(logs::NodeLog::new(dir.join("log"))),
             tolerance,
             name: name.to_string(),
             dir: dir.to_path_buf(),
