@@ -23,6 +23,8 @@ impl Node {
         }
         // A stale socket from an earlier run must not answer for this one.
         self.rpc.reset();
+        self.write_fault_files()
+            .map_err(|e| self.start_error(format!("{e:#}")))?;
         self.note_launch();
         let spec = DaemonSpec {
             name: self.name.clone(),
@@ -30,7 +32,10 @@ impl Node {
             args: self.args().into_iter().map(OsString::from).collect(),
             dir: self.dir.clone(),
             log: self.log_path(),
-            env: clock_env(&self.bin, self.libfaketime.as_deref()),
+            env: clock_env(&self.bin, self.libfaketime.as_deref())
+                .into_iter()
+                .chain(self.memleak_env())
+                .collect(),
         };
         let daemon = self
             .placement
@@ -177,8 +182,9 @@ impl Node {
     }
 
     /// Why this node fails its teardown checks; empty if it passes. Call
-    /// after the node was stopped, so every exit is known.
-    pub(crate) fn teardown_findings(&self) -> Result<Vec<Finding>> {
+    /// after the node was stopped, so every exit is known, with what
+    /// [`Node::memleak_report`] said before it stopped.
+    pub(crate) fn teardown_findings(&self, leaks: Option<String>) -> Result<Vec<Finding>> {
         let exits = self
             .running
             .lock()
@@ -190,6 +196,7 @@ impl Node {
             log: log.lines()?,
             dirs: vec![self.dir.clone(), self.dir.join("regtest")],
             exits: &exits,
+            leaks,
         };
         Ok(findings::check(&evidence, &self.tolerance))
     }

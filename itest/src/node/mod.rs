@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 mod calls;
+mod faults;
 mod lifecycle;
 mod logs;
+mod memleak;
 mod plugins;
 use std::time::Duration;
 
@@ -69,6 +71,8 @@ pub struct Node {
     log: Mutex<logs::NodeLog>,
     /// What teardown lets pass ([`NodeConf::allow_log`], `may_fail`).
     tolerance: Tolerance,
+    /// Whether teardown asks `dev-memleak` ([`NodeConf::check_memleak`]).
+    memleak: bool,
     // Field order matters for Drop: the process dies before its ports are
     // released.
     running: Mutex<Running>,
@@ -131,13 +135,19 @@ impl Node {
             .iter()
             .map(|r| regex::Regex::new(r).with_context(|| format!("{name}: allow_log `{r}`")))
             .collect::<Result<_>>()?;
+        faults::check(name, &conf, &bin)?;
         let tolerance = Tolerance {
             allow_log,
             may_fail: conf.may_fail,
+            allow_warning: conf.allow_warning,
+            allow_bad_gossip: conf.allow_bad_gossip,
+            check_reconnects: faults::suppresses_reconnects(&conf, &bin),
         };
+        let memleak = memleak::enabled(name, &conf, &bin);
         Ok(Self {
             log: Mutex::new(logs::NodeLog::new(dir.join("log"))),
             tolerance,
+            memleak,
             name: name.to_string(),
             dir: dir.to_path_buf(),
             log_level: conf
@@ -175,6 +185,7 @@ impl Node {
             format!("--bitcoin-cli={}", self.bitcoin_cli.display()),
         ];
         args.extend(shared_options(&self.bin));
+        args.extend(self.fault_options());
         if let Some(grpc) = &self._grpc_port {
             args.push(format!("--grpc-port={}", grpc.port()));
         }
