@@ -205,6 +205,12 @@ impl Node {
         self.timeout
     }
 
+    /// How many of its own seconds this node's lightningd counts per real
+    /// second (20 under libfaketime, else 1; see `Conf::libfaketime`).
+    pub(crate) fn clock_rate(&self) -> u32 {
+        crate::lightningd::options::clock_rate(&self.bin, self.libfaketime.as_deref())
+    }
+
     /// `l1`, `l2`, ... (also its `--alias`).
     pub fn name(&self) -> &str {
         &self.name
