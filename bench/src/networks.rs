@@ -445,7 +445,7 @@ fn itest_phases(plugin: &Path) -> Result<Vec<(&'static str, f64)>> {
     std::thread::scope(|s| {
         let hs: Vec<_> = net
             .nodes()
-            .iter()
+            .into_iter()
             .map(|n| s.spawn(move || n.start()))
             .collect();
         hs.into_iter().try_for_each(|h| h.join().expect("no panic"))

@@ -14,6 +14,11 @@ use crate::probe::images::{
     LIGHTNINGD_IMAGE_VAR,
 };
 
+/// The default [`Conf::stop_timeout`]: lightningd waits up to 30 s for
+/// plugins subscribed to `shutdown` to exit, then stops its subdaemons and
+/// closes its database; a node that takes longer than twice that is stuck.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Network-wide settings for [`Network::with_conf`](crate::Network::with_conf).
 ///
 /// ```
@@ -50,6 +55,11 @@ pub struct Conf {
     /// Limit for every readiness wait and every `wait_*` helper, and for
     /// each RPC call. Default: `ITEST_TIMEOUT` seconds, else 60.
     pub timeout: Duration,
+    /// How long stopping a node (the `stop` RPC, then its exit) may take
+    /// before it is killed, for every node without its own
+    /// [`NodeConf::stop_timeout`]. Default: [`DEFAULT_STOP_TIMEOUT`], twice
+    /// the 30 s lightningd itself gives plugins subscribed to `shutdown`.
+    pub stop_timeout: Duration,
     /// Where the network's temp dir is created. Default: the system temp
     /// dir (`TMPDIR`). Keep it short: lightningd's RPC socket path must fit
     /// in ~100 bytes.
@@ -115,6 +125,7 @@ impl Default for Conf {
             rpc_password: "itest".into(),
             initial_blocks: 101,
             timeout: env_timeout(),
+            stop_timeout: DEFAULT_STOP_TIMEOUT,
             tmp_root: None,
             keep_dirs: std::env::var("ITEST_KEEP").is_ok_and(|v| v == "1"),
             log_level: "debug".into(),
@@ -151,7 +162,7 @@ impl Conf {
     pub fn with_node_option(mut self, option: impl Into<String>) -> Self {
         let option = option.into();
         for node in &mut self.nodes {
-            node.options.push(option.clone());
+            node.push_option(option.clone());
         }
         self
     }
@@ -159,27 +170,41 @@ impl Conf {
 
 /// Settings for one lightningd node.
 ///
+/// Options and startup plugins go on lightningd's command line in the
+/// order they were added ([`NodeConf::args`]), after the harness's own
+/// options. A node's settings can change between its starts
+/// ([`Node::update_conf`](crate::Node::update_conf)).
+///
 /// ```
-/// use cln_itest::NodeConf;
+/// use cln_itest::{NodeConf, PluginConf};
 ///
 /// let node = NodeConf::default()
 ///     .with_lightningd("/opt/cln/v23.02.2/bin/lightningd")
-///     .with_plugin("/abs/path/to/my-plugin", [("my-opt", "42")])
 ///     .with_option("--log-level=io")
+///     .with_plugin("/abs/path/to/my-plugin", [("my-opt", "42")])
+///     .with_plugin_conf(PluginConf::new("/abs/path/to/other").with_env("MODE", "strict"))
+///     .with_env("CLN_PLUGIN_LOG", "debug")
 ///     .not_started();
 /// assert!(!node.start);
+/// assert_eq!(node.options().collect::<Vec<_>>(), ["--log-level=io"]);
+/// assert_eq!(node.plugins().count(), 2);
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct NodeConf {
     /// This node's lightningd; `None` uses [`Conf::lightningd`]. Lets an old
-    /// release run beside a new one.
+    /// release run beside a new one, or a node restart with a newer one.
     pub lightningd: Option<PathBuf>,
-    /// Extra lightningd options, e.g. `--fee-base=0`. They come after the
-    /// harness's own, so where lightningd lets the last one win, they win.
-    pub options: Vec<String>,
-    /// Plugins loaded at startup (`--plugin=` plus their options).
-    pub plugins: Vec<PluginConf>,
+    /// lightningd options (`--fee-base=0`) and startup plugins, in the
+    /// order given on its command line. They come after the harness's own
+    /// options, so where lightningd lets the last one win, they win.
+    pub args: Vec<NodeArg>,
+    /// Environment variables for lightningd, which passes them on to every
+    /// plugin it starts (upstream test plugins read their behaviour from
+    /// the environment; pyln-testing sets `CLN_PLUGIN_LOG` this way). The
+    /// rest of the environment is inherited (natively) or the image's (in
+    /// a container).
+    pub env: Vec<(String, String)>,
     /// Start the node while the network is built (default). If false,
     /// its directory and port are prepared and
     /// [`Node::start`](crate::Node::start) starts it later.
@@ -228,14 +253,27 @@ pub struct NodeConf {
     /// test). Needs developer mode (v23.11 and later, or a developer
     /// build); elsewhere the check is skipped with a note on stderr.
     pub check_memleak: bool,
+    /// How long [`Node::stop`](crate::Node::stop) (also in `restart` and
+    /// teardown) waits for lightningd to exit after the `stop` RPC before
+    /// killing it; `None` uses [`Conf::stop_timeout`].
+    pub stop_timeout: Option<Duration>,
+}
+
+/// One item of a node's command line: an option or a startup plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeArg {
+    /// A lightningd option, as given: `--alias=bob`.
+    Option(String),
+    /// A plugin loaded at startup.
+    Plugin(PluginConf),
 }
 
 impl Default for NodeConf {
     fn default() -> Self {
         Self {
             lightningd: None,
-            options: Vec::new(),
-            plugins: Vec::new(),
+            args: Vec::new(),
+            env: Vec::new(),
             start: true,
             log_level: None,
             allow_log: Vec::new(),
@@ -245,6 +283,7 @@ impl Default for NodeConf {
             allow_bad_gossip: false,
             dev_disconnect: Vec::new(),
             check_memleak: false,
+            stop_timeout: None,
         }
     }
 }
@@ -258,7 +297,7 @@ impl NodeConf {
 
     /// Adds a lightningd option such as `--alias=bob` or `--disable-plugin=x`.
     pub fn with_option(mut self, option: impl Into<String>) -> Self {
-        self.options.push(option.into());
+        self.push_option(option);
         self
     }
 
@@ -273,13 +312,23 @@ impl NodeConf {
         N: Into<String>,
         V: Into<String>,
     {
-        self.plugins.push(PluginConf {
-            path: path.into(),
-            options: options
-                .into_iter()
-                .map(|(n, v)| (n.into(), v.into()))
-                .collect(),
-        });
+        let mut plugin = PluginConf::new(path);
+        for (n, v) in options {
+            plugin = plugin.with_option(n, v);
+        }
+        self.push_plugin(plugin);
+        self
+    }
+
+    /// Loads the plugin `plugin` describes at startup.
+    pub fn with_plugin_conf(mut self, plugin: PluginConf) -> Self {
+        self.push_plugin(plugin);
+        self
+    }
+
+    /// Sets an environment variable for lightningd and its plugins.
+    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.set_env(name, value);
         self
     }
 
@@ -347,15 +396,126 @@ impl NodeConf {
         self.dev_disconnect = rules.into_iter().map(Into::into).collect();
         self
     }
+
+    /// Sets [`NodeConf::stop_timeout`].
+    pub fn with_stop_timeout(mut self, limit: Duration) -> Self {
+        self.stop_timeout = Some(limit);
+        self
+    }
+
+    /// Appends an option (for editing a node between starts).
+    pub fn push_option(&mut self, option: impl Into<String>) {
+        self.args.push(NodeArg::Option(option.into()));
+    }
+
+    /// Appends a startup plugin.
+    pub fn push_plugin(&mut self, plugin: PluginConf) {
+        self.args.push(NodeArg::Plugin(plugin));
+    }
+
+    /// Removes every option named `name` (`--name` and `--name=...`; give it
+    /// with or without the dashes); returns how many there were.
+    pub fn remove_option(&mut self, name: &str) -> usize {
+        let name = name.trim_start_matches('-');
+        let before = self.args.len();
+        self.args.retain(|arg| match arg {
+            NodeArg::Option(o) => {
+                let given = o.trim_start_matches('-');
+                given != name && !given.starts_with(&format!("{name}="))
+            }
+            NodeArg::Plugin(_) => true,
+        });
+        before - self.args.len()
+    }
+
+    /// Removes every startup plugin whose path ends with `name` (its file
+    /// name or a longer part of its path); returns how many there were.
+    pub fn remove_plugin(&mut self, name: impl AsRef<std::path::Path>) -> usize {
+        let before = self.args.len();
+        self.args.retain(|arg| match arg {
+            NodeArg::Plugin(p) => !p.path.ends_with(name.as_ref()),
+            NodeArg::Option(_) => true,
+        });
+        before - self.args.len()
+    }
+
+    /// Sets `name` to `value` in [`NodeConf::env`], replacing an earlier
+    /// value.
+    pub fn set_env(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        set_env(&mut self.env, name.into(), value.into());
+    }
+
+    /// Removes `name` from [`NodeConf::env`].
+    pub fn remove_env(&mut self, name: &str) {
+        self.env.retain(|(n, _)| n != name);
+    }
+
+    /// The options, in order.
+    pub fn options(&self) -> impl Iterator<Item = &str> {
+        self.args.iter().filter_map(|arg| match arg {
+            NodeArg::Option(o) => Some(o.as_str()),
+            NodeArg::Plugin(_) => None,
+        })
+    }
+
+    /// The startup plugins, in order.
+    pub fn plugins(&self) -> impl Iterator<Item = &PluginConf> {
+        self.args.iter().filter_map(|arg| match arg {
+            NodeArg::Plugin(p) => Some(p),
+            NodeArg::Option(_) => None,
+        })
+    }
 }
 
 /// A plugin loaded at node startup.
+///
+/// lightningd has no per-plugin environment, so a plugin with [`env`]
+/// is started through a small `/bin/sh` wrapper with the same file name
+/// (in `<lightning-dir>/plugin-env/<n>/`), which sets the variables and
+/// `exec`s the plugin: lightningd names it, and logs as it, exactly as the
+/// plugin itself, but `plugin list` shows the wrapper's path.
+///
+/// [`env`]: PluginConf::env
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PluginConf {
     /// Absolute path of the plugin executable.
     pub path: PathBuf,
-    /// Its options as `(name, value)`, passed as `--name=value`.
+    /// Its options as `(name, value)`, passed as `--name=value` right after
+    /// the plugin, in this order.
     pub options: Vec<(String, String)>,
+    /// Environment variables for this plugin only.
+    pub env: Vec<(String, String)>,
+}
+
+impl PluginConf {
+    /// The plugin at `path`, without options.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            options: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Adds `--name=value`.
+    pub fn with_option(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets an environment variable for this plugin only.
+    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        set_env(&mut self.env, name.into(), value.into());
+        self
+    }
+}
+
+fn set_env(env: &mut Vec<(String, String)>, name: String, value: String) {
+    match env.iter_mut().find(|(n, _)| *n == name) {
+        Some(slot) => slot.1 = value,
+        None => env.push((name, value)),
+    }
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {

@@ -55,7 +55,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-pub(crate) use crate::daemon::boundary::Ended;
+pub(crate) use crate::daemon::boundary::ExitStatus;
 use crate::logs::tails::tail_lines;
 
 /// How many lines of a crash log a finding quotes.
@@ -86,7 +86,7 @@ pub struct Tolerance {
 pub enum Exit {
     /// It exited by itself (after `stop`, or earlier), as the daemon
     /// backend reports it.
-    Exited(Ended),
+    Exited(ExitStatus),
     /// It was still running after `stop` and a grace period, and was killed.
     KilledAfterStop,
 }
@@ -332,7 +332,7 @@ pub fn crash_logs(dirs: &[PathBuf]) -> Vec<Finding> {
 /// A finding unless lightningd exited with status 0.
 pub fn exit_finding(exit: &Exit) -> Option<Finding> {
     match exit {
-        Exit::Exited(ended) if ended.clean => None,
+        Exit::Exited(status) if status.success() => None,
         Exit::Exited(how) => Some(Finding::BadExit(format!("exited with {how}"))),
         Exit::KilledAfterStop => Some(Finding::BadExit(
             "did not exit after the `stop` RPC and was killed".into(),
@@ -429,11 +429,7 @@ mod tests {
     }
 
     fn exited(raw: i32) -> Exit {
-        let status = ExitStatus::from_raw(raw);
-        Exit::Exited(Ended {
-            clean: status.success(),
-            how: status.to_string(),
-        })
+        Exit::Exited(super::ExitStatus::from_std(ExitStatus::from_raw(raw)))
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 
 /// A reserved port. Dropping it releases the reservation.
 #[derive(Debug)]

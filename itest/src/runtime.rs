@@ -15,7 +15,7 @@ use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 
-use anyhow::{anyhow, Context, Result};
+use crate::error::{Context, Error, Result};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -42,9 +42,9 @@ fn on_spawner<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Re
         .send(Box::new(move || {
             let _ = tx.send(job());
         }))
-        .map_err(|_| anyhow!("the itest spawner thread is gone"))?;
+        .map_err(|_| Error::msg("the itest spawner thread is gone"))?;
     rx.recv()
-        .map_err(|_| anyhow!("the itest spawner thread dropped a job"))
+        .map_err(|_| Error::msg("the itest spawner thread dropped a job"))
 }
 
 /// Spawns `cmd` from the spawner thread (see the module docs).

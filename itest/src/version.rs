@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use anyhow::{bail, Result};
+use crate::error::{bail, Result};
 
 /// A CLN release number such as `v23.02.2`, comparable so that options can
 /// depend on "from v23.11 on".

@@ -2,7 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use crate::error::{Error, Result};
+
+/// What a timeout of [`wait_until`] says about its limit.
+pub(crate) const LIMIT_HINT: &str = "the limit is Conf::timeout, ITEST_TIMEOUT by default";
 
 /// Polls `check` until it returns `Ok(Some(_))`, returns an error (passed
 /// on at once, e.g. "the daemon died"), or `timeout` passes. The pause
@@ -25,13 +28,7 @@ pub fn wait_until<T>(
             return Ok(value);
         }
         if Instant::now() >= deadline {
-            if last.is_empty() {
-                bail!("timed out after {}s waiting for {what}", timeout.as_secs());
-            }
-            bail!(
-                "timed out after {}s waiting for {what} (last state: {last})",
-                timeout.as_secs()
-            );
+            return Err(Error::timeout(what, timeout, Some(last), LIMIT_HINT));
         }
         std::thread::sleep(poll_interval(started.elapsed()));
     }

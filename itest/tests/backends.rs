@@ -55,16 +55,17 @@ fn a_plugin_outside_the_containers_mounts_is_refused_with_the_reason() {
     match conf.lightningd_backend {
         Backend::Docker => {
             // Refused before lightningd is asked, saying why.
-            assert_eq!(err.code, None, "{err}");
+            assert_eq!(err.rpc_code(), None, "{err}");
+            let text = err.to_string();
             for part in ["runs in a container", "cannot see", "Conf::container_mounts"] {
-                assert!(err.message.contains(part), "{part:?} missing: {err}");
+                assert!(text.contains(part), "{part:?} missing: {err}");
             }
-            assert!(err.message.contains(&plugin.display().to_string()), "{err}");
+            assert!(text.contains(&plugin.display().to_string()), "{err}");
         }
         Backend::Native => {
             // Natively lightningd runs it, and it exits at once.
-            assert_eq!(err.code, Some(-3), "{err}");
-            assert!(!err.message.contains("container"), "{err}");
+            assert_eq!(err.rpc_code(), Some(-3), "{err}");
+            assert!(!err.rpc_message().unwrap().contains("container"), "{err}");
         }
     }
 }

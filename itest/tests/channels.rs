@@ -19,7 +19,7 @@ cln_itest::needs_lightningd! {
 fn mine_with_mempool_mines_the_awaited_transactions_and_syncs_the_nodes() {
     let net = Network::with_conf(&Conf::with_nodes(1)).unwrap();
     let l1 = net.node(0);
-    let address = l1.rpc("newaddr", json!({"addresstype": "bech32"})).unwrap()["bech32"].as_str().unwrap().to_string();
+    let address = l1.call("newaddr", json!({"addresstype": "bech32"})).unwrap()["bech32"].as_str().unwrap().to_string();
     let txid = net.bitcoind().send_to(&address, 100_000).unwrap();
     let hashes = net.mine_with_mempool(2, &txid).unwrap();
     assert_eq!(hashes.len(), 2);
@@ -75,9 +75,9 @@ fn a_private_channel_stays_out_of_gossip() {
         .unwrap();
     let (private_scid, public_scid) = (private.short_channel_id.unwrap(), public.short_channel_id.unwrap());
     assert_eq!(l1.channel_with(l2).unwrap().unwrap()["private"], json!(true));
-    let seen = l3.rpc("listchannels", json!({"short_channel_id": public_scid})).unwrap();
+    let seen = l3.call("listchannels", json!({"short_channel_id": public_scid})).unwrap();
     assert_eq!(seen["channels"].as_array().unwrap().len(), 2, "{seen:#}");
-    let unseen = l3.rpc("listchannels", json!({"short_channel_id": private_scid})).unwrap();
+    let unseen = l3.call("listchannels", json!({"short_channel_id": private_scid})).unwrap();
     assert_eq!(unseen["channels"], json!([]), "{unseen:#}");
     // The extra fundchannel parameter reached lightningd: l3 got the push.
     let l3_side = l3.channel_with(l2).unwrap().unwrap();
@@ -92,10 +92,10 @@ cln_itest::needs_lightningd! {
 fn a_connected_line_has_peers_and_no_channels() {
     let net = Network::line_graph_with(&Conf::with_nodes(3), Links::Connected).unwrap();
     let (l1, l2, l3) = (net.node(0), net.node(1), net.node(2));
-    let peers = |n: &cln_itest::Node| n.rpc("listpeers", json!({})).unwrap()["peers"].as_array().unwrap().len();
+    let peers = |n: &cln_itest::Node| n.call("listpeers", json!({})).unwrap()["peers"].as_array().unwrap().len();
     assert_eq!((peers(l1), peers(l2), peers(l3)), (1, 2, 1));
     for node in net.nodes() {
-        let chans = node.rpc("listpeerchannels", json!({})).unwrap();
+        let chans = node.call("listpeerchannels", json!({})).unwrap();
         assert_eq!(chans["channels"], json!([]), "{}: {chans:#}", node.name());
     }
 }
@@ -130,22 +130,23 @@ fn invoices_and_payments_take_extra_parameters() {
     let invoice = l2
         .invoice_with(Amount::Any, "tip", json!({"description": "a tip for l2", "preimage": preimage}))
         .unwrap();
-    let decoded = l1.rpc("decode", json!({"string": invoice.bolt11})).unwrap();
+    let decoded = l1.call("decode", json!({"string": invoice.bolt11})).unwrap();
     assert_eq!(decoded["description"], json!("a tip for l2"), "{decoded:#}");
     assert!(decoded.get("amount_msat").is_none(), "an `any` invoice: {decoded:#}");
     let paid = l1.pay_with(&invoice.bolt11, json!({"amount_msat": 12_345, "label": "to l2"})).unwrap();
     assert_eq!(paid["status"], json!("complete"), "{paid:#}");
     assert_eq!(paid["payment_preimage"], json!(preimage), "{paid:#}");
-    let listed = l2.rpc("listinvoices", json!({"label": "tip"})).unwrap();
+    let listed = l2.call("listinvoices", json!({"label": "tip"})).unwrap();
     assert_eq!(listed["invoices"][0]["amount_received_msat"], json!(12_345), "{listed:#}");
-    let sent = l1.rpc("listsendpays", json!({"payment_hash": invoice.payment_hash})).unwrap();
+    let sent = l1.call("listsendpays", json!({"payment_hash": invoice.payment_hash})).unwrap();
     assert_eq!(sent["payments"][0]["label"], json!("to l2"), "{sent:#}");
 
     let bad = l1.pay_with(&invoice.bolt11, json!(["not", "an", "object"])).unwrap_err();
-    assert!(bad.message.contains("must be a JSON object"), "{bad}");
+    assert!(bad.to_string().contains("must be a JSON object"), "{bad}");
+    assert_eq!(bad.rpc_code(), None, "refused before anything was sent");
     let err = l2.invoice_with(1000u64, "x", json!(7)).unwrap_err();
     assert!(format!("{err:#}").contains("must be a JSON object"), "{err:#}");
-    assert_eq!(l2.rpc("listinvoices", json!({"label": "x"})).unwrap()["invoices"], json!([]));
+    assert_eq!(l2.call("listinvoices", json!({"label": "x"})).unwrap()["invoices"], json!([]));
 }
 }
 
@@ -176,12 +177,12 @@ fn dev_disconnect_rules_drop_the_connection_where_asked() {
     net.connect(l1, l2).unwrap();
     let id = l2.id().unwrap();
     let err = l1.call("fundchannel", json!({"id": id, "amount": 100_000})).unwrap_err();
-    assert!(err.code.is_some(), "lightningd's own error: {err}");
+    assert!(err.rpc_code().is_some(), "lightningd's own error: {err}");
     l1.wait_for_log("dev_disconnect: -WIRE_OPEN_CHANNEL").unwrap();
     let rules = std::fs::read_to_string(l1.lightning_dir().join("regtest/dev-disconnect")).unwrap();
     assert_eq!(rules, "-WIRE_OPEN_CHANNEL\n");
     net.connect(l1, l2).unwrap();
-    l1.rpc("fundchannel", json!({"id": id, "amount": 100_000})).expect("the rule fired once");
+    l1.call("fundchannel", json!({"id": id, "amount": 100_000})).expect("the rule fired once");
 }
 }
 
@@ -194,7 +195,7 @@ fn only_nodes_that_may_not_reconnect_get_dev_no_reconnect() {
     conf.nodes.push(NodeConf::default().may_reconnect());
     let net = Network::with_conf(&conf).unwrap();
     for (node, expected) in [(net.node(0), true), (net.node(1), false)] {
-        let configs = node.rpc("listconfigs", json!({})).unwrap();
+        let configs = node.call("listconfigs", json!({})).unwrap();
         let text = configs.to_string();
         if node.version() < Version::new(23, 11, 0) {
             assert!(!text.contains("dev-no-reconnect"), "{}: a release build has no such option", node.name());

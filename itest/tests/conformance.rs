@@ -145,8 +145,8 @@ fn stop_then_restart_with_another_value_takes_effect() {
         .call("myplugin", json!([]))
         .expect_err("myplugin must be gone after plugin stop");
     assert_eq!(
-        gone.code_message(),
-        (Some(-32601), "Unknown command 'myplugin'")
+        gone.rpc_code_message(),
+        Some((-32601, "Unknown command 'myplugin'"))
     );
 
     start(l1, &path, &[("foo_opt", "baz")]);
@@ -224,7 +224,7 @@ fn plugin_start_failures_have_lightningds_codes(#[case] failure: StartFailure) {
     let err = l1
         .plugin_start(&arg, &[])
         .expect_err("plugin start must fail");
-    assert_eq!(err.code_message(), (Some(code), message.as_str()));
+    assert_eq!(err.rpc_code_message(), Some((code, message.as_str())), "{err}");
 }
 }
 
@@ -238,8 +238,8 @@ fn plugin_dying_during_a_call_gives_minus_4() {
         .call("die_on_call", json!([]))
         .expect_err("the call must fail");
     assert_eq!(
-        err.code_message(),
-        (Some(-4), "Plugin terminated before replying to RPC call.")
+        err.rpc_code_message(),
+        Some((-4, "Plugin terminated before replying to RPC call."))
     );
 }
 }

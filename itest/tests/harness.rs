@@ -31,7 +31,7 @@ fn kept_dir(text: &str) -> Option<std::path::PathBuf> {
 
 fn assert_channel_normal(node: &Node, peer: &Node, sats: u64) {
     let chans = node
-        .rpc("listpeerchannels", json!({"id": peer.id().unwrap()}))
+        .call("listpeerchannels", json!({"id": peer.id().unwrap()}))
         .unwrap();
     let chan = &chans["channels"][0];
     assert_eq!(
@@ -57,7 +57,7 @@ fn fund_channel_reaches_channeld_normal_on_both_sides() {
         .expect("funding a channel l1 -> l2");
     assert_channel_normal(l1, l2, 500_000);
     assert_channel_normal(l2, l1, 500_000);
-    let info = l1.rpc("getinfo", json!({})).unwrap();
+    let info = l1.call("getinfo", json!({})).unwrap();
     assert_eq!(info["num_active_channels"], json!(1));
 }
 }
@@ -77,7 +77,8 @@ fn a_restarted_node_keeps_its_id_port_and_channel() {
     assert!(!l2.is_running());
     assert!(wait_dead(old_pid), "l2's lightningd {old_pid} survived stop");
     let err = l2.call("getinfo", json!({})).expect_err("a stopped node must not answer");
-    assert_eq!(err.code, None, "{err}");
+    assert!(err.is_no_reply(), "{err}");
+    assert!(err.to_string().contains("l2 is stopped"), "{err}");
 
     l2.start().expect("starting l2 again");
     assert_ne!(l2.pid(), Some(old_pid));
@@ -103,8 +104,8 @@ fn nodes_can_be_configured_one_by_one_and_added_later() {
         NodeConf::default().not_started(),
     ];
     conf.log_level = "info".into();
-    let mut net = Network::with_conf(&conf).expect("starting the regtest network");
-    let info = net.node(0).rpc("getinfo", json!({})).unwrap();
+    let net = Network::with_conf(&conf).expect("starting the regtest network");
+    let info = net.node(0).call("getinfo", json!({})).unwrap();
     assert_eq!(info["alias"], json!("custom-alias"), "the node's option wins");
     let log = std::fs::read_to_string(net.node(0).log_path()).unwrap();
     assert!(!log.contains("DEBUG"), "log-level info must drop DEBUG lines");
@@ -166,9 +167,14 @@ fn a_startup_expected_to_fail_returns_the_error_and_the_log_tail() {
     );
     let net = Network::with_conf(&conf).expect("starting the regtest network");
     let err = net.node(1).start().expect_err("a plugin option nobody registers must fail");
-    assert_eq!(err.node, "l2");
-    assert!(err.reason.contains("exited early"), "{err}");
-    assert!(err.log_tail.contains("no-such"), "log tail: {}", err.log_tail);
+    let start = err.start_error().unwrap_or_else(|| panic!("not a StartError: {err}"));
+    assert_eq!(start.node, "l2");
+    assert!(start.reason.contains("exited early"), "{err}");
+    assert!(start.log_tail.contains("no-such"), "log tail: {}", start.log_tail);
+    // How it exited is a number, in the error and on the node.
+    let status = start.status.clone().expect("lightningd ran and exited");
+    assert!(status.code().is_some_and(|c| c != 0), "{status:?}");
+    assert_eq!(net.node(1).exit_status(), Some(status));
     assert!(!net.node(1).is_running());
     // The rest of the network is unaffected.
     net.mine(1).expect("l1 still follows the chain");
@@ -187,9 +193,11 @@ fn a_node_that_dies_mid_test_is_reported_with_its_log() {
     // SAFETY: plain syscall on a child we own.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     assert!(wait_dead(pid));
-    let err = l1.rpc("getinfo", json!({})).expect_err("a dead node cannot answer");
+    let err = l1.call("getinfo", json!({})).expect_err("a dead node cannot answer");
     let text = format!("{err:#}");
     assert!(text.contains("l1 DIED"), "{text}");
+    let died = err.died().unwrap_or_else(|| panic!("not a death: {text}"));
+    assert_eq!(died.status.signal(), Some(libc::SIGKILL), "{text}");
     assert!(text.contains(&l1.log_path().display().to_string()), "{text}");
     assert!(l1.exit_status().is_some());
     let dir = net.dir().to_path_buf();
@@ -261,7 +269,7 @@ fn nodes_of_different_releases_open_a_channel() {
         assert_eq!(l2.lightningd(), std::path::Path::new(path));
     }
     for node in [l1, l2] {
-        let reported = node.rpc("getinfo", json!({})).unwrap()["version"].clone();
+        let reported = node.call("getinfo", json!({})).unwrap()["version"].clone();
         let reported = cln_itest::Version::parse(reported.as_str().unwrap()).unwrap();
         assert_eq!(reported, node.version(), "{} runs its own binary", node.name());
     }

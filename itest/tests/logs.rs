@@ -9,12 +9,13 @@ use serde_json::json;
 
 use support::fixture;
 
-/// Waits until `node`'s lightningd has exited by itself.
-fn wait_exited(node: &Node) {
+/// Waits until `node`'s lightningd has died by itself (without
+/// `Node::wait_exit`, which would make the exit expected).
+fn wait_died(node: &Node) {
     wait_until(
         "lightningd to exit",
         std::time::Duration::from_secs(30),
-        |_| Ok(node.exit_status().map(|_| ())),
+        |_| Ok(node.died().map(|_| ())),
     )
     .unwrap();
 }
@@ -37,16 +38,20 @@ fn waits_read_the_log_of_a_node_that_died() {
     let net = Network::with_conf(&conf).expect("starting one node");
     let l1 = net.node(0);
     l1.call("die_on_call", json!({})).expect_err("the plugin dies instead of answering");
-    wait_exited(l1);
+    wait_died(l1);
     let line = l1
         .wait_for_log("plugin-dies_on_call.py: Plugin marked as important, shutting down lightningd")
         .expect("the line lightningd logged just before it exited");
     assert!(line.contains("shutting down lightningd"), "{line}");
     let err = l1.wait_for_log("a line that never came").expect_err("nothing more is logged");
     let text = format!("{err:#}");
-    assert!(!text.contains("timed out"), "it must not wait for the timeout: {text}");
-    assert!(text.contains("l1 died ("), "{text}");
+    assert!(!err.is_timeout(), "it must not wait for the timeout: {text}");
+    assert_eq!(err.died().map(|d| d.node.as_str()), Some("l1"), "{text}");
     assert!(text.contains("no line for `a line that never came` in the whole log"), "{text}");
+    // Once the exit is expected, the wait says it has exited.
+    l1.wait_exit().unwrap();
+    let text = format!("{:#}", l1.wait_for_log("never either").unwrap_err());
+    assert!(text.contains("l1 has exited (exit status: 1)"), "{text}");
 }
 }
 
@@ -84,9 +89,10 @@ fn waits_read_the_log_of_a_stopped_node() {
         panic!("{e:#}")
     });
     assert!(line.contains("JSON-RPC shutdown"), "{line}");
-    let text = format!("{:#}", l1.wait_for_log("never logged").unwrap_err());
-    assert!(text.contains("l1 is not running (stopped, or never started)"), "{text}");
-    assert!(!text.contains("timed out"), "{text}");
+    let err = l1.wait_for_log("never logged").unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("l1 has exited (exit status: 0)"), "{text}");
+    assert!(!err.is_timeout(), "{text}");
 }
 }
 
@@ -139,7 +145,7 @@ fn plain_text_patterns_match_json_in_log_lines() {
     let l1 = net.node(0);
     // No `"`: v23.02 logs it as `\"`.
     let message = "got {id: 42, ok: true} (a+b)";
-    l1.rpc("log_at", json!({"level": "info", "message": message})).unwrap();
+    l1.call("log_at", json!({"level": "info", "message": message})).unwrap();
     let line = l1.wait_for_log(Pattern::literal(message)).unwrap();
     assert!(line.ends_with(&format!("plugin-misbehave_on_call.py: {message}")), "{line}");
     // As a regex the same text is invalid, and the error says what to use.
@@ -147,7 +153,7 @@ fn plain_text_patterns_match_json_in_log_lines() {
     let text = format!("{:#}", l1.wait_for_log(message).unwrap_err());
     assert!(text.contains("for plain text use Pattern::literal"), "{text}");
     // Regexes and plain text mix in one wait.
-    l1.rpc("log_at", json!({"level": "info", "message": "second [x]"})).unwrap();
+    l1.call("log_at", json!({"level": "info", "message": "second [x]"})).unwrap();
     let both = l1
         .wait_for_logs_since(&LogMark::start(), [Pattern::regex(r"second \[x\]"), Pattern::literal(message)])
         .unwrap();

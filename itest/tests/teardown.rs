@@ -30,7 +30,7 @@ fn one_node(node: NodeConf) -> (TempDir, Network) {
 /// `level` through the fixture and waits until the line is in its log.
 fn log_at(net: &Network, level: &str, message: &str) -> String {
     let l1 = net.node(0);
-    l1.rpc("log_at", json!({"level": level, "message": message}))
+    l1.call("log_at", json!({"level": level, "message": message}))
         .unwrap();
     l1.wait_for_log(message).unwrap()
 }
@@ -177,9 +177,9 @@ fn a_reconnected_channel_fails_the_teardown_unless_the_node_may_reconnect() {
         let (l1, l2) = (net.node(0), net.node(1));
         net.fund_channel(l1, l2, 200_000).unwrap();
         let l2_id = l2.id().unwrap();
-        l1.rpc("disconnect", json!({"id": l2_id, "force": true})).unwrap();
+        l1.call("disconnect", json!({"id": l2_id, "force": true})).unwrap();
         cln_itest::wait_until("l1 to see l2 disconnected", std::time::Duration::from_secs(30), |_| {
-            let peers = l1.rpc("listpeers", json!({"id": l2_id})).unwrap();
+            let peers = l1.call("listpeers", json!({"id": l2_id})).unwrap();
             Ok((peers["peers"][0]["connected"] != json!(true)).then_some(()))
         })
         .unwrap();
@@ -215,10 +215,10 @@ fn check_memleak_turns_on_leak_tracking_and_a_clean_node_passes() {
     let (l1, l2) = (net.node(0), net.node(1));
     let dev = has_dev_options(l1);
     if dev {
-        let leaks = l1.rpc("dev-memleak", json!({})).expect("leak detection is on");
+        let leaks = l1.call("dev-memleak", json!({})).expect("leak detection is on");
         assert_eq!(leaks["leaks"], json!([]), "{leaks:#}");
         let off = l2.call("dev-memleak", json!({})).expect_err("l2 did not ask for it");
-        assert!(off.message.contains("Leak detection needs $LIGHTNINGD_DEV_MEMLEAK"), "{off}");
+        assert_eq!(off.rpc_message(), Some("Leak detection needs $LIGHTNINGD_DEV_MEMLEAK"), "{off}");
     } else {
         eprintln!("{}: no developer mode, so no dev-memleak (itest says so on stderr)", l1.version());
         l1.call("dev-memleak", json!({})).expect_err("no such command in a release build");

@@ -18,12 +18,12 @@ fn guarded_line(options: &[(&str, &str)]) -> Network {
 
 fn status(net: &Network) -> Value {
     net.node(2)
-        .rpc("htlcguard-status", json!({}))
+        .call("htlcguard-status", json!({}))
         .expect("htlcguard-status")
 }
 
 /// Pays `amount_msat` from l1 to a fresh invoice of l3 labelled `label`.
-fn pay(net: &Network, amount_msat: u64, label: &str) -> Result<Value, cln_itest::RpcError> {
+fn pay(net: &Network, amount_msat: u64, label: &str) -> cln_itest::Result<Value> {
     let invoice = net.node(2).invoice(amount_msat, label).expect("invoice");
     net.node(0).pay(&invoice.bolt11)
 }
@@ -31,8 +31,11 @@ fn pay(net: &Network, amount_msat: u64, label: &str) -> Result<Value, cln_itest:
 /// The payer learns that the payee refused the payment: the failure
 /// htlc-guard sends, `incorrect_or_unknown_payment_details` (0x400f),
 /// is in the error's message or data, by name or by code.
-fn assert_refused_by_payee(err: &cln_itest::RpcError) {
-    let shown = format!("{} {}", err.message, err.data.clone().unwrap_or_default()).to_lowercase();
+fn assert_refused_by_payee(err: &cln_itest::Error) {
+    let rpc = err
+        .rpc()
+        .unwrap_or_else(|| panic!("pay got no error reply from lightningd: {err}"));
+    let shown = format!("{} {}", rpc.message, rpc.data.clone().unwrap_or_default()).to_lowercase();
     assert!(
         shown.contains("incorrect_or_unknown_payment_details") || shown.contains("16399"),
         "pay failed, but not with the hook's failure: {err:?}"
@@ -84,7 +87,7 @@ fn a_payment_above_the_startup_limit_is_rejected_by_the_hook() {
     assert_eq!(s["payments"], json!(1), "{s:#}");
     // One rejection per HTLC: a payment split into parts may have several.
     assert!(s["rejected"].as_u64().unwrap() >= 1, "{s:#}");
-    let invoices = net.node(2).rpc("listinvoices", json!({"label": "too-big"})).unwrap();
+    let invoices = net.node(2).call("listinvoices", json!({"label": "too-big"})).unwrap();
     assert_eq!(invoices["invoices"][0]["status"], json!("unpaid"), "{invoices:#}");
 }
 }
@@ -97,7 +100,7 @@ fn the_limit_can_be_set_while_the_plugin_runs() {
     pay(&net, 50_000_000, "before").expect("no limit yet");
     if l3.version() >= Version::new(23, 8, 0) {
         // A dynamic option: lightningd passes it to the plugin's setconfig.
-        l3.rpc("setconfig", json!({"config": LIMIT, "val": "20000000"}))
+        l3.call("setconfig", json!({"config": LIMIT, "val": "20000000"}))
             .expect("setconfig on a dynamic plugin option");
     } else {
         // No setconfig before v23.08: restart the plugin with the option.

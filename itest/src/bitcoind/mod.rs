@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::error::{bail, Context, Error, FromInternal, Result};
 use bitcoincore_rpc::{Auth, Client, RpcApi};
 use serde_json::{json, Value};
 
@@ -48,7 +48,9 @@ impl BitcoinD {
     /// The bitcoind program `placement` runs for `conf` (fails with what to
     /// do when it is missing).
     pub(crate) fn program(conf: &Conf, placement: &Placement) -> Result<PathBuf> {
-        placement.program(BITCOIND, conf.bitcoind.as_deref(), None)
+        placement
+            .program(BITCOIND, conf.bitcoind.as_deref(), None)
+            .internal()
     }
 
     /// Launches `bitcoind` where `placement` says, with its datadir at
@@ -94,7 +96,7 @@ impl BitcoinD {
             log: datadir.join("regtest").join("debug.log"),
             env: Vec::new(),
         };
-        let daemon = placement.launch(&spec)?;
+        let daemon = placement.launch(&spec).internal()?;
         let client = Client::new(
             &format!("http://127.0.0.1:{}", rpc_port.port()),
             Auth::UserPass(conf.rpc_user.clone(), conf.rpc_password.clone()),
@@ -144,12 +146,12 @@ impl BitcoinD {
     }
 
     /// Adds what the datadir and log say to an error.
-    fn explain(&self, err: anyhow::Error) -> anyhow::Error {
-        anyhow!(
-            "{err:#}\nbitcoind datadir: {}\n{}",
+    fn explain(&self, err: Error) -> Error {
+        err.note(format!(
+            "bitcoind datadir: {}\n{}",
             self.datadir.display(),
             self.daemon.log_tail(30)
-        )
+        ))
     }
 
     /// The typed `bitcoincore-rpc` client (wallet RPCs need the wallet in

@@ -27,20 +27,77 @@ pub(crate) struct DaemonSpec {
     pub env: Vec<(OsString, OsString)>,
 }
 
-/// How a daemon ended. Backends word it differently (std's `exit status:
-/// 1`, a container's exit code), so whether it was clean is kept apart
-/// from the words.
+/// How a daemon's process ended: its exit code or the signal that killed
+/// it, as numbers, plus the backend's own words for people.
+///
+/// Natively these are the process's wait status. In a container, the
+/// engine reports a process killed by signal N as exit code 128 + N; that
+/// is decoded back, so [`ExitStatus::signal`] means the same on both
+/// backends.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Ended {
-    /// It exited by itself with status 0.
-    pub clean: bool,
-    /// How, for people: `exit status: 1`, `signal: 9 (SIGKILL)`, ...
-    pub how: String,
+pub struct ExitStatus {
+    code: Option<i32>,
+    signal: Option<i32>,
+    clean: bool,
+    text: String,
 }
 
-impl fmt::Display for Ended {
+impl ExitStatus {
+    /// The exit code, if the process exited by itself (`exit(code)`).
+    pub fn code(&self) -> Option<i32> {
+        self.code
+    }
+
+    /// The signal that killed the process, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        self.signal
+    }
+
+    /// Whether it exited by itself with code 0 (and, in a container, the
+    /// engine reports nothing wrong).
+    pub fn success(&self) -> bool {
+        self.clean
+    }
+
+    /// A local process's status.
+    pub(crate) fn from_std(status: std::process::ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        Self {
+            code: status.code(),
+            signal: status.signal(),
+            clean: status.success(),
+            text: status.to_string(),
+        }
+    }
+
+    /// A container's: the engine's exit code, whether the engine saw
+    /// anything else wrong (out of memory, its own error), and its words.
+    pub(crate) fn from_engine(code: i64, trouble: bool, text: String) -> Self {
+        let code = i32::try_from(code).unwrap_or(-1);
+        let signal = (129..=128 + 64).contains(&code).then(|| code - 128);
+        Self {
+            code: if signal.is_some() { None } else { Some(code) },
+            signal,
+            clean: code == 0 && !trouble,
+            text,
+        }
+    }
+
+    /// An end the backend could not read (a container removed behind the
+    /// harness's back): neither a code nor a signal, and not clean.
+    pub(crate) fn unknown(text: String) -> Self {
+        Self {
+            code: None,
+            signal: None,
+            clean: false,
+            text,
+        }
+    }
+}
+
+impl fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.how)
+        f.write_str(&self.text)
     }
 }
 
@@ -49,7 +106,7 @@ pub(crate) trait Daemon: Send + Sync + fmt::Debug {
     /// The process id, where there is one on this machine.
     fn pid(&self) -> Option<u32>;
     /// How it ended, if it has.
-    fn exited(&self) -> Option<Ended>;
+    fn exited(&self) -> Option<ExitStatus>;
     /// Polls until it has exited or `timeout` passed; true if it exited.
     fn wait_exit(&self, timeout: Duration) -> bool;
     /// Asks it to stop, waits up to `grace`, then kills it and whatever it

@@ -283,8 +283,7 @@ fn container_mounts(conf: &Conf, root: &Path, node: Option<&NodeConf>) -> Vec<Pa
     if let Some(node) = node {
         mounts.extend(conf.libfaketime.clone());
         mounts.extend(
-            node.plugins
-                .iter()
+            node.plugins()
                 .filter_map(|p| p.path.parent().map(Path::to_path_buf)),
         );
     }

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use crate::error::{Context, FromInternal, Result};
 
 use crate::daemon::placement::Placement;
 use crate::version::Version;
@@ -38,7 +38,7 @@ impl LightningdBin {
                 help.join().expect("`lightningd --help` thread panicked"),
             )
         });
-        let version_text = version_text?;
+        let version_text = version_text.internal()?;
         let version = Version::parse(&version_text).with_context(|| {
             format!(
                 "parsing `{} --version` output {version_text:?} (run on {placement})",
@@ -48,7 +48,7 @@ impl LightningdBin {
         Ok(Self {
             path: path.to_path_buf(),
             version,
-            help: help?,
+            help: help.internal()?,
         })
     }
 

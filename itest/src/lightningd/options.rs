@@ -10,7 +10,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use anyhow::Result;
+use crate::error::Result;
 
 use crate::daemon::placement::Placement;
 use crate::lightningd::bin::LightningdBin;

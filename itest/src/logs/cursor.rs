@@ -23,9 +23,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
 use regex::Regex;
 
+use crate::error::{Context, Error, Result};
 use crate::logs::pattern::{LogMark, Pattern};
 use crate::wait::wait_until;
 
@@ -34,14 +34,16 @@ const TAIL_LINES: usize = 30;
 
 /// Whether more lines can still arrive in a log, for
 /// [`LogCursor::wait_for_logs_while`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum LogState {
     /// Its writer may still add lines: keep waiting until the timeout.
     Growing,
-    /// Its writer has ended (the text says how, e.g. `l1 died: exit
-    /// status: 1`): what is in the file now is all there will be, so a
-    /// wait reads it and, if the lines are not there, fails at once.
-    Complete(String),
+    /// Its writer has ended, for the reason the error gives (for a node,
+    /// its [`Died`](crate::ErrorKind::Died) error, or a message saying it
+    /// was stopped): what is in the file now is all there will be, so a
+    /// wait reads it and, if the lines are not there, fails at once with
+    /// that error, noting what it searched.
+    Complete(Error),
 }
 
 /// A read position in a growing log file; see the module docs.
@@ -176,17 +178,20 @@ impl LogCursor {
                     let searched =
                         format!("searched from line {} of {}", from + 1, self.lines.len());
                     if let LogState::Complete(why) = now {
-                        bail!(
-                            "{why}, so nothing more can be logged: {searched}, no line for \
-                             {missing} in the whole log, waiting for {what}"
-                        );
+                        return Err(why.note(format!(
+                            "so nothing more can be logged: {searched}, no line for {missing} \
+                             in the whole log, waiting for {what}"
+                        )));
                     }
                     *last = format!("{searched}; no line yet for {missing}");
                     Ok(None)
                 }
             }
         });
-        waited.map_err(|e| anyhow!("{e:#}\n{}", self.tail(TAIL_LINES)))
+        waited.map_err(|e| match e.died() {
+            Some(_) => e,
+            None => e.note(self.tail(TAIL_LINES)),
+        })
     }
 
     /// The first line anywhere in the log (not only after the cursor) that
@@ -590,7 +595,7 @@ mod tests {
         let started = std::time::Instant::now();
         let err = log
             .wait_for_logs_while(["never"], Duration::from_secs(30), || {
-                Err(anyhow!("daemon died"))
+                Err(crate::Error::msg("daemon died"))
             })
             .unwrap_err();
         assert!(format!("{err:#}").contains("daemon died"));
@@ -645,7 +650,7 @@ mod tests {
         let mut log = LogCursor::new(&path);
         let line = log
             .wait_for_logs_while(["shutting down"], Duration::from_secs(30), || {
-                Ok(LogState::Complete("l1 died: exit status: 1".into()))
+                Ok(LogState::Complete(Error::msg("l1 died: exit status: 1")))
             })
             .unwrap();
         assert_eq!(line, ["x: important plugin died, shutting down"]);
@@ -657,14 +662,14 @@ mod tests {
         let mut log = LogCursor::new(&path);
         let err = log
             .wait_for_logs_while(["never", "starting"], Duration::from_secs(600), || {
-                Ok(LogState::Complete("l1 died: exit status: 1".into()))
+                Ok(LogState::Complete(Error::msg("l1 died: exit status: 1")))
             })
             .unwrap_err();
         let text = format!("{err:#}");
         // Not a timeout: the wait ended on the first poll.
-        assert!(!text.contains("timed out"), "{text}");
+        assert!(!err.is_timeout() && !text.contains("timed out"), "{text}");
         assert!(
-            text.starts_with("l1 died: exit status: 1, so nothing more can be logged"),
+            text.starts_with("l1 died: exit status: 1\nso nothing more can be logged"),
             "{text}"
         );
         assert!(
@@ -689,7 +694,7 @@ mod tests {
                 polls += 1;
                 if polls == 3 {
                     append(&writer_path, &["last words"]);
-                    return Ok(LogState::Complete("ended".into()));
+                    return Ok(LogState::Complete(Error::msg("ended")));
                 }
                 Ok(LogState::Growing)
             })

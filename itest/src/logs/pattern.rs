@@ -9,8 +9,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use regex::Regex;
+
+use crate::error::{bail, Context, Result};
 
 /// A log pattern: a regex (the default for strings) or plain text.
 ///
@@ -164,7 +165,7 @@ impl LogMark {
     /// taken from another log.
     pub(crate) fn line_in(&self, path: &Path) -> Result<usize> {
         match &self.log {
-            Some(log) if log != path => anyhow::bail!(
+            Some(log) if log != path => bail!(
                 "a log mark taken from {} used on {}",
                 log.display(),
                 path.display()

@@ -3,7 +3,7 @@
 //! (pyln-testing's `generate_block(n, wait_for_mempool=...)` and
 //! `sync_blockheight`).
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use serde_json::{json, Value};
 
 use super::Network;
@@ -171,8 +171,8 @@ impl Network {
         let height = self.bitcoind().height()?;
         let started = self
             .nodes()
-            .iter()
-            .filter(|n| n.is_running() || n.exit_status().is_some());
+            .into_iter()
+            .filter(|n| n.is_running() || n.died().is_some());
         for node in started {
             node.wait_blockheight(height)?;
         }

@@ -1,7 +1,7 @@
 //! Connecting nodes and opening channels, and finding a node's channel
 //! with a peer.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use serde_json::{json, Map, Value};
 
 use super::Network;
@@ -103,7 +103,7 @@ pub struct Channel {
 impl Network {
     /// Connects `a` to `b` over loopback.
     pub fn connect(&self, a: &Node, b: &Node) -> Result<Value> {
-        a.rpc(
+        a.call(
             "connect",
             json!({"id": b.id()?, "host": "127.0.0.1", "port": b.port()}),
         )
@@ -139,7 +139,7 @@ impl Network {
         if how.wait_for_announce && !(how.confirm && how.announce) {
             bail!("OpenChannel::wait_for_announce needs a confirmed, announced channel: {how:?}");
         }
-        self.fund_wallet(a, how.sats + self.conf.funding_margin_sat)?;
+        self.fund_wallet(a, how.sats + self.conf().funding_margin_sat)?;
         self.connect(a, b)?;
         let (a_id, b_id) = (a.id()?, b.id()?);
         let mut params = how.params.clone();
@@ -148,7 +148,7 @@ impl Network {
         if !how.announce {
             params.insert("announce".into(), json!(false));
         }
-        let reply = a.rpc("fundchannel", Value::Object(params))?;
+        let reply = a.call("fundchannel", Value::Object(params))?;
         let field = |k: &str| {
             reply[k]
                 .as_str()
@@ -161,7 +161,7 @@ impl Network {
             .with_context(|| format!("fundchannel reply has no `outnum`: {reply}"))?;
         let mut short_channel_id = None;
         if how.confirm {
-            self.mine_with_mempool(self.conf.channel_confirmations.max(1), &txid)?;
+            self.mine_with_mempool(self.conf().channel_confirmations.max(1), &txid)?;
             for (node, peer) in [(a, &b_id), (b, &a_id)] {
                 self.wait_channel_state(node, peer, "CHANNELD_NORMAL")?;
             }
@@ -186,8 +186,8 @@ impl Network {
     /// `state`.
     pub fn wait_channel_state(&self, node: &Node, peer: &str, state: &str) -> Result<()> {
         let what = format!("{}'s channel with {peer} to be {state}", node.name());
-        wait_until(&what, self.conf.timeout, |last| {
-            let reply = node.rpc("listpeerchannels", json!({"id": peer}))?;
+        wait_until(&what, self.conf().timeout, |last| {
+            let reply = node.call("listpeerchannels", json!({"id": peer}))?;
             let states: Vec<Value> = reply["channels"]
                 .as_array()
                 .map(|cs| cs.iter().map(|c| c["state"].clone()).collect())
@@ -204,17 +204,17 @@ impl Network {
     /// Without `--dev-fast-gossip` (releases before v23.11) gossip takes
     /// up to [`SLOW_GOSSIP`] longer, which the wait allows.
     pub fn wait_for_announce(&self, scids: &[&str]) -> Result<()> {
-        for node in self.nodes().iter().filter(|n| n.is_running()) {
+        for node in self.nodes().into_iter().filter(|n| n.is_running()) {
             let limit = if node.version() < Version::new(23, 11, 0) {
-                self.conf.timeout + SLOW_GOSSIP
+                self.conf().timeout + SLOW_GOSSIP
             } else {
-                self.conf.timeout
+                self.conf().timeout
             };
             let what = format!("{} to see {scids:?} announced both ways", node.name());
             wait_until(&what, limit, |last| {
                 let mut ends: Vec<String> = Vec::new();
                 for scid in scids {
-                    let reply = node.rpc("listchannels", json!({"short_channel_id": scid}))?;
+                    let reply = node.call("listchannels", json!({"short_channel_id": scid}))?;
                     let directions = reply["channels"].as_array().cloned().unwrap_or_default();
                     let active = directions.iter().filter(|c| c["active"] == json!(true));
                     if active.count() < 2 {
@@ -229,7 +229,7 @@ impl Network {
                     }
                 }
                 for id in &ends {
-                    let known = node.rpc("listnodes", json!({"id": id}))?;
+                    let known = node.call("listnodes", json!({"id": id}))?;
                     if known["nodes"][0].get("alias").is_none() {
                         *last = format!("no node_announcement of {id} yet");
                         return Ok(None);
@@ -247,7 +247,7 @@ impl Node {
     /// This node's first channel with `peer`, as `listpeerchannels` lists
     /// it, if there is one.
     pub fn channel_with(&self, peer: &Node) -> Result<Option<Value>> {
-        let reply = self.rpc("listpeerchannels", json!({"id": peer.id()?}))?;
+        let reply = self.call("listpeerchannels", json!({"id": peer.id()?}))?;
         Ok(reply["channels"]
             .as_array()
             .and_then(|cs| cs.first())

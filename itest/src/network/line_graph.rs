@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use anyhow::{ensure, Result};
+use crate::error::{ensure, Result};
 use serde_json::{json, Value};
 
 use crate::conf::Conf;
@@ -79,7 +79,7 @@ impl Network {
             "a line needs at least 2 nodes, this network has {}",
             nodes.len()
         );
-        let pairs: Vec<(&Node, &Node)> = nodes.windows(2).map(|w| (&w[0], &w[1])).collect();
+        let pairs: Vec<(&Node, &Node)> = nodes.windows(2).map(|w| (w[0], w[1])).collect();
         if links == Links::Connected {
             for (a, b) in &pairs {
                 self.connect(a, b)?;
@@ -100,7 +100,7 @@ impl Network {
             if links == Links::Private {
                 params["announce"] = json!(false);
             }
-            let funded = a.rpc("fundchannel", params)?;
+            let funded = a.call("fundchannel", params)?;
             txids.push(funded["txid"].as_str().unwrap_or_default().to_string());
         }
         // Six confirmations make a channel announceable (BOLT 7).
@@ -124,7 +124,7 @@ impl Network {
         let id = b.id()?;
         let what = format!("{} to list {} as connected", a.name(), b.name());
         wait_until(&what, self.conf().timeout, |last| {
-            let peers = a.rpc("listpeers", json!({"id": id}))?;
+            let peers = a.call("listpeers", json!({"id": id}))?;
             *last = peers.to_string();
             Ok((peers["peers"][0]["connected"] == json!(true)).then_some(()))
         })
@@ -139,7 +139,7 @@ impl Network {
     /// peer every 60 s, so there the wait allows [`SLOW_GOSSIP`] on top of
     /// [`Conf::timeout`].
     pub fn wait_for_gossip(&self, directions: usize) -> Result<()> {
-        for node in self.nodes().iter().filter(|n| n.is_running()) {
+        for node in self.nodes().into_iter().filter(|n| n.is_running()) {
             let what = format!("{} to see {directions} channel directions", node.name());
             let limit = if node.version() < Version::new(23, 11, 0) {
                 self.conf().timeout + SLOW_GOSSIP
@@ -147,7 +147,7 @@ impl Network {
                 self.conf().timeout
             };
             wait_until(&what, limit, |last| {
-                let reply = node.rpc("listchannels", json!({}))?;
+                let reply = node.call("listchannels", json!({}))?;
                 let active = active_directions(&reply);
                 *last = format!("listchannels shows {active} active");
                 Ok((active >= directions).then_some(()))

@@ -21,14 +21,13 @@ pub(crate) mod money;
 mod teardown;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use anyhow::{Context, Result};
+use std::sync::{Arc, Mutex};
 use tempfile::TempDir;
 
 use crate::bitcoind::BitcoinD;
 use crate::conf::{Conf, NodeConf};
 use crate::daemon::placement::Placement;
+use crate::error::{bail, Context, FromInternal, Result};
 use crate::lightningd::bin::LightningdBin;
 use crate::node::{Node, NodeEnv};
 use crate::probe::lookup::LIGHTNINGD;
@@ -52,10 +51,17 @@ const TAIL_LINES: usize = 30;
 /// let reply = l1.call("my-method", json!([])).unwrap();
 /// net.fund_channel(l1, l2, 1_000_000).unwrap();
 /// l2.restart().unwrap();
+/// // Nodes can be added while others are in use: `add_node` takes `&self`.
+/// let l3 = net.add_node(NodeConf::default()).unwrap();
+/// net.connect(l3, l1).unwrap();
 /// ```
 pub struct Network {
     // Field order matters for Drop: nodes before bitcoind before the dir.
-    nodes: Vec<Node>,
+    /// Append-only, so `add_node(&self)` can hand out a `&Node` while
+    /// other nodes are borrowed.
+    nodes: boxcar::Vec<Node>,
+    /// Held while a node is added, so names and directories stay unique.
+    adding: Mutex<()>,
     bitcoind: Option<Arc<BitcoinD>>,
     dir: Option<TempDir>,
     conf: Conf,
@@ -68,7 +74,7 @@ impl std::fmt::Debug for Network {
         f.debug_struct("Network")
             .field("dir", &self.dir())
             .field("bitcoind", &self.bitcoind)
-            .field("nodes", &self.nodes)
+            .field("nodes", &self.nodes())
             .finish()
     }
 }
@@ -86,9 +92,9 @@ impl Network {
     /// On failure the error names the kept directory and carries the
     /// failing daemon's log tail.
     pub fn with_conf(conf: &Conf) -> Result<Self> {
-        Placement::prepare(conf)?;
+        Placement::prepare(conf).internal()?;
         if let Some(lib) = conf.libfaketime.as_deref().filter(|p| !p.is_file()) {
-            anyhow::bail!(
+            bail!(
                 "Conf::libfaketime {} is not a file (ITEST_LIBFAKETIME=off disables it)",
                 lib.display()
             );
@@ -109,10 +115,11 @@ impl Network {
             .iter()
             .map(|node| PlacedNode::new(conf, node, &root))
             .collect::<Result<Vec<_>>>()?;
-        let bitcoind = Placement::bitcoind(conf, &root)?;
+        let bitcoind = Placement::bitcoind(conf, &root).internal()?;
         let bitcoind_path = BitcoinD::program(conf, &bitcoind)?;
         let mut net = Network {
-            nodes: Vec::new(),
+            nodes: boxcar::Vec::new(),
+            adding: Mutex::new(()),
             bitcoind: None,
             dir: Some(dir),
             conf: conf.clone(),
@@ -159,8 +166,8 @@ impl Network {
             self.prepare_node(conf, placed, bin)?;
         }
         let to_start: Vec<&Node> = self
-            .nodes
-            .iter()
+            .nodes()
+            .into_iter()
             .zip(&self.conf.nodes)
             .filter(|(_, c)| c.start)
             .map(|(n, _)| n)
@@ -180,34 +187,43 @@ impl Network {
         Ok(())
     }
 
+    /// Creates the next node (`l<N+1>`) from `conf`; the caller holds
+    /// `adding` or is the only one building.
     fn prepare_node(
-        &mut self,
+        &self,
         conf: NodeConf,
         placed: PlacedNode,
         bin: LightningdBin,
     ) -> Result<&Node> {
-        let name = format!("l{}", self.nodes.len() + 1);
+        let name = format!("l{}", self.nodes.count() + 1);
         let env = NodeEnv {
             bitcoind: self.bitcoind.as_ref().expect("bitcoind starts first"),
             placement: placed.placement,
             bitcoin_cli: placed.bitcoin_cli,
+            default_lightningd: self.conf.lightningd.as_deref(),
             log_level: &self.conf.log_level,
             timeout: self.conf.timeout,
+            stop_timeout: self.conf.stop_timeout,
             libfaketime: self.conf.libfaketime.as_deref(),
         };
         let node = Node::new(&name, &self.dir().join(&name), conf, bin, &env)?;
-        self.nodes.push(node);
-        Ok(self.nodes.last().expect("just pushed"))
+        let index = self.nodes.push(node);
+        Ok(&self.nodes[index])
     }
 
-    /// Adds a node to a running network (named `l<N+1>`), and starts it
-    /// unless `conf.start` is false.
-    pub fn add_node(&mut self, conf: NodeConf) -> Result<&Node> {
+    /// Adds a node to the running network (named `l<N+1>`), and starts it
+    /// unless `conf.start` is false. It takes `&self`: nodes you already
+    /// hold stay usable, and the new one is `net.node(N)` from now on.
+    /// A node that fails to start stays in the network, stopped, as a
+    /// node with `start: false` would.
+    pub fn add_node(&self, conf: NodeConf) -> Result<&Node> {
         let placed = PlacedNode::new(&self.conf, &conf, self.dir())?;
         let bin = placed.inspect()?;
         let start = conf.start;
-        self.conf.nodes.push(conf.clone());
-        let node = self.prepare_node(conf, placed, bin)?;
+        let node = {
+            let _adding = self.adding.lock().unwrap_or_else(|p| p.into_inner());
+            self.prepare_node(conf, placed, bin)?
+        };
         if start {
             node.start()?;
         }
@@ -219,19 +235,26 @@ impl Network {
         self.dir.as_ref().expect("dir exists until drop").path()
     }
 
-    /// The configuration this network was built with (plus added nodes).
+    /// The configuration this network was built with (a node's current
+    /// settings are [`Node::conf`]).
     pub fn conf(&self) -> &Conf {
         &self.conf
     }
 
-    /// Node `i`, counting from 0 (`node(0)` is `l1`).
+    /// Node `i`, counting from 0 (`node(0)` is `l1`). Panics if there is no
+    /// such node.
     pub fn node(&self, i: usize) -> &Node {
-        &self.nodes[i]
+        self.nodes.get(i).unwrap_or_else(|| {
+            panic!(
+                "the network has {} node(s); there is no node({i})",
+                self.nodes.count()
+            )
+        })
     }
 
     /// Every node, in order.
-    pub fn nodes(&self) -> &[Node] {
-        &self.nodes
+    pub fn nodes(&self) -> Vec<&Node> {
+        self.nodes.iter().map(|(_, n)| n).collect()
     }
 
     /// The network's bitcoind.
@@ -249,13 +272,15 @@ struct PlacedNode {
 
 impl PlacedNode {
     fn new(conf: &Conf, node: &NodeConf, root: &Path) -> Result<Self> {
-        let placement = Placement::lightningd(conf, node, root)?;
-        let lightningd = placement.program(
-            LIGHTNINGD,
-            conf.lightningd.as_deref(),
-            node.lightningd.as_deref(),
-        )?;
-        let bitcoin_cli = placement.bitcoin_cli(conf)?;
+        let placement = Placement::lightningd(conf, node, root).internal()?;
+        let lightningd = placement
+            .program(
+                LIGHTNINGD,
+                conf.lightningd.as_deref(),
+                node.lightningd.as_deref(),
+            )
+            .internal()?;
+        let bitcoin_cli = placement.bitcoin_cli(conf).internal()?;
         Ok(Self {
             placement,
             lightningd,

@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use serde_json::{json, Map, Value};
 
 use crate::network::Network;
 use crate::node::Node;
-use crate::rpc::RpcError;
 use crate::version::Version;
 use crate::wait::wait_until;
 
@@ -82,7 +81,7 @@ impl Node {
     /// `deschashonly`, ... The amount is msat (`u64`) or [`Amount::Any`].
     ///
     /// ```no_run
-    /// # fn f(l2: &cln_itest::Node) -> anyhow::Result<()> {
+    /// # fn f(l2: &cln_itest::Node) -> cln_itest::Result<()> {
     /// use cln_itest::Amount;
     /// use serde_json::json;
     ///
@@ -101,7 +100,7 @@ impl Node {
         params.insert("label".into(), json!(label));
         params.insert("description".into(), json!(label));
         params.extend(extra_params("invoice", extra)?);
-        let reply = self.rpc("invoice", Value::Object(params))?;
+        let reply = self.call("invoice", Value::Object(params))?;
         let field = |k: &str| {
             reply[k]
                 .as_str()
@@ -128,7 +127,7 @@ impl Node {
     /// [`PAY_REPLY_MARGIN`] less, so its failure arrives before the RPC
     /// limit instead of a transport timeout. For a lightningd whose clock
     /// runs fast under libfaketime, `retry_for` is scaled to its clock.
-    pub fn pay(&self, bolt11: &str) -> Result<Value, RpcError> {
+    pub fn pay(&self, bolt11: &str) -> Result<Value> {
         self.call(
             "pay",
             json!({"bolt11": bolt11, "retry_for": self.retry_for()}),
@@ -140,12 +139,8 @@ impl Node {
     /// `label`, `maxfeepercent`, `exemptfee`, `riskfactor`, `maxdelay`,
     /// `exclude`, ... and `retry_for` (default as for `pay`). Bad `extra`
     /// (not an object) is refused before anything is sent.
-    pub fn pay_with(&self, bolt11: &str, extra: Value) -> Result<Value, RpcError> {
-        let extra = extra_params("pay", extra).map_err(|e| RpcError {
-            code: None,
-            message: format!("{e:#}"),
-            data: None,
-        })?;
+    pub fn pay_with(&self, bolt11: &str, extra: Value) -> Result<Value> {
+        let extra = extra_params("pay", extra)?;
         let mut params = Map::new();
         params.insert("bolt11".into(), json!(bolt11));
         params.insert("retry_for".into(), json!(self.retry_for()));
@@ -167,7 +162,7 @@ impl Node {
     pub fn single_route(&self, destination: &Node, amount_msat: u64) -> Result<Value> {
         let id = destination.id()?;
         if self.version() < Version::new(26, 6, 0) {
-            let reply = self.rpc(
+            let reply = self.call(
                 "getroute",
                 json!({"id": id, "amount_msat": amount_msat, "riskfactor": 1, "cltv": FINAL_CLTV}),
             )?;
@@ -176,7 +171,7 @@ impl Node {
                 _ => bail!("{}: getroute gave no route: {reply}", self.name()),
             };
         }
-        let reply = self.rpc(
+        let reply = self.call(
             "getroutes",
             json!({
                 "source": self.id()?,
@@ -232,7 +227,7 @@ impl Node {
     /// `waitsendpay`'s reply (`status: "complete"`, ...), `Err` with
     /// lightningd's error exactly as sent (the failing hop's code and
     /// data), as [`Node::pay`].
-    pub fn sendpay_and_wait(&self, route: &Value, invoice: &Invoice) -> Result<Value, RpcError> {
+    pub fn sendpay_and_wait(&self, route: &Value, invoice: &Invoice) -> Result<Value> {
         self.call(
             "sendpay",
             json!({
@@ -268,7 +263,7 @@ impl Network {
     pub(crate) fn fund_wallets(&self, nodes: &[&Node], sats: u64) -> Result<()> {
         let mut sent = Vec::new();
         for node in nodes {
-            let reply = node.rpc("newaddr", json!({}))?;
+            let reply = node.call("newaddr", json!({}))?;
             let address = ["bech32", "p2tr"]
                 .iter()
                 .find_map(|k| reply[*k].as_str())
@@ -279,7 +274,7 @@ impl Network {
         for (node, txid) in sent {
             let what = format!("{} to see confirmed output of {txid}", node.name());
             wait_until(&what, self.conf().timeout, |last| {
-                let funds = node.rpc("listfunds", json!({}))?;
+                let funds = node.call("listfunds", json!({}))?;
                 let outputs = funds["outputs"].as_array().cloned().unwrap_or_default();
                 *last = format!("listfunds outputs: {}", outputs.len());
                 Ok(outputs

@@ -1,7 +1,7 @@
 //! What happens when a network ends: the policy in the module docs of
 //! `network`.
 
-use anyhow::{bail, Result};
+use crate::error::{bail, Result};
 
 use super::{Network, TAIL_LINES};
 use crate::findings::{report, Finding};
@@ -20,8 +20,8 @@ impl Network {
                 b.log_tail(TAIL_LINES)
             ));
         }
-        for n in &self.nodes {
-            let state = match n.exit_status() {
+        for n in self.nodes() {
+            let state = match n.died() {
                 Some(status) => format!(" DIED ({status})"),
                 None => String::new(),
             };
@@ -51,9 +51,9 @@ impl Network {
             return Ok(());
         }
         let dead: Vec<&str> = self
-            .nodes
-            .iter()
-            .filter(|n| n.exit_status().is_some())
+            .nodes()
+            .into_iter()
+            .filter(|n| n.died().is_some())
             .map(|n| n.name())
             .collect();
         let why = if std::thread::panicking() {
@@ -73,8 +73,8 @@ impl Network {
         let check = !std::thread::panicking() && !self.start_failed;
         let leaks: Vec<Option<String>> = std::thread::scope(|s| {
             let stops: Vec<_> = self
-                .nodes
-                .iter()
+                .nodes()
+                .into_iter()
                 .map(|node| {
                     s.spawn(move || {
                         let leaks = if check { node.memleak_report() } else { None };
@@ -117,13 +117,13 @@ impl Network {
     /// One report per node that fails the teardown checks, given what
     /// each node's `dev-memleak` said.
     fn teardown_findings(&self, leaks: Vec<Option<String>>) -> Vec<String> {
-        self.nodes
-            .iter()
+        self.nodes()
+            .into_iter()
             .zip(leaks)
             .filter_map(|(node, leaks)| {
                 let findings = node
                     .teardown_findings(leaks)
-                    .unwrap_or_else(|e| vec![Finding::Unreadable(format!("{e:#}"))]);
+                    .unwrap_or_else(|e| vec![Finding::Unreadable(e.to_string())]);
                 (!findings.is_empty()).then(|| report(node.name(), node.lightning_dir(), &findings))
             })
             .collect()

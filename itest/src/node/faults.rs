@@ -9,7 +9,9 @@
 //! that merely may not reconnect runs without the option and without the
 //! reconnection check, as under pyln-testing.
 
-use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+use crate::error::{bail, Context, Result};
 
 use super::Node;
 use crate::conf::NodeConf;
@@ -51,37 +53,37 @@ pub(crate) fn check(name: &str, conf: &NodeConf, bin: &LightningdBin) -> Result<
     Ok(())
 }
 
+/// The fault options for the command line of a node in `dir` with `conf`.
+pub(crate) fn options(conf: &NodeConf, bin: &LightningdBin, dir: &Path) -> Vec<String> {
+    let mut args = Vec::new();
+    if suppresses_reconnects(conf, bin) {
+        args.push("--dev-no-reconnect".to_string());
+    }
+    if !conf.dev_disconnect.is_empty() {
+        args.push(format!(
+            "--dev-disconnect={}",
+            dev_disconnect_file(dir).display()
+        ));
+    }
+    args
+}
+
+/// `<lightning-dir>/regtest/dev-disconnect`.
+fn dev_disconnect_file(dir: &Path) -> PathBuf {
+    dir.join("regtest").join("dev-disconnect")
+}
+
 impl Node {
-    /// The fault options for this node's command line.
-    pub(crate) fn fault_options(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        if suppresses_reconnects(&self.conf, &self.bin) {
-            args.push("--dev-no-reconnect".to_string());
-        }
-        if !self.conf.dev_disconnect.is_empty() {
-            args.push(format!(
-                "--dev-disconnect={}",
-                self.dev_disconnect_file().display()
-            ));
-        }
-        args
-    }
-
-    /// `<lightning-dir>/regtest/dev-disconnect`.
-    fn dev_disconnect_file(&self) -> std::path::PathBuf {
-        self.dir.join("regtest").join("dev-disconnect")
-    }
-
     /// Writes the rules afresh before a start: lightningd consumes them as
     /// they fire, so each run starts from the first.
-    pub(crate) fn write_fault_files(&self) -> Result<()> {
-        if self.conf.dev_disconnect.is_empty() {
+    pub(crate) fn write_fault_files(&self, conf: &NodeConf) -> Result<()> {
+        if conf.dev_disconnect.is_empty() {
             return Ok(());
         }
-        let path = self.dev_disconnect_file();
+        let path = dev_disconnect_file(&self.dir);
         let dir = path.parent().expect("a file in regtest/");
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut text = self.conf.dev_disconnect.join("\n");
+        let mut text = conf.dev_disconnect.join("\n");
         text.push('\n');
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
     }

@@ -1,182 +1,371 @@
 //! Starting and stopping a node, and how it ended.
+//!
+//! A lightningd process ends in one of two ways, as far as a test is
+//! concerned:
+//! - **exited**: the test stopped it ([`Node::stop`]), it exited cleanly
+//!   by itself (a `stop` call, any clean route), its start failed and was
+//!   reported as a [`StartError`](crate::StartError), or the test waited
+//!   for it to end ([`Node::wait_exit`]);
+//! - **died**: it exited by itself, not cleanly, and nobody waited for it.
+//!   Calls and waits on it fail saying so, and at teardown the test fails
+//!   unless [`NodeConf::may_fail`](crate::NodeConf::may_fail).
 
 use std::ffi::OsString;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
 use serde_json::json;
 
-use super::{Node, StartError, TAIL_LINES};
-use crate::daemon::boundary::{Daemon, DaemonSpec};
+use super::{lock, Ended, Node, TAIL_LINES};
+use crate::daemon::boundary::{Daemon, DaemonSpec, ExitStatus};
+use crate::error::{Error, Result, StartError};
 use crate::findings::{self, Exit, Finding};
 use crate::lightningd::options::clock_env;
 use crate::wait::wait_until;
 
+/// How long the harness waits for a killed lightningd's process group.
+const KILL_GRACE: Duration = Duration::from_secs(1);
+
+/// Where a node is in its life; see [`Node::state`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeState {
+    /// Never started ([`NodeConf::start`](crate::NodeConf::start) false).
+    NotStarted,
+    /// lightningd runs (it may not be ready yet after [`Node::launch`]).
+    Running,
+    /// lightningd ended the way the test asked for or expected (see the
+    /// module docs), with this status.
+    Exited(ExitStatus),
+    /// lightningd exited by itself, not cleanly, and nobody waited for it.
+    Died(ExitStatus),
+}
+
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeState::NotStarted => f.write_str("never started"),
+            NodeState::Running => f.write_str("running"),
+            NodeState::Exited(status) => write!(f, "stopped ({status})"),
+            NodeState::Died(status) => write!(f, "DIED ({status})"),
+        }
+    }
+}
+
 impl Node {
-    /// Launches lightningd without waiting; see [`Node::wait_ready`].
-    pub(crate) fn launch(&self) -> Result<(), StartError> {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = &running.daemon {
-            if d.exited().is_none() {
-                return Err(self.start_error("it is already running".into()));
+    /// Where the node is in its life.
+    pub fn state(&self) -> NodeState {
+        let running = lock(&self.running);
+        if let Some(daemon) = &running.daemon {
+            return match daemon.exited() {
+                None => NodeState::Running,
+                Some(status) if status.success() => NodeState::Exited(status),
+                Some(status) => NodeState::Died(status),
+            };
+        }
+        match &running.ended {
+            None => NodeState::NotStarted,
+            Some(ended) if ended.died => NodeState::Died(ended.status.clone()),
+            Some(ended) => NodeState::Exited(ended.status.clone()),
+        }
+    }
+
+    /// Whether lightningd is running (started and not exited).
+    pub fn is_running(&self) -> bool {
+        self.state() == NodeState::Running
+    }
+
+    /// How the last lightningd process of this node ended, however it
+    /// ended (stopped, died, a failed start); `None` while it runs or if it
+    /// never started.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        match self.state() {
+            NodeState::Exited(status) | NodeState::Died(status) => Some(status),
+            NodeState::NotStarted | NodeState::Running => None,
+        }
+    }
+
+    /// How lightningd ended, if it died (see [`NodeState::Died`]).
+    pub fn died(&self) -> Option<ExitStatus> {
+        match self.state() {
+            NodeState::Died(status) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// How the running process ended, if it has (a clean exit included).
+    fn current_exit(&self) -> Option<ExitStatus> {
+        lock(&self.running).daemon.as_ref().and_then(|d| d.exited())
+    }
+
+    /// Starts lightningd and returns at once, without waiting until it is
+    /// ready: then [`Node::wait_ready`], or [`Node::wait_exit`] for a start
+    /// that should fail. Fails if it already runs, or if it cannot be
+    /// launched at all.
+    pub fn launch(&self) -> Result<()> {
+        // Before `running` is locked: a log wait holds the log, then asks
+        // for the state.
+        self.note_launch();
+        let mut running = lock(&self.running);
+        if let Some(previous) = running.daemon.take() {
+            match previous.exited() {
+                None => {
+                    running.daemon = Some(previous);
+                    drop(running);
+                    return Err(self.start_error("it is already running".into(), None));
+                }
+                // It ended by itself: keep how, for state and teardown.
+                Some(status) => {
+                    running.ended = Some(Ended {
+                        died: !status.success(),
+                        status: status.clone(),
+                    });
+                    running.exits.push(Exit::Exited(status));
+                    previous.kill(KILL_GRACE);
+                }
             }
         }
         // A stale socket from an earlier run must not answer for this one.
         self.rpc.reset();
-        self.write_fault_files()
-            .map_err(|e| self.start_error(format!("{e:#}")))?;
-        self.note_launch();
+        let conf = self.conf();
+        let bin = lock(&self.bin).clone();
+        if let Err(e) = self.write_fault_files(&conf) {
+            drop(running);
+            return Err(self.start_error(e.to_string(), None));
+        }
+        let prepared = conf
+            .plugins()
+            .enumerate()
+            .map(|(i, plugin)| {
+                self.placement
+                    .check_visible(&plugin.path, &self.name)
+                    .map_err(Error::msg)?;
+                self.plugin_path(i, plugin)
+            })
+            .collect::<Result<Vec<_>>>();
+        let plugins = match prepared {
+            Ok(plugins) => plugins,
+            Err(e) => {
+                drop(running);
+                return Err(self.start_error(e.to_string(), None));
+            }
+        };
+        let mut env = clock_env(&bin, self.libfaketime.as_deref());
+        env.extend(super::memleak::env(&conf, &bin));
+        env.extend(
+            conf.env
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        );
         let spec = DaemonSpec {
             name: self.name.clone(),
-            program: self.bin.path.clone(),
-            args: self.args().into_iter().map(OsString::from).collect(),
+            program: bin.path.clone(),
+            args: self
+                .args(&conf, &bin, &plugins)
+                .into_iter()
+                .map(OsString::from)
+                .collect(),
             dir: self.dir.clone(),
             log: self.log_path(),
-            env: clock_env(&self.bin, self.libfaketime.as_deref())
-                .into_iter()
-                .chain(self.memleak_env())
-                .collect(),
+            env,
         };
-        let daemon = self
-            .placement
-            .launch(&spec)
-            .map_err(|e| self.start_error(format!("{e:#}")))?;
-        running.daemon = Some(daemon);
-        Ok(())
+        running.stderr_from = self.stderr_len();
+        match self.placement.launch(&spec) {
+            Ok(daemon) => {
+                running.daemon = Some(daemon);
+                running.ended = None;
+                Ok(())
+            }
+            Err(e) => {
+                drop(running);
+                Err(self.start_error(format!("{e:#}"), None))
+            }
+        }
     }
 
-    /// Waits until `getinfo` answers with neither `warning_bitcoind_sync`
-    /// nor `warning_lightningd_sync`, at bitcoind's current height or
-    /// above. On timeout or early exit the node is killed and the error
-    /// carries its log tail.
-    pub(crate) fn wait_ready(&self) -> Result<(), StartError> {
-        let min_height = self
-            .bitcoind
-            .height()
-            .map_err(|e| self.start_error(format!("{e:#}")))?;
-        let what = format!(
-            "getinfo without sync warnings and blockheight >= {min_height} (limit {}s)",
-            self.timeout.as_secs()
-        );
-        let ready = wait_until(&what, self.timeout, |last| {
-            if let Some(status) = self.exit_status() {
-                bail!("exited early with {status}");
-            }
-            let reply = self
-                .rpc
-                .call_with_timeout("getinfo", json!({}), Duration::from_secs(5));
-            match reply {
-                Ok(info) => {
-                    let warnings: Vec<&str> = ["warning_bitcoind_sync", "warning_lightningd_sync"]
-                        .into_iter()
-                        .filter(|w| info.get(*w).is_some())
-                        .collect();
-                    let height = info["blockheight"].as_u64().unwrap_or(0);
-                    if warnings.is_empty() && height >= min_height {
-                        return Ok(Some(()));
+    /// Waits until the launched lightningd is ready: `getinfo` answers
+    /// with neither `warning_bitcoind_sync` nor `warning_lightningd_sync`,
+    /// at bitcoind's current height or above. On timeout or early exit the
+    /// node is killed and the [`StartError`] carries its exit status,
+    /// stderr and log tail.
+    pub fn wait_ready(&self) -> Result<()> {
+        if lock(&self.running).daemon.is_none() {
+            return Err(self.start_error(
+                "it was not launched (Node::launch or Node::start first)".into(),
+                None,
+            ));
+        }
+        let ready = self.bitcoind.height().and_then(|min_height| {
+            let what = format!(
+                "{}: getinfo without sync warnings and blockheight >= {min_height}",
+                self.name
+            );
+            wait_until(&what, self.timeout, |last| {
+                if let Some(status) = self.current_exit() {
+                    return Err(Error::msg(format!("exited early with {status}")));
+                }
+                let reply = self.rpc.call("getinfo", json!({}), Duration::from_secs(5));
+                match reply {
+                    Ok(info) => {
+                        let warnings: Vec<&str> =
+                            ["warning_bitcoind_sync", "warning_lightningd_sync"]
+                                .into_iter()
+                                .filter(|w| info.get(*w).is_some())
+                                .collect();
+                        let height = info["blockheight"].as_u64().unwrap_or(0);
+                        if warnings.is_empty() && height >= min_height {
+                            return Ok(Some(()));
+                        }
+                        *last = format!("getinfo blockheight {height}, warnings {warnings:?}");
+                        Ok(None)
                     }
-                    *last = format!("getinfo blockheight {height}, warnings {warnings:?}");
-                    Ok(None)
+                    Err(e) => {
+                        *last = format!("{e:?}");
+                        Ok(None)
+                    }
                 }
-                Err(e) => {
-                    *last = e.to_string();
-                    Ok(None)
-                }
-            }
+            })
         });
         ready.map_err(|e| {
-            let err = self.start_error(format!("{e:#}"));
+            let exited = self.current_exit();
             self.kill();
-            err
+            // Killed now if it had not exited: then the kill is how it ended.
+            let status = exited.or_else(|| self.exit_status());
+            self.start_error(e.to_string(), status)
         })?;
         self.note_ready();
         Ok(())
     }
 
-    fn start_error(&self, reason: String) -> StartError {
-        StartError {
+    fn start_error(&self, reason: String, status: Option<ExitStatus>) -> Error {
+        Error::start(StartError {
             node: self.name.clone(),
             reason,
+            status,
+            stderr: self.stderr().unwrap_or_default(),
             log_tail: self.log_tail(TAIL_LINES),
-        }
+        })
     }
 
-    /// Starts the node and waits until it is ready (synced with bitcoind).
-    /// A node that fails to start is killed and reported with its log
-    /// tail; the network stays usable.
-    pub fn start(&self) -> Result<(), StartError> {
+    /// Starts the node and waits until it is ready (synced with bitcoind):
+    /// [`Node::launch`] then [`Node::wait_ready`]. A node that fails to
+    /// start is killed and reported as a [`StartError`] (match it with
+    /// [`Error::start_error`]); the network stays usable.
+    pub fn start(&self) -> Result<()> {
         self.launch()?;
         self.wait_ready()
     }
 
-    /// Stops the node: the `stop` RPC, a short wait, then SIGKILL for
-    /// whatever is left (plugins included). Keeps its directory, so
-    /// [`Node::start`] brings back the same node with its channels.
-    /// Stopping a stopped node does nothing.
+    /// Waits until lightningd exits by itself (an expected start-up
+    /// failure, a plugin that makes it exit, a `stop` call) and returns
+    /// how, within [`Conf::timeout`](crate::Conf::timeout). The exit is
+    /// then expected: not reported as a death. A node that had already
+    /// ended returns how it ended.
+    pub fn wait_exit(&self) -> Result<ExitStatus> {
+        self.wait_exit_within(self.timeout)
+    }
+
+    /// [`Node::wait_exit`] with its own limit.
+    pub fn wait_exit_within(&self, limit: Duration) -> Result<ExitStatus> {
+        let what = format!("{}'s lightningd to exit", self.name);
+        let status = wait_until(&what, limit, |_| {
+            let running = lock(&self.running);
+            Ok(match &running.daemon {
+                Some(daemon) => daemon.exited(),
+                None => match &running.ended {
+                    Some(ended) => Some(ended.status.clone()),
+                    None => return Err(Error::msg(format!("{} was never started", self.name))),
+                },
+            })
+        })?;
+        if let Some(daemon) = self.take_daemon() {
+            // Plugins may still be exiting: end the whole group.
+            daemon.kill(KILL_GRACE);
+        }
+        lock(&self.running).ended = Some(Ended {
+            status: status.clone(),
+            died: false,
+        });
+        Ok(status)
+    }
+
+    /// Stops the node: the `stop` RPC, then up to its stop budget
+    /// ([`NodeConf::stop_timeout`](crate::NodeConf::stop_timeout), default
+    /// [`Conf::stop_timeout`](crate::Conf::stop_timeout), 60 s) for
+    /// lightningd to exit, then SIGKILL for whatever is left (plugins
+    /// included). Keeps its directory, so [`Node::start`] brings back the
+    /// same node with its channels. Stopping a stopped node does nothing.
+    /// Fails if lightningd had to be killed (which the teardown checks
+    /// report too).
     pub fn stop(&self) -> Result<()> {
-        let daemon = self.take_daemon();
-        if let Some(daemon) = daemon {
-            if daemon.exited().is_none() {
-                let _ = self
-                    .rpc
-                    .call_with_timeout("stop", json!({}), Duration::from_secs(5));
-                daemon.wait_exit(Duration::from_secs(10));
+        let budget = self.stop_timeout();
+        let Some(daemon) = self.take_daemon() else {
+            self.rpc.reset();
+            return Ok(());
+        };
+        let started = Instant::now();
+        let mut died = false;
+        match daemon.exited() {
+            None => {
+                let _ = self.rpc.call("stop", json!({}), budget);
+                daemon.wait_exit(budget.saturating_sub(started.elapsed()));
             }
-            let exit = daemon.exited().map_or(Exit::KilledAfterStop, Exit::Exited);
-            daemon.kill(Duration::from_secs(1));
-            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            Some(status) => died = !status.success(),
+        }
+        let before_kill = daemon.exited();
+        daemon.kill(KILL_GRACE);
+        let status = before_kill
+            .clone()
+            .or_else(|| daemon.exited())
+            .unwrap_or_else(|| ExitStatus::unknown("killed after `stop`".into()));
+        let exit = before_kill.map_or(Exit::KilledAfterStop, Exit::Exited);
+        let killed = exit == Exit::KilledAfterStop;
+        {
+            let mut running = lock(&self.running);
             running.exits.push(exit);
+            running.ended = Some(Ended { status, died });
         }
         self.rpc.reset();
+        if killed {
+            return Err(Error::timeout(
+                format!("{} to exit after the `stop` RPC; it was killed", self.name),
+                budget,
+                None,
+                "the budget is NodeConf::stop_timeout, else Conf::stop_timeout",
+            ));
+        }
         Ok(())
     }
 
     /// [`Node::stop`] then [`Node::start`].
-    pub fn restart(&self) -> Result<(), StartError> {
-        self.stop()
-            .map_err(|e| self.start_error(format!("stopping: {e:#}")))?;
+    pub fn restart(&self) -> Result<()> {
+        self.stop()?;
         self.start()
-    }
-
-    /// Whether lightningd is running (started and not exited).
-    pub fn is_running(&self) -> bool {
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        running
-            .daemon
-            .as_ref()
-            .is_some_and(|d| d.exited().is_none())
-    }
-
-    /// How lightningd exited, if it was started and is no longer running
-    /// (and was not stopped through [`Node::stop`]): a node that died.
-    pub fn exit_status(&self) -> Option<String> {
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        running
-            .daemon
-            .as_ref()
-            .and_then(|d| d.exited())
-            .map(|e| e.how)
     }
 
     /// The running daemon, if any, now owned by the caller: whoever takes
     /// it stops it, so a concurrent stop or kill finds nothing to do.
     fn take_daemon(&self) -> Option<Box<dyn Daemon>> {
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .daemon
-            .take()
+        lock(&self.running).daemon.take()
     }
 
-    /// Kills the node without a graceful stop (teardown and failed starts).
+    /// Kills the node without a graceful stop (failed starts), keeping
+    /// how it ended as expected.
     pub(crate) fn kill(&self) {
-        let daemon = self.take_daemon();
-        if let Some(daemon) = daemon {
-            daemon.kill(Duration::from_secs(1));
+        if let Some(daemon) = self.take_daemon() {
+            let before = daemon.exited();
+            daemon.kill(KILL_GRACE);
+            let status = before
+                .or_else(|| daemon.exited())
+                .unwrap_or_else(|| ExitStatus::unknown("killed by the harness".into()));
+            lock(&self.running).ended = Some(Ended {
+                status,
+                died: false,
+            });
         }
     }
 
-    /// Graceful teardown (network drop): `stop` RPC, short wait, kill.
+    /// Graceful teardown (network drop): [`Node::stop`], whose failure the
+    /// teardown checks report.
     pub(crate) fn shutdown(&self) {
         let _ = self.stop();
     }
@@ -185,19 +374,15 @@ impl Node {
     /// after the node was stopped, so every exit is known, with what
     /// [`Node::memleak_report`] said before it stopped.
     pub(crate) fn teardown_findings(&self, leaks: Option<String>) -> Result<Vec<Finding>> {
-        let exits = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .exits
-            .clone();
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let exits = lock(&self.running).exits.clone();
+        let tolerance = lock(&self.tolerance).clone();
+        let mut log = lock(&self.log);
         let evidence = findings::Evidence {
             log: log.lines()?,
             dirs: vec![self.dir.clone(), self.dir.join("regtest")],
             exits: &exits,
             leaks,
         };
-        Ok(findings::check(&evidence, &self.tolerance))
+        Ok(findings::check(&evidence, &tolerance))
     }
 }

@@ -18,9 +18,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-
+use super::lifecycle::NodeState;
 use super::Node;
+use crate::error::{Context, Error, Result};
 use crate::logs::cursor::{LogCursor, LogState};
 use crate::logs::pattern::{LogMark, Pattern};
 
@@ -99,15 +99,18 @@ impl Node {
 
     /// Whether more lines can come: not once lightningd has exited.
     fn log_state(&self) -> LogState {
-        if self.is_running() {
-            return LogState::Growing;
-        }
-        match self.exit_status() {
-            Some(status) => LogState::Complete(format!("{} died ({status})", self.name)),
-            None => LogState::Complete(format!(
-                "{} is not running (stopped, or never started)",
-                self.name
-            )),
+        match self.state() {
+            NodeState::Running => LogState::Growing,
+            NodeState::Died(status) => LogState::Complete(
+                self.died_during("a wait for its log")
+                    .unwrap_or_else(|| Error::msg(format!("{} died ({status})", self.name))),
+            ),
+            NodeState::Exited(status) => {
+                LogState::Complete(Error::msg(format!("{} has exited ({status})", self.name)))
+            }
+            NodeState::NotStarted => {
+                LogState::Complete(Error::msg(format!("{} was never started", self.name)))
+            }
         }
     }
 
@@ -140,7 +143,7 @@ impl Node {
     /// every line since.
     ///
     /// ```no_run
-    /// # fn f(l1: &cln_itest::Node) -> anyhow::Result<()> {
+    /// # fn f(l1: &cln_itest::Node) -> cln_itest::Result<()> {
     /// use cln_itest::{LogMark, Pattern};
     ///
     /// let mark = l1.log_mark();

@@ -25,42 +25,42 @@ fn has_developer_mode(bin: &LightningdBin) -> bool {
     bin.version >= Version::new(23, 11, 0) || bin.has_option("dev-no-reconnect")
 }
 
-/// Whether the leak check runs for `conf` on `bin`; says so on stderr
-/// when it was asked for and cannot.
-pub(crate) fn enabled(name: &str, conf: &NodeConf, bin: &LightningdBin) -> bool {
-    if !conf.check_memleak {
-        return false;
+/// Whether the leak check runs for `conf` on `bin`.
+fn runs(conf: &NodeConf, bin: &LightningdBin) -> bool {
+    conf.check_memleak && has_developer_mode(bin)
+}
+
+/// Says on stderr that the leak check asked for cannot run on `bin`.
+pub(crate) fn note_if_skipped(name: &str, conf: &NodeConf, bin: &LightningdBin) {
+    if conf.check_memleak && !has_developer_mode(bin) {
+        // Written to the real stderr: libtest's capture would hide eprintln!.
+        let _ = writeln!(
+            std::io::stderr(),
+            "itest: {name}: NodeConf::check_memleak SKIPPED: {} ({}) has no developer mode \
+             (v23.11 or later, or a developer build), so no dev-memleak",
+            bin.path.display(),
+            bin.version
+        );
     }
-    if has_developer_mode(bin) {
-        return true;
+}
+
+/// The environment that turns on lightningd's leak tracking, if the check
+/// runs.
+pub(crate) fn env(conf: &NodeConf, bin: &LightningdBin) -> Vec<(OsString, OsString)> {
+    if runs(conf, bin) {
+        vec![("LIGHTNINGD_DEV_MEMLEAK".into(), "1".into())]
+    } else {
+        Vec::new()
     }
-    // Written to the real stderr: libtest's capture would hide eprintln!.
-    let _ = writeln!(
-        std::io::stderr(),
-        "itest: {name}: NodeConf::check_memleak SKIPPED: {} ({}) has no developer mode \
-         (v23.11 or later, or a developer build), so no dev-memleak",
-        bin.path.display(),
-        bin.version
-    );
-    false
 }
 
 impl Node {
-    /// The environment that turns on lightningd's leak tracking, if the
-    /// check runs.
-    pub(crate) fn memleak_env(&self) -> Vec<(OsString, OsString)> {
-        if self.memleak {
-            vec![("LIGHTNINGD_DEV_MEMLEAK".into(), "1".into())]
-        } else {
-            Vec::new()
-        }
-    }
-
     /// What `dev-memleak` reports now, if the check runs, the node is up
     /// and it found leaks (as lightningd sent them). A failing call finds
     /// nothing: a node that died is reported for that.
     pub(crate) fn memleak_report(&self) -> Option<String> {
-        if !self.memleak || !self.is_running() {
+        let runs = runs(&self.conf(), &super::lock(&self.bin));
+        if !runs || !self.is_running() {
             return None;
         }
         let reply = self.call("dev-memleak", json!({})).ok()?;

@@ -1,10 +1,13 @@
 //! One lightningd node.
 //!
-//! - this file: what a node is (its directory, port, command line);
-//! - `lifecycle`: starting, stopping, how it ended;
-//! - `calls`: its JSON-RPC, raw and typed;
+//! - this file: what a node is (its directory, port, settings, command
+//!   line) and what state it is in;
+//! - `lifecycle`: starting, waiting, stopping, how it ended;
+//! - `calls`: its JSON-RPC, raw, typed, with a limit or in the background;
 //! - `plugins`: `plugin start/stop/list`;
-//! - `logs`: waiting for and reading its log.
+//! - `logs`: waiting for and reading its log;
+//! - `stderr`: what lightningd printed on stderr;
+//! - `wrappers`: startup plugins with an environment of their own.
 //!
 //! A node keeps its directory, port and identity for the life of its
 //! [`Network`](crate::Network), whether it runs or not, so `stop` /
@@ -13,53 +16,47 @@
 
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-mod calls;
+pub(crate) mod calls;
 mod faults;
-mod lifecycle;
+pub(crate) mod lifecycle;
 mod logs;
 mod memleak;
 mod plugins;
-use std::time::Duration;
-
-use anyhow::{Context, Result};
+mod stderr;
+mod wrappers;
 
 use crate::bitcoind::BitcoinD;
-use crate::conf::NodeConf;
-use crate::daemon::boundary::Daemon;
+use crate::conf::{NodeArg, NodeConf};
+use crate::daemon::boundary::{Daemon, ExitStatus};
 use crate::daemon::placement::Placement;
+use crate::error::{Context, Error, Result};
 use crate::findings::{Exit, Tolerance};
 use crate::lightningd::bin::LightningdBin;
 use crate::lightningd::options::shared_options;
 use crate::ports::{self, PortLease};
-use crate::rpc::Rpc;
+use crate::probe::lookup::LIGHTNINGD;
+use crate::rpc::client::Rpc;
 use crate::version::Version;
 
 /// How many log lines an error about a node carries.
 const TAIL_LINES: usize = 30;
 
-/// A node that did not come up: why, and the end of its logs. A test that
-/// expects a startup to fail (a plugin that must refuse to start) asserts
-/// on this instead of failing.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{node} did not start: {reason}\n{log_tail}")]
-pub struct StartError {
-    /// The node's name (`l1`, ...).
-    pub node: String,
-    /// What went wrong (e.g. "exited early with exit status: 1").
-    pub reason: String,
-    /// The last lines of its log, stderr and stdout.
-    pub log_tail: String,
-}
-
 /// A lightningd node with its own lightning-dir and listening port.
 pub struct Node {
     name: String,
     dir: PathBuf,
-    conf: NodeConf,
-    bin: LightningdBin,
-    log_level: String,
+    /// The settings its next start uses ([`Node::update_conf`]).
+    conf: Mutex<NodeConf>,
+    /// What its lightningd supports; follows `conf.lightningd`.
+    bin: Mutex<LightningdBin>,
+    /// [`Conf::lightningd`](crate::Conf::lightningd), for a node whose
+    /// own is unset again.
+    default_lightningd: Option<PathBuf>,
+    default_log_level: String,
+    default_stop_timeout: Duration,
     timeout: Duration,
     libfaketime: Option<PathBuf>,
     bitcoind: Arc<BitcoinD>,
@@ -70,28 +67,39 @@ pub struct Node {
     /// Where `wait_for_log` searches next.
     log: Mutex<logs::NodeLog>,
     /// What teardown lets pass ([`NodeConf::allow_log`], `may_fail`).
-    tolerance: Tolerance,
-    /// Whether teardown asks `dev-memleak` ([`NodeConf::check_memleak`]).
-    memleak: bool,
+    tolerance: Mutex<Tolerance>,
     // Field order matters for Drop: the process dies before its ports are
     // released.
     running: Mutex<Running>,
     port: PortLease,
-    _grpc_port: Option<PortLease>,
+    grpc_port: Mutex<Option<PortLease>>,
 }
 
 #[derive(Debug, Default)]
 struct Running {
     daemon: Option<Box<dyn Daemon>>,
+    /// How the last lightningd process ended, once it was taken.
+    ended: Option<Ended>,
     /// How each stopped lightningd process ended, for the teardown checks.
     exits: Vec<Exit>,
+    /// Where this run's output starts in the stderr file.
+    stderr_from: u64,
+}
+
+/// How a taken lightningd process had ended.
+#[derive(Debug, Clone)]
+struct Ended {
+    status: ExitStatus,
+    /// It had exited by itself, not cleanly, before anyone stopped or
+    /// awaited it.
+    died: bool,
 }
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Node")
             .field("name", &self.name)
-            .field("version", &self.bin.version)
+            .field("version", &self.version())
             .field("pid", &self.pid())
             .field("port", &self.port.port())
             .field("lightning_dir", &self.dir)
@@ -106,9 +114,17 @@ pub(crate) struct NodeEnv<'a> {
     pub placement: Placement,
     /// The bitcoin-cli lightningd runs there.
     pub bitcoin_cli: PathBuf,
+    pub default_lightningd: Option<&'a Path>,
     pub log_level: &'a str,
     pub timeout: Duration,
+    pub stop_timeout: Duration,
     pub libfaketime: Option<&'a Path>,
+}
+
+/// Locks `m`, also after a panic elsewhere (the data stays consistent:
+/// every critical section is a few assignments).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Node {
@@ -122,40 +138,18 @@ impl Node {
     ) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let port = ports::reserve()?;
-        // Newer releases start cln-grpc on a fixed default port, which
-        // collides between parallel nodes.
-        let grpc_port = if bin.has_option("grpc-port") {
-            Some(ports::reserve()?)
-        } else {
-            None
-        };
-        let rpc = Rpc::new(&dir.join("regtest").join("lightning-rpc"), env.timeout);
-        let allow_log = conf
-            .allow_log
-            .iter()
-            .map(|r| regex::Regex::new(r).with_context(|| format!("{name}: allow_log `{r}`")))
-            .collect::<Result<_>>()?;
-        faults::check(name, &conf, &bin)?;
-        let tolerance = Tolerance {
-            allow_log,
-            may_fail: conf.may_fail,
-            allow_warning: conf.allow_warning,
-            allow_bad_gossip: conf.allow_bad_gossip,
-            check_reconnects: faults::suppresses_reconnects(&conf, &bin),
-        };
-        let memleak = memleak::enabled(name, &conf, &bin);
-        Ok(Self {
+        let rpc = Rpc::new(&dir.join("regtest").join("lightning-rpc"));
+        let tolerance = tolerance(name, &conf, &bin)?;
+        let node = Self {
             log: Mutex::new(logs::NodeLog::new(dir.join("log"))),
-            tolerance,
-            memleak,
+            tolerance: Mutex::new(tolerance),
             name: name.to_string(),
             dir: dir.to_path_buf(),
-            log_level: conf
-                .log_level
-                .clone()
-                .unwrap_or_else(|| env.log_level.to_string()),
-            conf,
-            bin,
+            conf: Mutex::new(conf),
+            bin: Mutex::new(bin),
+            default_lightningd: env.default_lightningd.map(Path::to_path_buf),
+            default_log_level: env.log_level.to_string(),
+            default_stop_timeout: env.stop_timeout,
             timeout: env.timeout,
             libfaketime: env.libfaketime.map(Path::to_path_buf),
             bitcoind: env.bitcoind.clone(),
@@ -164,18 +158,34 @@ impl Node {
             rpc,
             running: Mutex::default(),
             port,
-            _grpc_port: grpc_port,
-        })
+            grpc_port: Mutex::new(None),
+        };
+        node.reserve_grpc_port()?;
+        Ok(node)
     }
 
-    /// The full lightningd command line (after the program).
-    fn args(&self) -> Vec<String> {
+    /// Newer releases start cln-grpc on a fixed default port, which
+    /// collides between parallel nodes: give it one of its own.
+    fn reserve_grpc_port(&self) -> Result<()> {
+        let wants = lock(&self.bin).has_option("grpc-port");
+        let mut grpc = lock(&self.grpc_port);
+        if wants && grpc.is_none() {
+            *grpc = Some(ports::reserve()?);
+        }
+        Ok(())
+    }
+
+    /// The full lightningd command line (after the program) for `conf`,
+    /// with `plugins` the paths to start each of its plugins by (see
+    /// `wrappers`).
+    fn args(&self, conf: &NodeConf, bin: &LightningdBin, plugins: &[PathBuf]) -> Vec<String> {
         let b = &self.bitcoind;
+        let log_level = conf.log_level.as_deref().unwrap_or(&self.default_log_level);
         let mut args = vec![
             format!("--lightning-dir={}", self.dir.display()),
             format!("--alias={}", self.name),
             format!("--addr=127.0.0.1:{}", self.port.port()),
-            format!("--log-level={}", self.log_level),
+            format!("--log-level={log_level}"),
             format!("--log-file={}", self.log_path().display()),
             format!("--bitcoin-rpcuser={}", b.rpc_user()),
             format!("--bitcoin-rpcpassword={}", b.rpc_password()),
@@ -184,18 +194,24 @@ impl Node {
             format!("--bitcoin-datadir={}", b.datadir().display()),
             format!("--bitcoin-cli={}", self.bitcoin_cli.display()),
         ];
-        args.extend(shared_options(&self.bin));
-        args.extend(self.fault_options());
-        if let Some(grpc) = &self._grpc_port {
+        args.extend(shared_options(bin));
+        args.extend(faults::options(conf, bin, &self.dir));
+        if let Some(grpc) = lock(&self.grpc_port).as_ref() {
             args.push(format!("--grpc-port={}", grpc.port()));
         }
-        for plugin in &self.conf.plugins {
-            args.push(format!("--plugin={}", plugin.path.display()));
-            for (name, value) in &plugin.options {
-                args.push(format!("--{name}={value}"));
+        let mut plugin_paths = plugins.iter();
+        for arg in &conf.args {
+            match arg {
+                NodeArg::Option(option) => args.push(option.clone()),
+                NodeArg::Plugin(plugin) => {
+                    let path = plugin_paths.next().unwrap_or(&plugin.path);
+                    args.push(format!("--plugin={}", path.display()));
+                    for (name, value) in &plugin.options {
+                        args.push(format!("--{name}={value}"));
+                    }
+                }
             }
         }
-        args.extend(self.conf.options.iter().cloned());
         args
     }
 
@@ -208,7 +224,7 @@ impl Node {
     /// How many of its own seconds this node's lightningd counts per real
     /// second (20 under libfaketime, else 1; see `Conf::libfaketime`).
     pub(crate) fn clock_rate(&self) -> u32 {
-        crate::lightningd::options::clock_rate(&self.bin, self.libfaketime.as_deref())
+        crate::lightningd::options::clock_rate(&lock(&self.bin), self.libfaketime.as_deref())
     }
 
     /// `l1`, `l2`, ... (also its `--alias`).
@@ -218,8 +234,7 @@ impl Node {
 
     /// The lightningd process id while it runs locally.
     pub fn pid(&self) -> Option<u32> {
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        running.daemon.as_ref().and_then(|d| d.pid())
+        lock(&self.running).daemon.as_ref().and_then(|d| d.pid())
     }
 
     /// The port lightningd listens on for peers (127.0.0.1); the same
@@ -235,13 +250,89 @@ impl Node {
 
     /// The release of this node's lightningd.
     pub fn version(&self) -> Version {
-        self.bin.version
+        lock(&self.bin).version
     }
 
-    /// This node's lightningd binary.
-    pub fn lightningd(&self) -> &Path {
-        &self.bin.path
+    /// This node's lightningd binary (in a container: its name on the
+    /// image's PATH).
+    pub fn lightningd(&self) -> PathBuf {
+        lock(&self.bin).path.clone()
     }
+
+    /// The settings the node's next start uses.
+    pub fn conf(&self) -> NodeConf {
+        lock(&self.conf).clone()
+    }
+
+    /// Changes the node's settings for its next start (options and plugins
+    /// in the order given, environment, log level, stop budget, even its
+    /// lightningd, e.g. to restart it with a newer release). A running node
+    /// keeps running as it was started; [`NodeConf::allow_log`] and
+    /// [`NodeConf::may_fail`] apply at once. Fails, changing nothing, when
+    /// an `allow_log` regex does not compile or the new lightningd cannot
+    /// be run.
+    ///
+    /// ```no_run
+    /// # fn f(node: &cln_itest::Node) -> cln_itest::Result<()> {
+    /// node.stop()?;
+    /// node.update_conf(|conf| {
+    ///     conf.remove_option("fee-base");
+    ///     conf.push_option("--fee-base=0");
+    ///     conf.set_env("MY_PLUGIN_MODE", "strict");
+    /// })?;
+    /// node.start()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn update_conf(&self, edit: impl FnOnce(&mut NodeConf)) -> Result<()> {
+        let mut conf = self.conf();
+        let old_lightningd = conf.lightningd.clone();
+        edit(&mut conf);
+        let mut bin = lock(&self.bin).clone();
+        if conf.lightningd != old_lightningd {
+            let program = self
+                .placement
+                .program(
+                    LIGHTNINGD,
+                    self.default_lightningd.as_deref(),
+                    conf.lightningd.as_deref(),
+                )
+                .map_err(Error::internal)?;
+            bin = LightningdBin::inspect(&self.placement, &program)?;
+        }
+        let tolerance = tolerance(&self.name, &conf, &bin)?;
+        if conf.lightningd != old_lightningd {
+            *lock(&self.bin) = bin;
+            self.reserve_grpc_port()?;
+        }
+        *lock(&self.tolerance) = tolerance;
+        *lock(&self.conf) = conf;
+        Ok(())
+    }
+
+    fn stop_timeout(&self) -> Duration {
+        lock(&self.conf)
+            .stop_timeout
+            .unwrap_or(self.default_stop_timeout)
+    }
+}
+
+/// What the teardown lets pass for `conf` on `bin`; refuses fault options
+/// `bin` cannot apply.
+fn tolerance(name: &str, conf: &NodeConf, bin: &LightningdBin) -> Result<Tolerance> {
+    faults::check(name, conf, bin)?;
+    memleak::note_if_skipped(name, conf, bin);
+    let allow_log = conf
+        .allow_log
+        .iter()
+        .map(|r| regex::Regex::new(r).with_context(|| format!("{name}: allow_log `{r}`")))
+        .collect::<Result<_>>()?;
+    Ok(Tolerance {
+        allow_log,
+        may_fail: conf.may_fail,
+        allow_warning: conf.allow_warning,
+        allow_bad_gossip: conf.allow_bad_gossip,
+        check_reconnects: faults::suppresses_reconnects(conf, bin),
+    })
 }
 
 impl Drop for Node {

@@ -31,7 +31,7 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use super::image::ImageRef;
 use super::sidecar::Sidecar;
 use super::{owner, runtime};
-use crate::daemon::boundary::{Daemon, Ended};
+use crate::daemon::boundary::{Daemon, ExitStatus};
 use crate::logs::tails::labelled_tails;
 
 /// What to run in a container.
@@ -140,7 +140,7 @@ impl Container {
     /// `Some(description)` once the daemon has exited (or the container
     /// was removed behind the harness's back), `None` while it runs or when
     /// the engine cannot tell right now.
-    pub fn exited(&self) -> Option<Ended> {
+    pub fn exited(&self) -> Option<ExitStatus> {
         let inspected = runtime::block_on(async {
             engine()?
                 .inspect_container(&self.id, None)
@@ -164,20 +164,17 @@ impl Container {
                     what.push_str(", killed for lack of memory");
                 }
                 let engine_error = state.error.filter(|e| !e.is_empty());
-                let clean = code == 0 && state.oom_killed != Some(true) && engine_error.is_none();
+                let trouble = state.oom_killed == Some(true) || engine_error.is_some();
                 if let Some(err) = engine_error {
                     what.push_str(&format!(", engine error: {err}"));
                 }
-                Some(Ended { clean, how: what })
+                Some(ExitStatus::from_engine(code, trouble, what))
             }
-            Err(e) if format!("{e:#}").contains("404") => Some(Ended {
-                clean: false,
-                how: format!(
-                    "container {} ({}) no longer exists",
-                    self.short_id(),
-                    self.image
-                ),
-            }),
+            Err(e) if format!("{e:#}").contains("404") => Some(ExitStatus::unknown(format!(
+                "container {} ({}) no longer exists",
+                self.short_id(),
+                self.image
+            ))),
             Err(_) => None,
         }
     }
@@ -248,7 +245,7 @@ impl Daemon for Container {
         (self.host_pid > 0).then_some(self.host_pid)
     }
 
-    fn exited(&self) -> Option<Ended> {
+    fn exited(&self) -> Option<ExitStatus> {
         Container::exited(self)
     }
 

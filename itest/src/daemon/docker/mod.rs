@@ -34,15 +34,18 @@ pub(crate) use launcher::{is_visible, DockerLauncher};
 
 /// The ids of the containers (running or exited) this process started and
 /// has not removed yet. Empty once every network has dropped.
-pub fn containers_of_this_process() -> anyhow::Result<Vec<String>> {
-    runtime::block_on(async { owner::owned_by_this_process(&container::engine()?).await })?
+pub fn containers_of_this_process() -> crate::Result<Vec<String>> {
+    let ids =
+        runtime::block_on(async { owner::owned_by_this_process(&container::engine()?).await });
+    ids.and_then(|r| r).map_err(crate::Error::internal)
 }
 
 /// Removes every harness container whose owning process is gone (killed
 /// before it could clean up, e.g. by SIGKILL); returns their ids. Every
 /// network with a docker-backed daemon calls this when it starts.
-pub fn reap_orphans() -> anyhow::Result<Vec<String>> {
-    runtime::block_on(async { owner::reap_orphans(&container::engine()?).await })?
+pub fn reap_orphans() -> crate::Result<Vec<String>> {
+    let ids = runtime::block_on(async { owner::reap_orphans(&container::engine()?).await });
+    ids.and_then(|r| r).map_err(crate::Error::internal)
 }
 
 /// `Ok` when the Docker engine answers, else the one-line reason (which

@@ -137,8 +137,9 @@ fn a_container_that_exits_during_startup_is_explained_by_its_log() {
     let container = Container::start(&spec).unwrap();
     assert!(container.wait_exit(Duration::from_secs(30)), "bitcoind kept running");
     let why = container.exited().expect("exited");
-    assert!(why.how.contains("exited with code 1"), "{why}");
-    assert!(!why.clean, "{why:?}");
+    assert!(why.to_string().contains("exited with code 1"), "{why}");
+    assert_eq!(why.code(), Some(1), "{why:?}");
+    assert!(!why.success(), "{why:?}");
     let tail = container.log_tail(10);
     assert!(tail.contains("nosuchoption"), "log tail lacks the error:\n{tail}");
     assert!(tail.contains("bitcoind.stderr"), "log tail names its file:\n{tail}");

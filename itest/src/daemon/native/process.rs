@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::daemon::boundary::{Daemon, DaemonSpec, Ended};
+use crate::daemon::boundary::{Daemon, DaemonSpec, ExitStatus};
 use crate::logs::tails::labelled_tails;
 
 /// A running child process, killed with its process group on drop.
@@ -92,11 +92,8 @@ impl Daemon for LocalProcess {
         Some(self.pid as u32)
     }
 
-    fn exited(&self) -> Option<Ended> {
-        self.try_exit().map(|s| Ended {
-            clean: s.success(),
-            how: s.to_string(),
-        })
+    fn exited(&self) -> Option<ExitStatus> {
+        self.try_exit().map(ExitStatus::from_std)
     }
 
     fn wait_exit(&self, timeout: Duration) -> bool {
