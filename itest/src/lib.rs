@@ -7,11 +7,16 @@
 //! and printed only when something failed.
 //!
 //! Like pyln-testing, it also fails a test whose body passed when a node
-//! logged `**BROKEN**`, had a plugin killed by lightningd, crashed or
-//! exited non-zero (allow what you expect with [`NodeConf::allow_log`] and
-//! [`NodeConf::may_fail`]); waits for log lines
-//! ([`Node::wait_for_log`]); and builds a line of channels to pay across
-//! ([`Network::line_graph`], [`Node::invoice`], [`Node::pay`]).
+//! logged `**BROKEN**` or another line pyln-testing's teardown checks fail
+//! on (`That's weird`, ` WARNING:`, bad gossip, unexpected reconnections,
+//! ...), had a plugin killed by lightningd, crashed or exited non-zero
+//! (allow what you expect with [`NodeConf::allow_log`],
+//! [`NodeConf::may_fail`], [`NodeConf::may_reconnect`], ...); waits for
+//! log lines ([`Node::wait_for_log`], from the cursor or from a
+//! [`LogMark`], regexes or [`Pattern::literal`] text); and builds lines of
+//! channels to pay across ([`Network::line_graph`], [`Links`],
+//! [`Network::open_channel`], [`Node::invoice_with`], [`Node::pay_with`],
+//! [`Node::single_route`]).
 //!
 //! Everything is configured in code ([`Conf`], [`NodeConf`]); environment
 //! variables only supply defaults: `LIGHTNINGD`, `BITCOIND`, `BITCOIN_CLI`
