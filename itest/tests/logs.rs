@@ -51,7 +51,9 @@ fn waits_read_the_log_of_a_node_that_died() {
     // Once the exit is expected, the wait says it has exited.
     l1.wait_exit().unwrap();
     let text = format!("{:#}", l1.wait_for_log("never either").unwrap_err());
-    assert!(text.contains("l1 has exited (exit status: 1)"), "{text}");
+    let status = l1.exit_status().expect("it exited");
+    assert_eq!(status.code(), Some(1), "{status}");
+    assert!(text.contains(&format!("l1 has exited ({status})")), "{text}");
 }
 }
 
@@ -91,7 +93,9 @@ fn waits_read_the_log_of_a_stopped_node() {
     assert!(line.contains("JSON-RPC shutdown"), "{line}");
     let err = l1.wait_for_log("never logged").unwrap_err();
     let text = format!("{err:#}");
-    assert!(text.contains("l1 has exited (exit status: 0)"), "{text}");
+    let status = l1.exit_status().expect("it exited");
+    assert!(status.success(), "{status}");
+    assert!(text.contains(&format!("l1 has exited ({status})")), "{text}");
     assert!(!err.is_timeout(), "{text}");
 }
 }
