@@ -50,7 +50,7 @@ pub fn run(cfg: &Config, paths: &Paths, plugin: &Path, rows: &mut Vec<Row>) -> R
         sh.error = Some(format!("{} does not exist", start_ln.display()));
     }
     if let Err(e) = cln_itest::docker::engine_check() {
-        docker.error = Some(e);
+        docker.error = Some(e.to_string());
     }
     for round in 0..cfg.net_rounds {
         for k in 0..4 {

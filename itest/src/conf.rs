@@ -166,6 +166,18 @@ impl Conf {
         }
         self
     }
+
+    /// Sets an environment variable for every node (lightningd and its
+    /// plugins), e.g. pyln-testing's
+    /// `CLN_PLUGIN_LOG=cln_plugin=trace,cln_rpc=trace,debug` for plugins
+    /// written with the `cln-plugin` crate.
+    pub fn with_node_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let (name, value) = (name.into(), value.into());
+        for node in &mut self.nodes {
+            node.set_env(name.clone(), value.clone());
+        }
+        self
+    }
 }
 
 /// Settings for one lightningd node.
@@ -560,4 +572,51 @@ fn env_timeout() -> Duration {
         .filter(|s| *s > 0)
         .unwrap_or(60);
     Duration::from_secs(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_and_plugins_keep_their_order_and_can_be_removed_by_name() {
+        let mut node = NodeConf::default()
+            .with_option("--alias=a")
+            .with_plugin("/p/one.py", [("x", "1")])
+            .with_option("--aliasx=b")
+            .with_option("alias")
+            .with_plugin_conf(PluginConf::new("/p/two.py"));
+        let order: Vec<String> = node
+            .args
+            .iter()
+            .map(|a| match a {
+                NodeArg::Option(o) => o.clone(),
+                NodeArg::Plugin(p) => p.path.display().to_string(),
+            })
+            .collect();
+        assert_eq!(
+            order,
+            ["--alias=a", "/p/one.py", "--aliasx=b", "alias", "/p/two.py"]
+        );
+        assert_eq!(node.remove_option("--alias"), 2);
+        assert_eq!(node.options().collect::<Vec<_>>(), ["--aliasx=b"]);
+        assert_eq!(node.remove_plugin("one.py"), 1);
+        assert_eq!(
+            node.plugins().map(|p| &p.path).collect::<Vec<_>>(),
+            ["/p/two.py"]
+        );
+    }
+
+    #[test]
+    fn env_values_replace_earlier_ones() {
+        let conf = Conf::with_nodes(2).with_node_env("A", "0");
+        assert!(conf
+            .nodes
+            .iter()
+            .all(|n| n.env == [("A".into(), "0".into())]));
+        let mut node = NodeConf::default().with_env("A", "1").with_env("B", "2");
+        node.set_env("A", "3");
+        node.remove_env("B");
+        assert_eq!(node.env, [("A".to_string(), "3".to_string())]);
+    }
 }

@@ -73,6 +73,7 @@ pub enum ErrorKind {
 
 /// An error reply from lightningd, exactly as it sent it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RpcError {
     /// The node that answered (`l1`, ...).
     pub node: String,
@@ -97,6 +98,7 @@ impl RpcError {
 
 /// A call that got no answer from lightningd.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NoReply {
     /// The node called.
     pub node: String,
@@ -106,12 +108,15 @@ pub struct NoReply {
     /// .../lightning-rpc: No such file or directory`.
     pub reason: String,
     /// The node's state when the call failed, for people (e.g. `l1 is
-    /// stopped`).
+    /// stopped (exit status: 0)`).
     pub state: String,
+    /// What to do about it, if the harness knows.
+    pub hint: String,
 }
 
 /// Something that did not happen in time.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timeout {
     /// What was awaited, e.g. "a reply to `waitblockheight` from l1".
     pub what: String,
@@ -126,6 +131,7 @@ pub struct Timeout {
 /// A node that did not come up: why, how it exited, and what it printed.
 /// A test that expects a start to fail asserts on this.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StartError {
     /// The node's name (`l1`, ...).
     pub node: String,
@@ -142,6 +148,7 @@ pub struct StartError {
 
 /// A node's lightningd that exited by itself while the harness needed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Died {
     /// The node's name.
     pub node: String,
@@ -155,6 +162,7 @@ pub struct Died {
 
 /// Any other failure: a message and, when there is one, its cause.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Other {
     /// What failed, e.g. "creating /tmp/itest-x/l1".
     pub message: String,
@@ -353,11 +361,17 @@ impl fmt::Display for ErrorKind {
                 }
                 Ok(())
             }
-            ErrorKind::NoReply(e) => write!(
-                f,
-                "{}: `{}` got no reply: {} ({}; a call needs a running node: Node::start, and Node::state to check)",
-                e.node, e.method, e.reason, e.state
-            ),
+            ErrorKind::NoReply(e) => {
+                write!(
+                    f,
+                    "{}: `{}` got no reply: {} ({}",
+                    e.node, e.method, e.reason, e.state
+                )?;
+                if !e.hint.is_empty() {
+                    write!(f, "; {}", e.hint)?;
+                }
+                f.write_str(")")
+            }
             ErrorKind::Timeout(e) => {
                 write!(
                     f,

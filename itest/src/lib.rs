@@ -18,6 +18,15 @@
 //! [`Network::open_channel`], [`Node::invoice_with`], [`Node::pay_with`],
 //! [`Node::single_route`]).
 //!
+//! Every function returns [`Result`], whose [`Error`] keeps lightningd's
+//! error replies exactly as sent ([`Error::rpc`], [`Error::rpc_code`]), says
+//! which node died or did not start and why ([`Error::start_error`],
+//! [`Error::died`]), and works with `?` in tests returning `anyhow::Result`
+//! or `Box<dyn Error>`. Calls on a node never wait for each other (each has
+//! its own connection); [`Node::call_with_timeout`] and
+//! [`Node::spawn_call`] give one call its own limit or run it in the
+//! background.
+//!
 //! Everything is configured in code ([`Conf`], [`NodeConf`]); environment
 //! variables only supply defaults: `LIGHTNINGD`, `BITCOIND`, `BITCOIN_CLI`
 //! (else `PATH`), `ITEST_TIMEOUT` (seconds, default 60), `ITEST_KEEP=1`
@@ -78,6 +87,7 @@ pub use daemon::boundary::ExitStatus;
 pub use daemon::docker;
 pub use daemon::native::liveness::pid_alive;
 pub use error::{Died, Error, ErrorKind, NoReply, Other, Result, RpcError, StartError, Timeout};
+pub use lightningd::bin::Lightningd;
 pub use lightningd::options::regtest_options;
 pub use logs::cursor::{LogCursor, LogState};
 pub use logs::pattern::{LogMark, Pattern};

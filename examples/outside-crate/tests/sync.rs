@@ -24,3 +24,20 @@ fn hello_uses_its_option_and_the_node_id() {
     assert_eq!(reply["greeting"], json!("hello alice"));
 }
 }
+
+cln_itest::needs_lightningd! {
+/// `?` works in a test returning `Box<dyn Error>` (or `anyhow::Result`),
+/// and an error reply keeps lightningd's code and message.
+#[test]
+fn errors_work_with_question_mark_and_keep_lightningds_reply() -> Result<(), Box<dyn std::error::Error>> {
+    let net = Network::with_conf(&Conf::with_nodes(1))?;
+    let l1 = net.node(0);
+    l1.plugin_start(common::hello_plugin(), &[])?;
+    let reply = l1.call("hello", json!(["carol"]))?;
+    assert_eq!(reply["greeting"], json!("hello carol"));
+    let err = l1.call("no-such-method", json!([])).expect_err("lightningd has no such method");
+    assert_eq!(err.rpc_code_message(), Some((-32601, "Unknown command 'no-such-method'")));
+    assert_eq!(err.node(), Some("l1"));
+    Ok(())
+}
+}

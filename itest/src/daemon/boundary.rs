@@ -120,3 +120,31 @@ pub(crate) trait Daemon: Send + Sync + fmt::Debug {
 pub(crate) trait Launcher: Send + Sync + fmt::Debug {
     fn launch(&self, spec: &DaemonSpec) -> Result<Box<dyn Daemon>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    #[test]
+    fn exit_codes_and_signals_are_numbers_on_both_backends() {
+        let exited = ExitStatus::from_std(std::process::ExitStatus::from_raw(1 << 8));
+        assert_eq!(
+            (exited.code(), exited.signal(), exited.success()),
+            (Some(1), None, false)
+        );
+        assert_eq!(exited.to_string(), "exit status: 1");
+        let killed = ExitStatus::from_std(std::process::ExitStatus::from_raw(9));
+        assert_eq!((killed.code(), killed.signal()), (None, Some(9)));
+        // The engine reports a process killed by signal N as 128 + N.
+        let container =
+            ExitStatus::from_engine(137, false, "container x exited with code 137".into());
+        assert_eq!((container.code(), container.signal()), (None, Some(9)));
+        assert_eq!(container.to_string(), "container x exited with code 137");
+        let clean = ExitStatus::from_engine(0, false, String::new());
+        assert!(clean.success() && clean.code() == Some(0));
+        let oom = ExitStatus::from_engine(0, true, String::new());
+        assert!(!oom.success());
+    }
+}

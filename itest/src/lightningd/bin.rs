@@ -7,9 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Context, FromInternal, Result};
-
+use crate::conf::{Conf, NodeConf};
 use crate::daemon::placement::Placement;
+use crate::error::{Context, FromInternal, Result};
+use crate::probe::lookup::LIGHTNINGD;
 use crate::version::Version;
 
 /// A lightningd binary plus what we learned by running it.
@@ -52,6 +53,11 @@ impl LightningdBin {
         })
     }
 
+    /// What `lightningd --help` printed.
+    pub fn help(&self) -> &str {
+        &self.help
+    }
+
     /// Whether `lightningd --help` lists `--<option>`.
     pub fn has_option(&self, option: &str) -> bool {
         let needle = format!("--{option}");
@@ -60,5 +66,76 @@ impl LightningdBin {
                 || word.starts_with(&format!("{needle}="))
                 || word.starts_with(&format!("{needle}["))
         })
+    }
+}
+
+/// The lightningd a node would run, found and read without a node: its
+/// program, version and `--help`, for tests of option listings and of
+/// what a release supports. Natively it is the binary itest would run; on
+/// the docker backend, `lightningd` in [`Conf::lightningd_image`], run in a
+/// throw-away container. Both outputs are read once per binary or image
+/// and process.
+///
+/// ```no_run
+/// use cln_itest::{Conf, Lightningd};
+///
+/// let lightningd = Lightningd::of(&Conf::default()).unwrap();
+/// println!("{} at {}", lightningd.version(), lightningd.program().display());
+/// assert!(lightningd.has_option("log-level"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Lightningd {
+    bin: LightningdBin,
+    placement: String,
+}
+
+impl Lightningd {
+    /// The lightningd of a node of `conf` without its own
+    /// ([`Conf::lightningd`], `LIGHTNINGD`, `PATH`, or the image).
+    pub fn of(conf: &Conf) -> Result<Self> {
+        Self::of_node(conf, &NodeConf::default())
+    }
+
+    /// The lightningd that `node` of a network built from `conf` would run.
+    pub fn of_node(conf: &Conf, node: &NodeConf) -> Result<Self> {
+        let root = conf.tmp_root.clone().unwrap_or_else(std::env::temp_dir);
+        let placement = Placement::lightningd(conf, node, &root).internal()?;
+        let program = placement
+            .program(
+                LIGHTNINGD,
+                conf.lightningd.as_deref(),
+                node.lightningd.as_deref(),
+            )
+            .internal()?;
+        Ok(Self {
+            bin: LightningdBin::inspect(&placement, &program)?,
+            placement: placement.to_string(),
+        })
+    }
+
+    /// The program: a path on this machine, or in a container its name on
+    /// the image's PATH.
+    pub fn program(&self) -> &Path {
+        &self.bin.path
+    }
+
+    /// Its release, from `--version`.
+    pub fn version(&self) -> Version {
+        self.bin.version
+    }
+
+    /// What `lightningd --help` printed (the option listing).
+    pub fn help(&self) -> &str {
+        self.bin.help()
+    }
+
+    /// Whether `--help` lists `--<option>` (give it without the dashes).
+    pub fn has_option(&self, option: &str) -> bool {
+        self.bin.has_option(option.trim_start_matches('-'))
+    }
+
+    /// Where it runs: "this machine", or "containers from" and the image.
+    pub fn runs_on(&self) -> &str {
+        &self.placement
     }
 }

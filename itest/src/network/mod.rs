@@ -5,8 +5,9 @@
 //! - if the test failed, the network failed to start, or a node died on its
 //!   own, print where the files are and every daemon's log tail *before*
 //!   stopping them, so the tail shows the failure rather than the shutdown;
-//! - stop every node (`stop` RPC, short wait, SIGKILL of its process group)
-//!   and bitcoind;
+//! - stop every node (`stop` RPC, up to its stop budget,
+//!   [`NodeConf::stop_timeout`] or [`Conf::stop_timeout`], then SIGKILL of
+//!   its process group) and bitcoind;
 //! - if the test body passed, run the teardown checks on every node
 //!   (`crate::findings`: `**BROKEN**` log lines, plugins killed by lightningd,
 //!   crash logs, a non-zero exit; minus what [`NodeConf::allow_log`] and

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use super::{Node, TAIL_LINES};
 use crate::error::{Context, Died, Error, ErrorKind, NoReply, Result, RpcError};
+use crate::node::lifecycle::NodeState;
 use crate::rpc::client::InFlight;
 use crate::rpc::CallError;
 use crate::wait::wait_until;
@@ -187,12 +188,20 @@ impl Node {
                 None,
                 "the limit is Conf::timeout, ITEST_TIMEOUT by default; for one call, Node::call_with_timeout",
             ),
-            CallError::NoReply(reason) => Error::no_reply(NoReply {
-                node: self.name.clone(),
-                method: method.to_string(),
-                reason,
-                state: format!("{} is {}", self.name, self.state()),
-            }),
+            CallError::NoReply(reason) => {
+                let state = self.state();
+                let hint = match state {
+                    NodeState::Running => "",
+                    _ => "a call needs a running node: Node::start",
+                };
+                Error::no_reply(NoReply {
+                    node: self.name.clone(),
+                    method: method.to_string(),
+                    reason,
+                    state: format!("{} is {state}", self.name),
+                    hint: hint.into(),
+                })
+            }
             CallError::Reply { .. } => unreachable!("handled above"),
         }
     }

@@ -43,10 +43,10 @@ pub enum NodeState {
 impl std::fmt::Display for NodeState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            NodeState::NotStarted => f.write_str("never started"),
+            NodeState::NotStarted => f.write_str("not started"),
             NodeState::Running => f.write_str("running"),
             NodeState::Exited(status) => write!(f, "stopped ({status})"),
-            NodeState::Died(status) => write!(f, "DIED ({status})"),
+            NodeState::Died(status) => write!(f, "dead (DIED: {status})"),
         }
     }
 }

@@ -267,8 +267,8 @@ impl Node {
     /// Changes the node's settings for its next start (options and plugins
     /// in the order given, environment, log level, stop budget, even its
     /// lightningd, e.g. to restart it with a newer release). A running node
-    /// keeps running as it was started; [`NodeConf::allow_log`] and
-    /// [`NodeConf::may_fail`] apply at once. Fails, changing nothing, when
+    /// keeps running as it was started; [`NodeConf::allow_log`],
+    /// [`NodeConf::may_fail`] and [`NodeConf::stop_timeout`] apply at once. Fails, changing nothing, when
     /// an `allow_log` regex does not compile or the new lightningd cannot
     /// be run.
     ///

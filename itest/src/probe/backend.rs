@@ -24,7 +24,7 @@ impl Backend {
     /// (`ITEST_BITCOIND_BACKEND` or `ITEST_LIGHTNINGD_BACKEND`), else
     /// `ITEST_BACKEND`, else native. A value other than `native` or
     /// `docker` is an error naming the variable.
-    pub fn from_env(specific_var: &str) -> Result<Self, String> {
+    pub(crate) fn from_env(specific_var: &str) -> Result<Self, String> {
         for var in [specific_var, "ITEST_BACKEND"] {
             match std::env::var(var) {
                 Ok(value) if !value.trim().is_empty() => {
@@ -37,7 +37,7 @@ impl Backend {
     }
 
     /// `native` or `docker` (case-insensitive).
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub(crate) fn parse(value: &str) -> Result<Self, String> {
         match value.trim().to_ascii_lowercase().as_str() {
             "native" => Ok(Self::Native),
             "docker" => Ok(Self::Docker),

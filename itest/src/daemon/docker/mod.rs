@@ -51,6 +51,6 @@ pub fn reap_orphans() -> crate::Result<Vec<String>> {
 /// `Ok` when the Docker engine answers, else the one-line reason (which
 /// engine address was tried, how to fix it) that docker-backed tests show
 /// when they are skipped.
-pub fn engine_check() -> Result<(), String> {
-    crate::probe::engine::check()
+pub fn engine_check() -> crate::Result<()> {
+    crate::probe::engine::check().map_err(crate::Error::msg)
 }
