@@ -234,8 +234,9 @@ pub struct NodeConf {
     /// `--log-level`; `None` uses [`Conf::log_level`].
     pub log_level: Option<String>,
     /// Regexes for log lines this node may write without failing the test
-    /// at teardown: `**BROKEN**` lines and plugins killed by lightningd
-    /// (pyln-testing's `broken_log`). See [`Network`](crate::Network).
+    /// at teardown, whichever check the line would fail: `**BROKEN**`,
+    /// plugins killed by lightningd, `That's weird`, ... (pyln-testing's
+    /// `broken_log`). See [`Network`](crate::Network).
     pub allow_log: Vec<String>,
     /// The node may crash or exit non-zero without failing the test
     /// (pyln-testing's `may_fail`). Its log lines are still checked.
@@ -247,6 +248,40 @@ pub struct NodeConf {
     /// fee-dependent results are the same in every run; `None` passes
     /// the estimates through to bitcoind, which on regtest has none.
     pub feerates: Option<Feerates>,
+    /// The node may reconnect to its channel peers by itself
+    /// (pyln-testing's `may_reconnect`). Default false: as pyln-testing
+    /// does, the node gets `--dev-no-reconnect` where its lightningd has
+    /// it (v23.11 and later, and developer builds), so a peer that
+    /// disconnects, or restarts, stays disconnected until the test
+    /// connects it, and a `Peer has reconnected` line fails the teardown.
+    /// Release builds before v23.11 lack the option and always reconnect;
+    /// there the check is skipped, as pyln does.
+    pub may_reconnect: bool,
+    /// ` WARNING:` log lines do not fail the teardown (pyln-testing's
+    /// `allow_warning`).
+    pub allow_warning: bool,
+    /// Bad gossip log lines do not fail the teardown (pyln-testing's
+    /// `allow_bad_gossip`).
+    pub allow_bad_gossip: bool,
+    /// `--dev-disconnect` rules, one per entry (pyln-testing's
+    /// `disconnect`): a sign, then a message name, then optionally `*N`
+    /// for its N-th occurrence. `-WIRE_REVOKE_AND_ACK` disconnects before
+    /// sending it, `+` after sending, `<` after receiving it, `$` drops it,
+    /// `0` swallows everything from then on, `x` stops using the
+    /// connection after sending it without closing it (lightningd's
+    /// `common/dev_disconnect.h`). Each rule fires once, in order. They are
+    /// written to `<lightning-dir>/regtest/dev-disconnect` before every
+    /// start, and the node gets `--dev-disconnect=` that file. Needs a
+    /// lightningd with developer options (v23.11 and later, or a developer
+    /// build): the network refuses to build otherwise.
+    pub dev_disconnect: Vec<String>,
+    /// Run pyln-testing's leak check: lightningd tracks its allocations
+    /// (`LIGHTNINGD_DEV_MEMLEAK=1`) and, at teardown before the node is
+    /// stopped, `dev-memleak` must report none. Off by default: the
+    /// tracking slows lightningd down (about 1.7x for a `line_graph(3)`
+    /// test). Needs developer mode (v23.11 and later, or a developer
+    /// build); elsewhere the check is skipped with a note on stderr.
+    pub check_memleak: bool,
     /// How long [`Node::stop`](crate::Node::stop) (also in `restart` and
     /// teardown) waits for lightningd to exit after the `stop` RPC before
     /// killing it; `None` uses [`Conf::stop_timeout`].
@@ -273,6 +308,11 @@ impl Default for NodeConf {
             allow_log: Vec::new(),
             may_fail: false,
             feerates: Some(Feerates::default()),
+            may_reconnect: false,
+            allow_warning: false,
+            allow_bad_gossip: false,
+            dev_disconnect: Vec::new(),
+            check_memleak: false,
             stop_timeout: None,
         }
     }
@@ -329,7 +369,8 @@ impl NodeConf {
     }
 
     /// Lets this node log lines matching `regex` (a `**BROKEN**` line, a
-    /// plugin killed by lightningd) without failing the test at teardown.
+    /// plugin killed by lightningd, any line a teardown check fails on)
+    /// without failing the test at teardown.
     pub fn allow_log(mut self, regex: impl Into<String>) -> Self {
         self.allow_log.push(regex.into());
         self
@@ -346,6 +387,50 @@ impl NodeConf {
     /// teardown (its log is still checked).
     pub fn may_fail(mut self) -> Self {
         self.may_fail = true;
+        self
+    }
+
+    /// Lets this node reconnect to its peers by itself; see
+    /// [`NodeConf::may_reconnect`].
+    pub fn may_reconnect(mut self) -> Self {
+        self.may_reconnect = true;
+        self
+    }
+
+    /// Lets this node log ` WARNING:` lines; see
+    /// [`NodeConf::allow_warning`].
+    pub fn allow_warning(mut self) -> Self {
+        self.allow_warning = true;
+        self
+    }
+
+    /// Lets this node log bad gossip; see [`NodeConf::allow_bad_gossip`].
+    pub fn allow_bad_gossip(mut self) -> Self {
+        self.allow_bad_gossip = true;
+        self
+    }
+
+    /// Runs the leak check on this node; see [`NodeConf::check_memleak`].
+    pub fn check_memleak(mut self) -> Self {
+        self.check_memleak = true;
+        self
+    }
+
+    /// Sets this node's `--dev-disconnect` rules; see
+    /// [`NodeConf::dev_disconnect`].
+    ///
+    /// ```
+    /// use cln_itest::NodeConf;
+    ///
+    /// // Drop the connection just before sending the first revoke_and_ack.
+    /// let node = NodeConf::default().with_dev_disconnect(["-WIRE_REVOKE_AND_ACK"]);
+    /// assert_eq!(node.dev_disconnect, ["-WIRE_REVOKE_AND_ACK"]);
+    /// ```
+    pub fn with_dev_disconnect<S: Into<String>>(
+        mut self,
+        rules: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.dev_disconnect = rules.into_iter().map(Into::into).collect();
         self
     }
 

@@ -25,8 +25,29 @@
 //! by itself, so it cannot tell a crash from a clean stop; a plugin that
 //! dies mid-test shows up as the RPC error of whatever called it.
 //!
-//! A node can tolerate some of this (pyln-testing's `broken_log` and
-//! `may_fail`): see [`Tolerance`].
+//! pyln-testing's further checks (`contrib/pyln-testing/pyln/testing/
+//! fixtures.py`), each a log line lightningd should never write in a test
+//! that did not ask for it:
+//! - `That's weird: ` anywhere in a line (lightningd's `CI_UNEXPECTED`
+//!   prefix, e.g. `Request X took N milliseconds`);
+//! - ` WARNING:` (e.g. connectd's `WARNING: funding_created no tx info?`);
+//! - bad gossip: a `Bad gossip order:` line, unless the log also has
+//!   `Deleting channel` (a node_announcement that arrives after its channel
+//!   was deleted is normal); otherwise any `Bad ` after `gossipd` in a line,
+//!   except `Bad gossip order from error`;
+//! - `Bad reestablish` (dualopend's malformed `channel_reestablish`);
+//! - `bad hsm request`;
+//! - `Accessing a null column` (a database query reading a NULL);
+//! - `Peer has reconnected` (lightningd reattaching a channel to a peer
+//!   that came back), where the node was started with `--dev-no-reconnect`
+//!   and not allowed to reconnect: without that option lightningd
+//!   reconnects by itself, so pyln skips the check there too;
+//! - `MEMLEAK:` (lightningd's leak report), and leaks `dev-memleak` lists
+//!   at teardown when that was asked for.
+//!
+//! A node can tolerate some of this (pyln-testing's `broken_log`,
+//! `allow_warning`, `allow_bad_gossip`, `may_reconnect`, `may_fail`): see
+//! [`Tolerance`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -41,15 +62,23 @@ use crate::logs::tails::tail_lines;
 const CRASH_LOG_LINES: usize = 20;
 
 /// What a node may do without failing the test (pyln-testing's
-/// `broken_log` and `may_fail`).
+/// `broken_log`, `allow_warning`, `allow_bad_gossip`, `may_reconnect` and
+/// `may_fail`).
 #[derive(Debug, Clone, Default)]
 pub struct Tolerance {
-    /// A `**BROKEN**` or plugin-killed line matching any of these regexes
-    /// is expected and not a finding.
+    /// A log line matching any of these regexes is expected: it is no
+    /// finding, whichever check it would fail.
     pub allow_log: Vec<Regex>,
     /// The node may crash or exit non-zero: crash logs and its exit status
     /// are not findings. Log lines still are, unless allowed.
     pub may_fail: bool,
+    /// ` WARNING:` lines are expected.
+    pub allow_warning: bool,
+    /// Bad gossip lines are expected.
+    pub allow_bad_gossip: bool,
+    /// Look for `Peer has reconnected`: true only for a node started with
+    /// `--dev-no-reconnect` and not allowed to reconnect.
+    pub check_reconnects: bool,
 }
 
 /// How a node's lightningd process ended.
@@ -69,6 +98,15 @@ pub enum Finding {
     Broken(String),
     /// lightningd's `Killing plugin:` line, verbatim.
     PluginKilled(String),
+    /// A line pyln-testing's extra checks fail on (see the module docs).
+    Line {
+        /// What the check is about: `"That's weird"`, `warning`, ...
+        check: LineCheck,
+        /// The line, verbatim.
+        line: String,
+    },
+    /// Leaks that `dev-memleak` reported at teardown, as it sent them.
+    MemLeaks(String),
     /// A crash log and its last lines.
     CrashLog {
         /// The file lightningd wrote.
@@ -87,6 +125,8 @@ impl fmt::Display for Finding {
         match self {
             Finding::Broken(line) => write!(f, "BROKEN log line: {line}"),
             Finding::PluginKilled(line) => write!(f, "plugin killed by lightningd: {line}"),
+            Finding::Line { check, line } => write!(f, "{check} log line: {line}"),
+            Finding::MemLeaks(leaks) => write!(f, "dev-memleak found leaks: {leaks}"),
             Finding::CrashLog { path, tail } => write!(
                 f,
                 "crash log {}:\n--- last {CRASH_LOG_LINES} lines ---\n{tail}",
@@ -95,6 +135,44 @@ impl fmt::Display for Finding {
             Finding::BadExit(how) => write!(f, "lightningd {how}"),
             Finding::Unreadable(why) => write!(f, "log not checked: {why}"),
         }
+    }
+}
+
+/// The kinds of lines pyln-testing's extra checks look for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineCheck {
+    /// `That's weird: `.
+    Weird,
+    /// ` WARNING:`.
+    Warning,
+    /// Bad gossip.
+    BadGossip,
+    /// `Bad reestablish`.
+    BadReestablish,
+    /// `bad hsm request`.
+    BadHsmRequest,
+    /// `Accessing a null column`.
+    NullColumn,
+    /// `Peer has reconnected` on a node that may not reconnect.
+    Reconnected,
+    /// `MEMLEAK:`.
+    MemLeak,
+}
+
+impl fmt::Display for LineCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LineCheck::Weird => "\"That's weird\"",
+            LineCheck::Warning => "WARNING (allow with NodeConf::allow_warning)",
+            LineCheck::BadGossip => "bad gossip (allow with NodeConf::allow_bad_gossip)",
+            LineCheck::BadReestablish => "bad reestablish",
+            LineCheck::BadHsmRequest => "bad hsm request",
+            LineCheck::NullColumn => "database null column",
+            LineCheck::Reconnected => {
+                "unexpected reconnection (allow with NodeConf::may_reconnect)"
+            }
+            LineCheck::MemLeak => "memory leak",
+        })
     }
 }
 
@@ -107,16 +185,96 @@ pub struct Evidence<'a> {
     pub dirs: Vec<PathBuf>,
     /// How each of its lightningd processes ended (one per start).
     pub exits: &'a [Exit],
+    /// The `leaks` `dev-memleak` returned at teardown, if it was asked and
+    /// found any.
+    pub leaks: Option<String>,
 }
 
 /// All findings for one node, log findings first, in log order.
 pub fn check(evidence: &Evidence<'_>, tolerance: &Tolerance) -> Vec<Finding> {
     let mut findings = scan_log(evidence.log, &tolerance.allow_log);
+    findings.extend(pyln_line_checks(evidence.log, tolerance));
+    findings.extend(evidence.leaks.clone().map(Finding::MemLeaks));
     if !tolerance.may_fail {
         findings.extend(crash_logs(&evidence.dirs));
         findings.extend(evidence.exits.iter().filter_map(exit_finding));
     }
     findings
+}
+
+/// pyln-testing's extra line checks (module docs), minus what `tolerance`
+/// allows, grouped by check in the order of [`LineCheck`].
+pub fn pyln_line_checks(lines: &[String], tolerance: &Tolerance) -> Vec<Finding> {
+    let scan = Scan { lines, tolerance };
+    let mut findings = scan.found(LineCheck::Weird, |l| l.contains("That's weird: "));
+    if !tolerance.allow_warning {
+        findings.extend(scan.found(LineCheck::Warning, |l| l.contains(" WARNING:")));
+    }
+    if !tolerance.allow_bad_gossip {
+        findings.extend(bad_gossip(&scan));
+    }
+    findings.extend(scan.found(LineCheck::BadReestablish, |l| l.contains("Bad reestablish")));
+    findings.extend(scan.found(LineCheck::BadHsmRequest, |l| l.contains("bad hsm request")));
+    findings.extend(scan.found(LineCheck::NullColumn, |l| {
+        l.contains("Accessing a null column")
+    }));
+    if tolerance.check_reconnects {
+        findings.extend(scan.found(LineCheck::Reconnected, |l| {
+            l.contains("Peer has reconnected")
+        }));
+    }
+    findings.extend(scan.found(LineCheck::MemLeak, |l| l.contains("MEMLEAK:")));
+    findings
+}
+
+/// A log and what its node may write.
+struct Scan<'a> {
+    lines: &'a [String],
+    tolerance: &'a Tolerance,
+}
+
+impl Scan<'_> {
+    /// The lines `test` picks that no `allow_log` regex excuses.
+    fn found(&self, check: LineCheck, test: impl Fn(&str) -> bool) -> Vec<Finding> {
+        self.lines
+            .iter()
+            .filter(|l| test(l) && !self.tolerance.allow_log.iter().any(|a| a.is_match(l)))
+            .map(|l| Finding::Line {
+                check,
+                line: l.clone(),
+            })
+            .collect()
+    }
+
+    fn any(&self, test: impl Fn(&str) -> bool) -> bool {
+        self.lines.iter().any(|l| test(l))
+    }
+}
+
+/// pyln-testing's bad gossip rule: `Bad gossip order:` lines fail unless
+/// some channel was deleted; without them, any `Bad ` after `gossipd`
+/// that is not `Bad gossip order from error` does.
+fn bad_gossip(scan: &Scan<'_>) -> Vec<Finding> {
+    let order = |l: &str| l.contains("Bad gossip order:");
+    if scan.any(order) {
+        if scan.any(|l| l.contains("Deleting channel")) {
+            return Vec::new();
+        }
+        return scan.found(LineCheck::BadGossip, order);
+    }
+    scan.found(LineCheck::BadGossip, gossipd_bad)
+}
+
+/// Whether a `Bad ` follows `gossipd` in `line`, other than `Bad gossip
+/// order from error` (pyln's `gossipd.*Bad (?!gossip order from error)`;
+/// the `regex` crate has no look-ahead).
+fn gossipd_bad(line: &str) -> bool {
+    let Some(start) = line.find("gossipd") else {
+        return false;
+    };
+    let rest = &line[start..];
+    rest.match_indices("Bad ")
+        .any(|(i, m)| !rest[i + m.len()..].starts_with("gossip order from error"))
 }
 
 /// `**BROKEN**` and plugin-killed lines not matched by `allow`.
@@ -294,6 +452,7 @@ mod tests {
             log: &log,
             dirs: vec![dir.path().to_path_buf()],
             exits: &[exited(0), exited(1 << 8)],
+            leaks: None,
         };
         let strict = check(&evidence, &Tolerance::default());
         assert_eq!(strict.len(), 5, "{strict:#?}");
@@ -323,6 +482,143 @@ mod tests {
             "l2 failed its teardown checks (lightning-dir /tmp/itest-x/l2):\n  \
              - BROKEN log line: t **BROKEN** plugin-guard: bad\n  \
              - lightningd exited with exit status: 1"
+        );
+    }
+
+    /// Lines as lightningd writes them (the formats of v23.02 to v26.06,
+    /// messages from their sources), one per pyln check, plus near misses.
+    const PYLN_LOG: &str = "\
+2026-11-25T15:00:00.000Z UNUSUAL lightningd: That's weird: Request getinfo took 5123 milliseconds
+2026-11-25T15:00:00.100Z UNUSUAL 022d223620a359a47ff7f7ac447c85c46c923da53389221a0054c11c1e3ca31d59-connectd: WARNING: funding_created no tx info?
+2026-11-25T15:00:00.200Z DEBUG   022d223620a359a47ff7f7ac447c85c46c923da53389221a0054c11c1e3ca31d59-gossipd: Bad gossip order: WIRE_CHANNEL_UPDATE before announce 103x1x0/0
+2026-11-25T15:00:00.300Z UNUSUAL 022d223620a359a47ff7f7ac447c85c46c923da53389221a0054c11c1e3ca31d59-dualopend-chan#1: Bad reestablish msg: WIRE_TX_INIT_RBF 00
+2026-11-25T15:00:00.400Z **BROKEN** hsmd: Client: bad hsm request 0042
+2026-11-25T15:00:00.500Z UNUSUAL lightningd: Accessing a null column 3/0 in query SELECT id FROM peers
+2026-11-25T15:00:00.600Z DEBUG   022d223620a359a47ff7f7ac447c85c46c923da53389221a0054c11c1e3ca31d59-chan#1: Peer has reconnected, state CHANNELD_NORMAL: connecting subd
+2026-11-25T15:00:00.700Z **BROKEN** lightningd: MEMLEAK: 0x55d0e1c3a2b8
+2026-11-25T15:00:00.800Z INFO    plugin-mine: weird, a warning about WARNING without colon
+2026-11-25T15:00:00.900Z DEBUG   gossipd: Bad gossip order from error: something";
+
+    fn checks_found(found: &[Finding]) -> Vec<LineCheck> {
+        found
+            .iter()
+            .map(|f| match f {
+                Finding::Line { check, .. } => *check,
+                other => panic!("not a line finding: {other:?}"),
+            })
+            .collect()
+    }
+
+    fn strict_with_reconnects() -> Tolerance {
+        Tolerance {
+            check_reconnects: true,
+            ..Tolerance::default()
+        }
+    }
+
+    #[test]
+    fn each_pyln_check_finds_its_line_and_nothing_else() {
+        let found = pyln_line_checks(&lines(PYLN_LOG), &strict_with_reconnects());
+        assert_eq!(
+            checks_found(&found),
+            [
+                LineCheck::Weird,
+                LineCheck::Warning,
+                LineCheck::BadGossip,
+                LineCheck::BadReestablish,
+                LineCheck::BadHsmRequest,
+                LineCheck::NullColumn,
+                LineCheck::Reconnected,
+                LineCheck::MemLeak,
+            ],
+            "{found:#?}"
+        );
+        let shown = found[6].to_string();
+        assert!(
+            shown.starts_with(
+                "unexpected reconnection (allow with NodeConf::may_reconnect) log line: "
+            ) && shown.ends_with("Peer has reconnected, state CHANNELD_NORMAL: connecting subd"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_allow_flags_excuse_their_check_only() {
+        let tolerance = Tolerance {
+            allow_warning: true,
+            allow_bad_gossip: true,
+            check_reconnects: false,
+            ..Tolerance::default()
+        };
+        let found = pyln_line_checks(&lines(PYLN_LOG), &tolerance);
+        assert_eq!(
+            checks_found(&found),
+            [
+                LineCheck::Weird,
+                LineCheck::BadReestablish,
+                LineCheck::BadHsmRequest,
+                LineCheck::NullColumn,
+                LineCheck::MemLeak,
+            ]
+        );
+        // allow_log (pyln's broken_log) excuses matching lines of any check.
+        let tolerance = Tolerance {
+            allow_log: vec![Regex::new("took [0-9]+ milliseconds|MEMLEAK").unwrap()],
+            ..strict_with_reconnects()
+        };
+        let found = pyln_line_checks(&lines(PYLN_LOG), &tolerance);
+        assert!(!checks_found(&found).contains(&LineCheck::Weird));
+        assert!(!checks_found(&found).contains(&LineCheck::MemLeak));
+        assert_eq!(found.len(), 6);
+    }
+
+    #[test]
+    fn bad_gossip_follows_pyln_rules() {
+        let order = "2026-11-25T15:00:00.200Z DEBUG   02aa-gossipd: Bad gossip order: WIRE_CHANNEL_UPDATE before announce 103x1x0/0";
+        let deleted = "2026-11-25T15:00:01.000Z DEBUG   gossipd: Deleting channel 103x1x0 due to the funding outpoint being spent";
+        let other_bad =
+            "2026-11-25T15:00:02.000Z DEBUG   02aa-gossipd: Bad signature for channel_update 0102";
+        let from_error =
+            "2026-11-25T15:00:03.000Z DEBUG   02aa-gossipd: Bad gossip order from error: x";
+        let not_gossipd =
+            "2026-11-25T15:00:04.000Z DEBUG   lightningd: Bad signature, but not gossipd's";
+        let run = |ls: &[&str]| {
+            let ls: Vec<String> = ls.iter().map(|l| l.to_string()).collect();
+            pyln_line_checks(&ls, &Tolerance::default()).len()
+        };
+        assert_eq!(run(&[order]), 1);
+        // A deleted channel excuses every bad-order line, as in pyln.
+        assert_eq!(run(&[order, deleted, other_bad]), 0);
+        assert_eq!(run(&[other_bad]), 1);
+        assert_eq!(run(&[from_error, not_gossipd]), 0);
+        assert!(gossipd_bad(
+            "x gossipd: Bad gossip order from error: Bad signature"
+        ));
+    }
+
+    #[test]
+    fn dev_memleak_leaks_are_a_finding_even_on_a_node_that_may_fail() {
+        let evidence = Evidence {
+            log: &[],
+            dirs: vec![],
+            exits: &[],
+            leaks: Some(
+                r#"[{"value": "0x55d0", "label": "lightningd/peer_control.c:123:struct peer"}]"#
+                    .into(),
+            ),
+        };
+        let lenient = Tolerance {
+            may_fail: true,
+            ..Tolerance::default()
+        };
+        let found = check(&evidence, &lenient);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0]
+                .to_string()
+                .starts_with("dev-memleak found leaks: [{"),
+            "{}",
+            found[0]
         );
     }
 }

@@ -7,11 +7,16 @@
 //! and printed only when something failed.
 //!
 //! Like pyln-testing, it also fails a test whose body passed when a node
-//! logged `**BROKEN**`, had a plugin killed by lightningd, crashed or
-//! exited non-zero (allow what you expect with [`NodeConf::allow_log`] and
-//! [`NodeConf::may_fail`]); waits for log lines
-//! ([`Node::wait_for_log`]); and builds a line of channels to pay across
-//! ([`Network::line_graph`], [`Node::invoice`], [`Node::pay`]).
+//! logged `**BROKEN**` or another line pyln-testing's teardown checks fail
+//! on (`That's weird`, ` WARNING:`, bad gossip, unexpected reconnections,
+//! ...), had a plugin killed by lightningd, crashed or exited non-zero
+//! (allow what you expect with [`NodeConf::allow_log`],
+//! [`NodeConf::may_fail`], [`NodeConf::may_reconnect`], ...); waits for
+//! log lines ([`Node::wait_for_log`], from the cursor or from a
+//! [`LogMark`], regexes or [`Pattern::literal`] text); and builds lines of
+//! channels to pay across ([`Network::line_graph`], [`Links`],
+//! [`Network::open_channel`], [`Node::invoice_with`], [`Node::pay_with`],
+//! [`Node::single_route`]).
 //!
 //! Every function returns [`Result`], whose [`Error`] keeps lightningd's
 //! error replies exactly as sent ([`Error::rpc`], [`Error::rpc_code`]), says
@@ -91,9 +96,12 @@ pub use daemon::native::liveness::pid_alive;
 pub use error::{Died, Error, ErrorKind, NoReply, Other, Result, RpcError, StartError, Timeout};
 pub use lightningd::bin::Lightningd;
 pub use lightningd::options::regtest_options;
-pub use logs::cursor::LogCursor;
-pub use network::line_graph::SLOW_GOSSIP;
-pub use network::money::{Invoice, PAY_REPLY_MARGIN};
+pub use logs::cursor::{LogCursor, LogState};
+pub use logs::pattern::{LogMark, Pattern};
+pub use network::chain::Mempool;
+pub use network::channels::{Channel, OpenChannel};
+pub use network::line_graph::{Links, SLOW_GOSSIP};
+pub use network::money::{Amount, Invoice, PAY_REPLY_MARGIN};
 pub use network::Network;
 pub use node::calls::PendingCall;
 pub use node::lifecycle::NodeState;

@@ -65,7 +65,10 @@ fn fund_channel_reaches_channeld_normal_on_both_sides() {
 cln_itest::needs_lightningd! {
 #[test]
 fn a_restarted_node_keeps_its_id_port_and_channel() {
-    let net = Network::start().expect("starting the regtest network");
+    // Both may reconnect by themselves (else they get --dev-no-reconnect).
+    let mut conf = Conf::default();
+    conf.nodes = vec![NodeConf::default().may_reconnect(); 2];
+    let net = Network::with_conf(&conf).expect("starting the regtest network");
     let (l1, l2) = (net.node(0), net.node(1));
     net.fund_channel(l1, l2, 400_000).expect("funding l1 -> l2");
     let (id, port, old_pid) = (l2.id().unwrap(), l2.port(), l2.pid().unwrap());

@@ -31,6 +31,26 @@ fn a_line_of_three_pays_end_to_end() {
     // l2 forwarded it (in one part or several: `pay` may split).
     let forwards = l2.call("listforwards", json!({"status": "settled"})).unwrap();
     assert!(!forwards["forwards"].as_array().unwrap().is_empty(), "{forwards:#}");
+
+    // pyln's `single_route` + `sendpay` + `waitsendpay`: one route, one part.
+    let invoice = l3.invoice(5_000_000, "by-route").unwrap();
+    let route = l1.single_route(l3, 5_000_000).unwrap();
+    let hops = route.as_array().unwrap();
+    assert_eq!(hops.len(), 2, "{route:#}");
+    assert_eq!(hops[0]["id"], json!(l2.id().unwrap()), "{route:#}");
+    assert_eq!(hops[0]["channel"], json!(l1.short_channel_id(l2).unwrap().unwrap()));
+    assert_eq!(hops[1]["channel"], json!(l2.short_channel_id(l3).unwrap().unwrap()));
+    let sent = l1.sendpay_and_wait(&route, &invoice).expect("the route pays");
+    assert_eq!(sent["status"], json!("complete"), "{sent:#}");
+    let listed = l3.call("listinvoices", json!({"label": "by-route"})).unwrap();
+    assert_eq!(listed["invoices"][0]["status"], json!("paid"), "{listed:#}");
+    // An invoice l3 has deleted: l3 refuses the payment, and the error is
+    // lightningd's, with the failing node's code.
+    let invoice = l3.invoice(5_000_000, "deleted").unwrap();
+    l3.call("delinvoice", json!({"label": "deleted", "status": "unpaid"})).unwrap();
+    let err = l1.sendpay_and_wait(&route, &invoice).expect_err("l3 knows no such payment");
+    assert!(err.rpc_code().is_some(), "{err}");
+    assert!(err.to_string().contains("WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS"), "{err}");
 }
 }
 

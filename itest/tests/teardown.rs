@@ -101,7 +101,7 @@ fn plugins_stopped_on_request_pass() {
     l1.plugin_start(fixture("dies_on_call.py"), &[]).unwrap();
     l1.plugin_stop("dies_on_call.py").unwrap();
     l1.plugin_stop("misbehave_on_call.py").unwrap();
-    l1.wait_for_logs(&["plugin-dies_on_call.py: Killing plugin", "plugin-misbehave_on_call.py: Killing plugin"])
+    l1.wait_for_logs(["plugin-dies_on_call.py: Killing plugin", "plugin-misbehave_on_call.py: Killing plugin"])
         .unwrap();
     net.finish().expect("stopping plugins is not a finding");
 }
@@ -130,5 +130,99 @@ fn a_node_that_died_fails_the_teardown_unless_it_may_fail() {
             );
         }
     }
+}
+}
+
+/// Whether `node`'s lightningd has developer options (`--dev-no-reconnect`,
+/// `dev-memleak`): every release from v23.11 (with `--developer`). The
+/// releases here before that are release builds without them.
+fn has_dev_options(node: &cln_itest::Node) -> bool {
+    node.version() >= cln_itest::Version::new(23, 11, 0)
+}
+
+cln_itest::needs_lightningd! {
+/// pyln-testing's `That's weird` and ` WARNING:` checks: a plugin that logs
+/// such lines fails the teardown; `allow_warning` excuses the second only.
+#[test]
+fn weird_and_warning_lines_fail_the_teardown_unless_allowed() {
+    for allow_warning in [false, true] {
+        let node = if allow_warning { NodeConf::default().allow_warning() } else { NodeConf::default() };
+        let (_root, net) = one_node(node);
+        let weird = log_at(&net, "info", "That's weird: itest made this up");
+        let warning = log_at(&net, "unusual", "WARNING: itest warns");
+        let text = format!("{:#}", net.finish().expect_err("a That's weird line always fails"));
+        assert!(text.contains(&format!("\"That's weird\" log line: {weird}")), "{text}");
+        let warned = text.contains(&format!("WARNING (allow with NodeConf::allow_warning) log line: {warning}"));
+        assert_eq!(warned, !allow_warning, "{text}");
+    }
+}
+}
+
+cln_itest::needs_lightningd! {
+/// pyln-testing's unexpected-reconnection check. Nodes get
+/// `--dev-no-reconnect` unless they `may_reconnect`, so a peer that comes
+/// back was connected by the test, and lightningd reattaching the channel
+/// (`Peer has reconnected`) fails the teardown. Releases without the
+/// option reconnect by themselves, so there (as in pyln) the check is off.
+#[test]
+fn a_reconnected_channel_fails_the_teardown_unless_the_node_may_reconnect() {
+    for may_reconnect in [false, true] {
+        let root = tempfile::tempdir().unwrap();
+        let mut conf = Conf::with_nodes(2);
+        conf.tmp_root = Some(root.path().to_path_buf());
+        if may_reconnect {
+            conf.nodes = vec![NodeConf::default().may_reconnect(); 2];
+        }
+        let net = Network::with_conf(&conf).expect("starting two nodes");
+        let (l1, l2) = (net.node(0), net.node(1));
+        net.fund_channel(l1, l2, 200_000).unwrap();
+        let l2_id = l2.id().unwrap();
+        l1.call("disconnect", json!({"id": l2_id, "force": true})).unwrap();
+        cln_itest::wait_until("l1 to see l2 disconnected", std::time::Duration::from_secs(30), |_| {
+            let peers = l1.call("listpeers", json!({"id": l2_id})).unwrap();
+            Ok((peers["peers"][0]["connected"] != json!(true)).then_some(()))
+        })
+        .unwrap();
+        net.connect(l1, l2).unwrap();
+        let line = l1.wait_for_log("Peer has reconnected, state CHANNELD_NORMAL").unwrap();
+        let (dev, version) = (has_dev_options(l1), l1.version());
+        let outcome = net.finish();
+        if dev && !may_reconnect {
+            let text = format!("{:#}", outcome.expect_err("an unexpected reconnection fails"));
+            assert!(text.contains(&format!("unexpected reconnection (allow with NodeConf::may_reconnect) log line: {line}")), "{text}");
+        } else {
+            if !dev {
+                eprintln!("{version}: no --dev-no-reconnect, so reconnections are not checked (as in pyln)");
+            }
+            outcome.expect("a node that may reconnect, or cannot be stopped from it, passes");
+        }
+    }
+}
+}
+
+cln_itest::needs_lightningd! {
+/// pyln-testing's leak check, on request: with `check_memleak` lightningd
+/// tracks its allocations, so `dev-memleak` works (and teardown runs it;
+/// a clean node passes). Provoking a real leak in lightningd is not
+/// possible from a test; the finding is unit-tested in `findings.rs`.
+#[test]
+fn check_memleak_turns_on_leak_tracking_and_a_clean_node_passes() {
+    let root = tempfile::tempdir().unwrap();
+    let mut conf = Conf::with_nodes(2);
+    conf.tmp_root = Some(root.path().to_path_buf());
+    conf.nodes[0] = NodeConf::default().check_memleak();
+    let net = Network::with_conf(&conf).expect("starting two nodes");
+    let (l1, l2) = (net.node(0), net.node(1));
+    let dev = has_dev_options(l1);
+    if dev {
+        let leaks = l1.call("dev-memleak", json!({})).expect("leak detection is on");
+        assert_eq!(leaks["leaks"], json!([]), "{leaks:#}");
+        let off = l2.call("dev-memleak", json!({})).expect_err("l2 did not ask for it");
+        assert_eq!(off.rpc_message(), Some("Leak detection needs $LIGHTNINGD_DEV_MEMLEAK"), "{off}");
+    } else {
+        eprintln!("{}: no developer mode, so no dev-memleak (itest says so on stderr)", l1.version());
+        l1.call("dev-memleak", json!({})).expect_err("no such command in a release build");
+    }
+    net.finish().expect("no leaks, no findings");
 }
 }

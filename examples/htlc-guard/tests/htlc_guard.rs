@@ -3,7 +3,7 @@
 //! plugin author's crate would. Without lightningd these tests are listed
 //! as ignored with the reason; `ITEST_REQUIRE=1` makes that a failure.
 
-use cln_itest::{Conf, Network, NodeConf, Version};
+use cln_itest::{Conf, LogMark, Network, NodeConf, Version};
 use serde_json::{json, Value};
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_htlc-guard");
@@ -64,8 +64,13 @@ cln_itest::needs_lightningd! {
 #[test]
 fn a_payment_above_the_startup_limit_is_rejected_by_the_hook() {
     let net = guarded_line(&[(LIMIT, "20000000")]);
+    // Logged at start-up, before the node's log cursor (which starts
+    // after `Server started`): search from the start of the log.
     net.node(2)
-        .wait_for_log(r"plugin-htlc-guard: htlc-guard-max-msat is Some\(20000000\)")
+        .wait_for_log_since(
+            &LogMark::start(),
+            r"plugin-htlc-guard: htlc-guard-max-msat is Some\(20000000\)",
+        )
         .expect("the plugin logs the limit it starts with");
     assert_eq!(status(&net)["max_msat"], json!(20_000_000));
     let err = pay(&net, 50_000_000, "too-big").expect_err("50 000 sat is above the limit");

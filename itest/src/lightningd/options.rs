@@ -73,6 +73,19 @@ pub(crate) fn polls_slowly(bin: &LightningdBin) -> bool {
     bin.version < Version::new(23, 11, 0) && !bin.has_option("dev-bitcoind-poll")
 }
 
+/// How many of its own seconds a lightningd run with `libfaketime` counts
+/// per real second: [`OLD_RELEASE_CLOCK_RATE`] for a slowly polling one
+/// under libfaketime, else 1. A timeout the harness hands lightningd
+/// (`pay`'s `retry_for`, `waitsendpay`'s `timeout`) is scaled by it, so
+/// that it lasts as long in real time as the harness waits.
+pub(crate) fn clock_rate(bin: &LightningdBin, libfaketime: Option<&Path>) -> u32 {
+    if libfaketime.is_some() && polls_slowly(bin) {
+        OLD_RELEASE_CLOCK_RATE
+    } else {
+        1
+    }
+}
+
 /// The environment that speeds up a slowly polling lightningd's clock with
 /// the libfaketime at `libfaketime` (see `Conf::libfaketime`); empty for
 /// other binaries. Every process lightningd starts inherits it and runs

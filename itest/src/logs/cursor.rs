@@ -7,22 +7,44 @@
 //! effect. [`LogCursor::wait_for_logs`] takes several patterns, accepts
 //! their lines in any order and never lets one line answer two patterns.
 //! [`LogCursor::is_in_log`] looks at the whole log and moves nothing.
+//! Positions are [`LogMark`]s: [`LogCursor::mark`] is the end of the log
+//! now, [`LogCursor::set_position`] moves the cursor to any mark.
 //!
 //! Only complete lines count: a line lightningd is half-way through
 //! writing is matched once its newline arrives.
+//!
+//! A wait can be told when its writer has ended
+//! ([`LogCursor::wait_for_logs_while`] and [`LogState`]): it then still
+//! finds lines that are already in the file, and fails at once, instead of
+//! at the timeout, for lines that can no longer come.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::{Context, Result};
 use regex::Regex;
 
+use crate::error::{Context, Error, Result};
+use crate::logs::pattern::{LogMark, Pattern};
 use crate::wait::wait_until;
 
 /// How many lines of the log a timeout error quotes.
 const TAIL_LINES: usize = 30;
+
+/// Whether more lines can still arrive in a log, for
+/// [`LogCursor::wait_for_logs_while`].
+#[derive(Debug)]
+pub enum LogState {
+    /// Its writer may still add lines: keep waiting until the timeout.
+    Growing,
+    /// Its writer has ended, for the reason the error gives (for a node,
+    /// its [`Died`](crate::ErrorKind::Died) error, or a message saying it
+    /// was stopped): what is in the file now is all there will be, so a
+    /// wait reads it and, if the lines are not there, fails at once with
+    /// that error, noting what it searched.
+    Complete(Error),
+}
 
 /// A read position in a growing log file; see the module docs.
 #[derive(Debug)]
@@ -52,6 +74,26 @@ impl LogCursor {
         &self.path
     }
 
+    /// Where the next wait starts searching.
+    pub fn position(&self) -> LogMark {
+        LogMark::at(&self.path, self.next)
+    }
+
+    /// Makes the next wait start at `mark` (earlier or later than now);
+    /// [`LogMark::start`] searches the whole log again. Fails for a mark
+    /// taken from another log.
+    pub fn set_position(&mut self, mark: &LogMark) -> Result<()> {
+        self.next = mark.line_in(&self.path)?;
+        Ok(())
+    }
+
+    /// A mark after every line logged so far; a wait from it sees only
+    /// what is logged later.
+    pub fn mark(&mut self) -> Result<LogMark> {
+        self.read_new_lines()?;
+        Ok(LogMark::at(&self.path, self.lines.len()))
+    }
+
     /// Moves the cursor past every line logged so far, so the next wait
     /// only sees what happens from now on.
     pub fn skip_to_end(&mut self) -> Result<()> {
@@ -60,11 +102,15 @@ impl LogCursor {
         Ok(())
     }
 
-    /// Waits until a line after the cursor matches `pattern` (a regex,
-    /// searched anywhere in the line), moves the cursor past that line and
-    /// returns it.
-    pub fn wait_for_log(&mut self, pattern: &str, timeout: Duration) -> Result<String> {
-        let mut lines = self.wait_for_logs(&[pattern], timeout)?;
+    /// Waits until a line after the cursor matches `pattern` (a regex
+    /// unless it is a [`Pattern::literal`], searched anywhere in the line),
+    /// moves the cursor past that line and returns it.
+    pub fn wait_for_log(
+        &mut self,
+        pattern: impl Into<Pattern>,
+        timeout: Duration,
+    ) -> Result<String> {
+        let mut lines = self.wait_for_logs([pattern], timeout)?;
         Ok(lines.remove(0))
     }
 
@@ -73,42 +119,71 @@ impl LogCursor {
     /// lines in the order of `patterns` and moves the cursor past the last
     /// of them. On timeout the cursor stays where it was and the error
     /// names the patterns still unmatched and quotes the log's tail.
-    pub fn wait_for_logs(&mut self, patterns: &[&str], timeout: Duration) -> Result<Vec<String>> {
-        self.wait_for_logs_while(patterns, timeout, || Ok(()))
+    pub fn wait_for_logs<P: Into<Pattern>>(
+        &mut self,
+        patterns: impl IntoIterator<Item = P>,
+        timeout: Duration,
+    ) -> Result<Vec<String>> {
+        self.wait_for_logs_while(patterns, timeout, || Ok(LogState::Growing))
     }
 
-    /// [`LogCursor::wait_for_logs`] that also gives up as soon as `still_ok`
-    /// fails (for example: the daemon writing the log has died).
-    pub fn wait_for_logs_while(
+    /// [`LogCursor::wait_for_logs`] that asks `state` on every poll
+    /// whether lines can still arrive. Once it answers
+    /// [`LogState::Complete`] (say, the daemon writing the log has
+    /// exited), the wait reads the file to its end and either finds the
+    /// lines there or fails at once, saying why nothing more can come. An
+    /// error from `state` ends the wait with that error.
+    pub fn wait_for_logs_while<P: Into<Pattern>>(
         &mut self,
-        patterns: &[&str],
+        patterns: impl IntoIterator<Item = P>,
         timeout: Duration,
-        mut still_ok: impl FnMut() -> Result<()>,
+        state: impl FnMut() -> Result<LogState>,
     ) -> Result<Vec<String>> {
+        let patterns: Vec<Pattern> = patterns.into_iter().map(Into::into).collect();
+        let (lines, end) = self.find_from(self.next, &patterns, timeout, state)?;
+        self.next = end;
+        Ok(lines)
+    }
+
+    /// The lines matching `patterns` from line `from` on (see
+    /// [`LogCursor::wait_for_logs_while`]), and the index one past the last
+    /// of them. Moves nothing.
+    pub(crate) fn find_from(
+        &mut self,
+        from: usize,
+        patterns: &[Pattern],
+        timeout: Duration,
+        mut state: impl FnMut() -> Result<LogState>,
+    ) -> Result<(Vec<String>, usize)> {
         let regexes = compile(patterns)?;
         let what = format!(
             "{} to log lines matching {}",
             self.path.display(),
-            quoted(patterns.iter().copied())
+            quoted(patterns.iter())
         );
         let mut matcher = Matcher::new(&regexes);
         let waited = wait_until(&what, timeout, |last| {
-            still_ok()?;
+            // Asked before reading: whatever was written before the writer
+            // ended is in the file by the time it is read.
+            let now = state()?;
             self.read_new_lines()?;
-            match matcher.feed(&self.lines[self.next..]) {
+            let from = from.min(self.lines.len());
+            match matcher.feed(&self.lines[from..]) {
                 Assignment::Complete { lines, end } => {
-                    let matched = lines.iter().map(|&i| self.lines[self.next + i].clone());
-                    let matched = matched.collect();
-                    self.next += end;
-                    Ok(Some(matched))
+                    let matched = lines.iter().map(|&i| self.lines[from + i].clone());
+                    Ok(Some((matched.collect(), from + end)))
                 }
                 Assignment::Partial { unmatched } => {
-                    *last = format!(
-                        "searched from line {} of {}; no line yet for {}",
-                        self.next + 1,
-                        self.lines.len(),
-                        quoted(unmatched.iter().map(|&p| patterns[p]))
-                    );
+                    let missing = quoted(unmatched.iter().map(|&p| &patterns[p]));
+                    let searched =
+                        format!("searched from line {} of {}", from + 1, self.lines.len());
+                    if let LogState::Complete(why) = now {
+                        return Err(why.note(format!(
+                            "so nothing more can be logged: {searched}, no line for {missing} \
+                             in the whole log, waiting for {what}"
+                        )));
+                    }
+                    *last = format!("{searched}; no line yet for {missing}");
                     Ok(None)
                 }
             }
@@ -121,8 +196,8 @@ impl LogCursor {
 
     /// The first line anywhere in the log (not only after the cursor) that
     /// matches `pattern`, if any. Moves nothing.
-    pub fn is_in_log(&mut self, pattern: &str) -> Result<Option<String>> {
-        let regex = compile(&[pattern])?.remove(0);
+    pub fn is_in_log(&mut self, pattern: impl Into<Pattern>) -> Result<Option<String>> {
+        let regex = pattern.into().compile()?;
         self.read_new_lines()?;
         Ok(self.lines.iter().find(|l| regex.is_match(l)).cloned())
     }
@@ -167,17 +242,14 @@ impl LogCursor {
 }
 
 /// Compiles each pattern, naming the one that is not a valid regex.
-fn compile(patterns: &[&str]) -> Result<Vec<Regex>> {
-    patterns
-        .iter()
-        .map(|p| Regex::new(p).with_context(|| format!("invalid log pattern `{p}`")))
-        .collect()
+fn compile(patterns: &[Pattern]) -> Result<Vec<Regex>> {
+    patterns.iter().map(Pattern::compile).collect()
 }
 
 /// `a`, `b` for an error message.
-fn quoted<'a>(patterns: impl Iterator<Item = &'a str>) -> String {
+fn quoted<'a>(patterns: impl Iterator<Item = &'a Pattern>) -> String {
     patterns
-        .map(|p| format!("`{p}`"))
+        .map(|p| p.to_string())
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -326,13 +398,13 @@ mod tests {
         let (_dir, path) = log_with(&["x INFO lightningd: foo happened", "x DEBUG other"]);
         let mut log = LogCursor::new(&path);
         let err = log
-            .wait_for_logs(&["foo", "foo"], SHORT)
+            .wait_for_logs(["foo", "foo"], SHORT)
             .expect_err("one `foo` line must not satisfy two patterns");
         let text = format!("{err:#}");
         assert!(text.contains("no line yet for `foo`"), "{text}");
         // The cursor did not move: a second such line completes the wait.
         append(&path, &["y INFO lightningd: foo again"]);
-        let lines = log.wait_for_logs(&["foo", "foo"], SHORT).unwrap();
+        let lines = log.wait_for_logs(["foo", "foo"], SHORT).unwrap();
         assert_eq!(
             lines,
             [
@@ -386,7 +458,8 @@ mod tests {
             all
         };
         for pat_seq in sequences(&pats, 3) {
-            let regexes = compile(&pat_seq).unwrap();
+            let pats: Vec<Pattern> = pat_seq.iter().map(Pattern::from).collect();
+            let regexes = compile(&pats).unwrap();
             for line_seq in sequences(&words, 4) {
                 let lines: Vec<String> = line_seq.iter().map(|s| s.to_string()).collect();
                 let shortest = (0..=lines.len())
@@ -423,7 +496,7 @@ mod tests {
     fn patterns_match_in_any_order() {
         let (_dir, path) = log_with(&["second thing", "noise", "first thing"]);
         let mut log = LogCursor::new(&path);
-        let lines = log.wait_for_logs(&["first", "second"], SHORT).unwrap();
+        let lines = log.wait_for_logs(["first", "second"], SHORT).unwrap();
         assert_eq!(lines, ["first thing", "second thing"]);
     }
 
@@ -432,7 +505,7 @@ mod tests {
         // Greedy would give `foo bar` to `foo` and then starve `foo bar`.
         let (_dir, path) = log_with(&["foo bar", "foo"]);
         let mut log = LogCursor::new(&path);
-        let lines = log.wait_for_logs(&["foo", "foo bar"], SHORT).unwrap();
+        let lines = log.wait_for_logs(["foo", "foo bar"], SHORT).unwrap();
         assert_eq!(lines, ["foo", "foo bar"]);
     }
 
@@ -476,7 +549,7 @@ mod tests {
         let (_dir, path) = log_with(&["alpha", "beta"]);
         let mut log = LogCursor::new(&path);
         let err = log
-            .wait_for_logs(&["alpha", "gamma"], SHORT)
+            .wait_for_logs(["alpha", "gamma"], SHORT)
             .expect_err("gamma never comes");
         let text = format!("{err:#}");
         assert!(text.contains("timed out"), "{text}");
@@ -512,6 +585,7 @@ mod tests {
         let mut log = LogCursor::new(&path);
         let text = format!("{:#}", log.wait_for_log("(", SHORT).unwrap_err());
         assert!(text.contains("invalid log pattern `(`"), "{text}");
+        assert!(text.contains("Pattern::literal"), "{text}");
     }
 
     #[test]
@@ -520,7 +594,7 @@ mod tests {
         let mut log = LogCursor::new(&path);
         let started = std::time::Instant::now();
         let err = log
-            .wait_for_logs_while(&["never"], Duration::from_secs(30), || {
+            .wait_for_logs_while(["never"], Duration::from_secs(30), || {
                 Err(crate::Error::msg("daemon died"))
             })
             .unwrap_err();
@@ -532,7 +606,99 @@ mod tests {
     fn no_patterns_is_an_immediate_empty_answer() {
         let (_dir, path) = log_with(&["x"]);
         let mut log = LogCursor::new(&path);
-        assert!(log.wait_for_logs(&[], SHORT).unwrap().is_empty());
+        assert!(log
+            .wait_for_logs(Vec::<&str>::new(), SHORT)
+            .unwrap()
+            .is_empty());
         assert_eq!(log.wait_for_log("x", SHORT).unwrap(), "x");
+    }
+
+    #[test]
+    fn literal_patterns_match_text_with_regex_characters() {
+        let (_dir, path) = log_with(&[r#"DEBUG plugin-x: got {"id": 1} (a+b)"#]);
+        let mut log = LogCursor::new(&path);
+        let line = log
+            .wait_for_logs([Pattern::literal(r#"{"id": 1} (a+b)"#)], SHORT)
+            .unwrap();
+        assert_eq!(line.len(), 1);
+        log.set_position(&LogMark::start()).unwrap();
+        let err = log.wait_for_log(r#"{"id": 1}"#, SHORT).unwrap_err();
+        assert!(format!("{err:#}").contains("Pattern::literal"), "{err:#}");
+    }
+
+    #[test]
+    fn a_mark_and_a_set_position_choose_where_the_search_starts() {
+        let (_dir, path) = log_with(&["boot: started", "a 1"]);
+        let mut log = LogCursor::new(&path);
+        let mark = log.mark().unwrap();
+        assert_eq!(mark.line(), 2);
+        append(&path, &["a 2"]);
+        log.set_position(&mark).unwrap();
+        assert_eq!(log.wait_for_log("a", SHORT).unwrap(), "a 2");
+        // Back to the start: the old lines are found again.
+        log.set_position(&LogMark::start()).unwrap();
+        assert_eq!(log.wait_for_log("boot", SHORT).unwrap(), "boot: started");
+        assert_eq!(log.position().line(), 1);
+        let other = LogCursor::new(path.with_file_name("other")).position();
+        let err = log.set_position(&other).unwrap_err();
+        assert!(err.to_string().contains("taken from"), "{err}");
+    }
+
+    #[test]
+    fn a_complete_log_still_answers_with_the_lines_it_has() {
+        let (_dir, path) = log_with(&["x starting", "x: important plugin died, shutting down"]);
+        let mut log = LogCursor::new(&path);
+        let line = log
+            .wait_for_logs_while(["shutting down"], Duration::from_secs(30), || {
+                Ok(LogState::Complete(Error::msg("l1 died: exit status: 1")))
+            })
+            .unwrap();
+        assert_eq!(line, ["x: important plugin died, shutting down"]);
+    }
+
+    #[test]
+    fn a_complete_log_without_the_line_fails_at_once_saying_why() {
+        let (_dir, path) = log_with(&["x starting"]);
+        let mut log = LogCursor::new(&path);
+        let err = log
+            .wait_for_logs_while(["never", "starting"], Duration::from_secs(600), || {
+                Ok(LogState::Complete(Error::msg("l1 died: exit status: 1")))
+            })
+            .unwrap_err();
+        let text = format!("{err:#}");
+        // Not a timeout: the wait ended on the first poll.
+        assert!(!err.is_timeout() && !text.contains("timed out"), "{text}");
+        assert!(
+            text.starts_with("l1 died: exit status: 1\nso nothing more can be logged"),
+            "{text}"
+        );
+        assert!(
+            text.contains("no line for `never` in the whole log"),
+            "{text}"
+        );
+        assert!(text.ends_with("x starting"), "{text}");
+        assert_eq!(log.position().line(), 0, "a failed wait moves nothing");
+    }
+
+    #[test]
+    fn lines_written_before_the_writer_ended_are_read_after_it_ended() {
+        // The state is asked before the file is read: the writer appends
+        // its last line and ends between two polls, and the wait must see
+        // the line rather than "ended, nothing found".
+        let (_dir, path) = log_with(&["start"]);
+        let mut log = LogCursor::new(&path);
+        let mut polls = 0;
+        let writer_path = path.clone();
+        let line = log
+            .wait_for_logs_while(["last words"], Duration::from_secs(30), || {
+                polls += 1;
+                if polls == 3 {
+                    append(&writer_path, &["last words"]);
+                    return Ok(LogState::Complete(Error::msg("ended")));
+                }
+                Ok(LogState::Growing)
+            })
+            .unwrap();
+        assert_eq!(line, ["last words"]);
     }
 }

@@ -1,29 +1,106 @@
-//! Mining, connecting nodes and opening channels.
+//! Connecting nodes and opening channels, and finding a node's channel
+//! with a peer.
 
-use crate::error::Result;
-use serde_json::{json, Value};
+use crate::error::{bail, Context, Result};
+use serde_json::{json, Map, Value};
 
 use super::Network;
+use crate::network::line_graph::SLOW_GOSSIP;
 use crate::node::Node;
+use crate::version::Version;
 use crate::wait::wait_until;
 
-impl Network {
-    /// Mines `n` blocks and waits until every started node has processed
-    /// them (a node that died fails this, naming it; stopped nodes are
-    /// skipped).
-    pub fn mine(&self, n: u64) -> Result<()> {
-        self.bitcoind().mine(n)?;
-        let height = self.bitcoind().height()?;
-        let started = self
-            .nodes()
-            .into_iter()
-            .filter(|n| n.is_running() || n.died().is_some());
-        for node in started {
-            node.wait_blockheight(height)?;
+/// How [`Network::open_channel`] opens a channel: pyln-testing's
+/// `fundchannel`/`openchannel` flags (`confirm`, `announce_channel`,
+/// `wait_for_announce`) and any further `fundchannel` parameters.
+///
+/// ```
+/// use cln_itest::OpenChannel;
+/// use serde_json::json;
+///
+/// let open = OpenChannel::new(500_000).private().param("push_msat", 10_000);
+/// assert!(open.confirm && !open.announce);
+/// assert_eq!(open.params["push_msat"], json!(10_000));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct OpenChannel {
+    /// The channel's size.
+    pub sats: u64,
+    /// Mine [`Conf::channel_confirmations`](crate::Conf::channel_confirmations)
+    /// blocks on it and wait until both sides are `CHANNELD_NORMAL`
+    /// (default). If false, return as soon as `fundchannel` has broadcast
+    /// it: the channel is `CHANNELD_AWAITING_LOCKIN` and has no
+    /// short_channel_id yet.
+    pub confirm: bool,
+    /// Announce it to the network (default); false opens a private one
+    /// (`fundchannel` with `announce: false`).
+    pub announce: bool,
+    /// Also wait until every running node's gossip shows it in both
+    /// directions, and both ends' node announcements
+    /// ([`Network::wait_for_announce`]). Needs `confirm` and `announce`.
+    pub wait_for_announce: bool,
+    /// Further `fundchannel` parameters, sent as given (`push_msat`,
+    /// `feerate`, `minconf`, `close_to`, ...).
+    pub params: Map<String, Value>,
+}
+
+impl OpenChannel {
+    /// A `sats` channel, announced and confirmed.
+    pub fn new(sats: u64) -> Self {
+        Self {
+            sats,
+            confirm: true,
+            announce: true,
+            wait_for_announce: false,
+            params: Map::new(),
         }
-        Ok(())
     }
 
+    /// Returns once `fundchannel` has broadcast the funding transaction;
+    /// see [`OpenChannel::confirm`].
+    pub fn unconfirmed(mut self) -> Self {
+        self.confirm = false;
+        self
+    }
+
+    /// Opens it unannounced; see [`OpenChannel::announce`].
+    pub fn private(mut self) -> Self {
+        self.announce = false;
+        self
+    }
+
+    /// Waits for its announcement; see [`OpenChannel::wait_for_announce`].
+    pub fn wait_for_announce(mut self) -> Self {
+        self.wait_for_announce = true;
+        self
+    }
+
+    /// Adds a `fundchannel` parameter.
+    pub fn param(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.params.insert(name.to_string(), value.into());
+        self
+    }
+}
+
+/// A channel [`Network::open_channel`] opened.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Channel {
+    /// The funding transaction.
+    pub txid: String,
+    /// The funding output's index in it.
+    pub outnum: u64,
+    /// The channel id (hex).
+    pub channel_id: String,
+    /// Its short channel id, once confirmed (`None` for an unconfirmed
+    /// open).
+    pub short_channel_id: Option<String>,
+    /// `fundchannel`'s reply as lightningd sent it.
+    pub reply: Value,
+}
+
+impl Network {
     /// Connects `a` to `b` over loopback.
     pub fn connect(&self, a: &Node, b: &Node) -> Result<Value> {
         a.call(
@@ -45,23 +122,73 @@ impl Network {
     /// blocks and waits until both sides
     /// list the channel as `CHANNELD_NORMAL` (`listpeerchannels`, since
     /// v23.02). Returns `fundchannel`'s reply.
+    ///
+    /// [`Conf::funding_margin_sat`]: crate::Conf::funding_margin_sat
+    /// [`Conf::channel_confirmations`]: crate::Conf::channel_confirmations
     pub fn fund_channel(&self, a: &Node, b: &Node, sats: u64) -> Result<Value> {
-        self.fund_wallet(a, sats + self.conf.funding_margin_sat)?;
+        Ok(self.open_channel(a, b, &OpenChannel::new(sats))?.reply)
+    }
+
+    /// Opens a channel from `a` to `b` as `how` says: funds `a`'s wallet
+    /// (the channel plus [`Conf::funding_margin_sat`]), connects,
+    /// `fundchannel`, then (unless [`OpenChannel::unconfirmed`]) mines
+    /// [`Conf::channel_confirmations`] blocks once the funding transaction
+    /// is in the mempool and waits until both sides are `CHANNELD_NORMAL`.
+    ///
+    /// [`Conf::funding_margin_sat`]: crate::Conf::funding_margin_sat
+    /// [`Conf::channel_confirmations`]: crate::Conf::channel_confirmations
+    pub fn open_channel(&self, a: &Node, b: &Node, how: &OpenChannel) -> Result<Channel> {
+        if how.wait_for_announce && !(how.confirm && how.announce) {
+            bail!("OpenChannel::wait_for_announce needs a confirmed, announced channel: {how:?}");
+        }
+        self.fund_wallet(a, how.sats + self.conf().funding_margin_sat)?;
         self.connect(a, b)?;
         let (a_id, b_id) = (a.id()?, b.id()?);
-        let funded = a.call("fundchannel", json!({"id": b_id, "amount": sats}))?;
-        self.mine(self.conf.channel_confirmations)?;
-        for (node, peer) in [(a, &b_id), (b, &a_id)] {
-            self.wait_channel_state(node, peer, "CHANNELD_NORMAL")?;
+        let mut params = how.params.clone();
+        params.insert("id".into(), json!(b_id));
+        params.insert("amount".into(), json!(how.sats));
+        if !how.announce {
+            params.insert("announce".into(), json!(false));
         }
-        Ok(funded)
+        let reply = a.call("fundchannel", Value::Object(params))?;
+        let field = |k: &str| {
+            reply[k]
+                .as_str()
+                .map(str::to_string)
+                .with_context(|| format!("fundchannel reply has no `{k}`: {reply}"))
+        };
+        let (txid, channel_id) = (field("txid")?, field("channel_id")?);
+        let outnum = reply["outnum"]
+            .as_u64()
+            .with_context(|| format!("fundchannel reply has no `outnum`: {reply}"))?;
+        let mut short_channel_id = None;
+        if how.confirm {
+            self.mine_with_mempool(self.conf().channel_confirmations.max(1), &txid)?;
+            for (node, peer) in [(a, &b_id), (b, &a_id)] {
+                self.wait_channel_state(node, peer, "CHANNELD_NORMAL")?;
+            }
+            short_channel_id = a.short_channel_id(b)?;
+            let scid = short_channel_id
+                .as_deref()
+                .with_context(|| format!("{}'s confirmed channel has no scid", a.name()))?;
+            if how.wait_for_announce {
+                self.wait_for_announce(&[scid])?;
+            }
+        }
+        Ok(Channel {
+            txid,
+            outnum,
+            channel_id,
+            short_channel_id,
+            reply,
+        })
     }
 
     /// Waits until `node` lists a channel with `peer` (a node id) in
     /// `state`.
     pub fn wait_channel_state(&self, node: &Node, peer: &str, state: &str) -> Result<()> {
         let what = format!("{}'s channel with {peer} to be {state}", node.name());
-        wait_until(&what, self.conf.timeout, |last| {
+        wait_until(&what, self.conf().timeout, |last| {
             let reply = node.call("listpeerchannels", json!({"id": peer}))?;
             let states: Vec<Value> = reply["channels"]
                 .as_array()
@@ -71,5 +198,78 @@ impl Network {
             Ok(states.contains(&json!(state)).then_some(()))
         })
         .map_err(|e| node.explain(e))
+    }
+
+    /// pyln-testing's `wait_for_announce`: waits until every running
+    /// node's gossip shows each channel in `scids` active in both
+    /// directions, and knows both ends' node announcements (an alias).
+    /// Without `--dev-fast-gossip` (releases before v23.11) gossip takes
+    /// up to [`SLOW_GOSSIP`] longer, which the wait allows.
+    pub fn wait_for_announce(&self, scids: &[&str]) -> Result<()> {
+        for node in self.nodes().into_iter().filter(|n| n.is_running()) {
+            let limit = if node.version() < Version::new(23, 11, 0) {
+                self.conf().timeout + SLOW_GOSSIP
+            } else {
+                self.conf().timeout
+            };
+            let what = format!("{} to see {scids:?} announced both ways", node.name());
+            wait_until(&what, limit, |last| {
+                let mut ends: Vec<String> = Vec::new();
+                for scid in scids {
+                    let reply = node.call("listchannels", json!({"short_channel_id": scid}))?;
+                    let directions = reply["channels"].as_array().cloned().unwrap_or_default();
+                    let active = directions.iter().filter(|c| c["active"] == json!(true));
+                    if active.count() < 2 {
+                        *last = format!("{scid} is not active both ways: {reply}");
+                        return Ok(None);
+                    }
+                    for c in &directions {
+                        let id = c["source"].as_str().unwrap_or_default().to_string();
+                        if !ends.contains(&id) {
+                            ends.push(id);
+                        }
+                    }
+                }
+                for id in &ends {
+                    let known = node.call("listnodes", json!({"id": id}))?;
+                    if known["nodes"][0].get("alias").is_none() {
+                        *last = format!("no node_announcement of {id} yet");
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(()))
+            })
+            .map_err(|e| node.explain(e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Node {
+    /// This node's first channel with `peer`, as `listpeerchannels` lists
+    /// it, if there is one.
+    pub fn channel_with(&self, peer: &Node) -> Result<Option<Value>> {
+        let reply = self.call("listpeerchannels", json!({"id": peer.id()?}))?;
+        Ok(reply["channels"]
+            .as_array()
+            .and_then(|cs| cs.first())
+            .cloned())
+    }
+
+    /// The short_channel_id of this node's first channel with `peer`
+    /// (pyln-testing's `get_channel_scid`); `None` if there is no channel
+    /// or it is not confirmed yet.
+    pub fn short_channel_id(&self, peer: &Node) -> Result<Option<String>> {
+        Ok(self
+            .channel_with(peer)?
+            .and_then(|c| c["short_channel_id"].as_str().map(str::to_string)))
+    }
+
+    /// The channel_id of this node's first channel with `peer`
+    /// (pyln-testing's `get_channel_id`); `None` if there is none.
+    pub fn channel_id(&self, peer: &Node) -> Result<Option<String>> {
+        Ok(self
+            .channel_with(peer)?
+            .and_then(|c| c["channel_id"].as_str().map(str::to_string)))
     }
 }

@@ -15,6 +15,7 @@
 //! - keep the directory in those cases or with [`Conf::keep_dirs`], else
 //!   delete it.
 
+pub(crate) mod chain;
 pub(crate) mod channels;
 pub(crate) mod line_graph;
 pub(crate) mod money;

@@ -69,16 +69,29 @@ impl Network {
             // libtest shows this for failing tests (and with --nocapture).
             eprintln!("{}", self.failure_report(why));
         }
-        std::thread::scope(|s| {
-            for node in self.nodes() {
-                s.spawn(move || node.shutdown());
-            }
-        });
         // A failed test or start already fails; its findings are noise.
-        let checks = if std::thread::panicking() || self.start_failed {
-            Vec::new()
+        let check = !std::thread::panicking() && !self.start_failed;
+        let leaks: Vec<Option<String>> = std::thread::scope(|s| {
+            let stops: Vec<_> = self
+                .nodes()
+                .into_iter()
+                .map(|node| {
+                    s.spawn(move || {
+                        let leaks = if check { node.memleak_report() } else { None };
+                        node.shutdown();
+                        leaks
+                    })
+                })
+                .collect();
+            stops
+                .into_iter()
+                .map(|h| h.join().expect("stopping a node panicked"))
+                .collect()
+        });
+        let checks = if check {
+            self.teardown_findings(leaks)
         } else {
-            self.teardown_findings()
+            Vec::new()
         };
         self.nodes.clear();
         self.bitcoind.take();
@@ -95,18 +108,21 @@ impl Network {
         bail!(
             "itest: the network failed its teardown checks; files kept in {shown}\n{}\n\
              (expected? allow the lines with NodeConf::allow_log(regex), \
-             a node that may crash or exit non-zero with NodeConf::may_fail())",
+             a node that may crash or exit non-zero with NodeConf::may_fail(), \
+             see also NodeConf::allow_warning, allow_bad_gossip and may_reconnect)",
             checks.join("\n")
         )
     }
 
-    /// One report per node that fails the teardown checks.
-    fn teardown_findings(&self) -> Vec<String> {
+    /// One report per node that fails the teardown checks, given what
+    /// each node's `dev-memleak` said.
+    fn teardown_findings(&self, leaks: Vec<Option<String>>) -> Vec<String> {
         self.nodes()
             .into_iter()
-            .filter_map(|node| {
+            .zip(leaks)
+            .filter_map(|(node, leaks)| {
                 let findings = node
-                    .teardown_findings()
+                    .teardown_findings(leaks)
                     .unwrap_or_else(|e| vec![Finding::Unreadable(e.to_string())]);
                 (!findings.is_empty()).then(|| report(node.name(), node.lightning_dir(), &findings))
             })

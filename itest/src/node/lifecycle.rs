@@ -102,6 +102,9 @@ impl Node {
     /// that should fail. Fails if it already runs, or if it cannot be
     /// launched at all.
     pub fn launch(&self) -> Result<()> {
+        // Before `running` is locked: a log wait holds the log, then asks
+        // for the state.
+        self.note_launch();
         let mut running = lock(&self.running);
         if let Some(previous) = running.daemon.take() {
             match previous.exited() {
@@ -125,6 +128,10 @@ impl Node {
         self.rpc.reset();
         let conf = self.conf();
         let bin = lock(&self.bin).clone();
+        if let Err(e) = self.write_fault_files(&conf) {
+            drop(running);
+            return Err(self.start_error(e.to_string(), None));
+        }
         let prepared = conf
             .plugins()
             .enumerate()
@@ -143,6 +150,7 @@ impl Node {
             }
         };
         let mut env = clock_env(&bin, self.libfaketime.as_deref());
+        env.extend(super::memleak::env(&conf, &bin));
         env.extend(
             conf.env
                 .iter()
@@ -223,7 +231,9 @@ impl Node {
             // Killed now if it had not exited: then the kill is how it ended.
             let status = exited.or_else(|| self.exit_status());
             self.start_error(e.to_string(), status)
-        })
+        })?;
+        self.note_ready();
+        Ok(())
     }
 
     fn start_error(&self, reason: String, status: Option<ExitStatus>) -> Error {
@@ -361,8 +371,9 @@ impl Node {
     }
 
     /// Why this node fails its teardown checks; empty if it passes. Call
-    /// after the node was stopped, so every exit is known.
-    pub(crate) fn teardown_findings(&self) -> Result<Vec<Finding>> {
+    /// after the node was stopped, so every exit is known, with what
+    /// [`Node::memleak_report`] said before it stopped.
+    pub(crate) fn teardown_findings(&self, leaks: Option<String>) -> Result<Vec<Finding>> {
         let exits = lock(&self.running).exits.clone();
         let tolerance = lock(&self.tolerance).clone();
         let mut log = lock(&self.log);
@@ -370,6 +381,7 @@ impl Node {
             log: log.lines()?,
             dirs: vec![self.dir.clone(), self.dir.join("regtest")],
             exits: &exits,
+            leaks,
         };
         Ok(findings::check(&evidence, &tolerance))
     }

@@ -22,8 +22,10 @@ use std::time::Duration;
 
 mod bitcoind;
 pub(crate) mod calls;
+mod faults;
 pub(crate) mod lifecycle;
 mod logs;
+mod memleak;
 mod plugins;
 mod stderr;
 mod wrappers;
@@ -37,7 +39,6 @@ use crate::error::{Context, Error, Result};
 use crate::findings::{Exit, Tolerance};
 use crate::lightningd::bin::LightningdBin;
 use crate::lightningd::options::shared_options;
-use crate::logs::cursor::LogCursor;
 use crate::ports::{self, PortLease};
 use crate::probe::lookup::LIGHTNINGD;
 use crate::rpc::client::Rpc;
@@ -69,7 +70,7 @@ pub struct Node {
     /// Between lightningd and bitcoind (see [`Node::bitcoind_proxy`]).
     proxy: ChainProxy,
     /// Where `wait_for_log` searches next.
-    log: Mutex<LogCursor>,
+    log: Mutex<logs::NodeLog>,
     /// What teardown lets pass ([`NodeConf::allow_log`], `may_fail`).
     tolerance: Mutex<Tolerance>,
     // Field order matters for Drop: the process dies before its ports are
@@ -152,9 +153,9 @@ impl Node {
             ..ProxyConf::new(env.bitcoind.rpc_addr())
         })
         .map_err(|e| e.context(format!("{name}: starting its bitcoind proxy")))?;
-        let tolerance = tolerance(name, &conf)?;
+        let tolerance = tolerance(name, &conf, &bin)?;
         let node = Self {
-            log: Mutex::new(LogCursor::new(dir.join("log"))),
+            log: Mutex::new(logs::NodeLog::new(dir.join("log"))),
             tolerance: Mutex::new(tolerance),
             name: name.to_string(),
             dir: dir.to_path_buf(),
@@ -212,6 +213,7 @@ impl Node {
             format!("--bitcoin-cli={}", self.bitcoin_cli.display()),
         ];
         args.extend(shared_options(bin));
+        args.extend(faults::options(conf, bin, &self.dir));
         if let Some(grpc) = lock(&self.grpc_port).as_ref() {
             args.push(format!("--grpc-port={}", grpc.port()));
         }
@@ -235,6 +237,12 @@ impl Node {
     /// ([`Conf::timeout`](crate::Conf::timeout)).
     pub(crate) fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// How many of its own seconds this node's lightningd counts per real
+    /// second (20 under libfaketime, else 1; see `Conf::libfaketime`).
+    pub(crate) fn clock_rate(&self) -> u32 {
+        crate::lightningd::options::clock_rate(&lock(&self.bin), self.libfaketime.as_deref())
     }
 
     /// `l1`, `l2`, ... (also its `--alias`).
@@ -297,7 +305,7 @@ impl Node {
         let mut conf = self.conf();
         let old_lightningd = conf.lightningd.clone();
         edit(&mut conf);
-        let tolerance = tolerance(&self.name, &conf)?;
+        let mut bin = lock(&self.bin).clone();
         if conf.lightningd != old_lightningd {
             let program = self
                 .placement
@@ -307,7 +315,10 @@ impl Node {
                     conf.lightningd.as_deref(),
                 )
                 .map_err(Error::internal)?;
-            let bin = LightningdBin::inspect(&self.placement, &program)?;
+            bin = LightningdBin::inspect(&self.placement, &program)?;
+        }
+        let tolerance = tolerance(&self.name, &conf, &bin)?;
+        if conf.lightningd != old_lightningd {
             *lock(&self.bin) = bin;
             self.reserve_grpc_port()?;
         }
@@ -323,8 +334,11 @@ impl Node {
     }
 }
 
-/// What the teardown lets pass for `conf`.
-fn tolerance(name: &str, conf: &NodeConf) -> Result<Tolerance> {
+/// What the teardown lets pass for `conf` on `bin`; refuses fault options
+/// `bin` cannot apply.
+fn tolerance(name: &str, conf: &NodeConf, bin: &LightningdBin) -> Result<Tolerance> {
+    faults::check(name, conf, bin)?;
+    memleak::note_if_skipped(name, conf, bin);
     let allow_log = conf
         .allow_log
         .iter()
@@ -333,6 +347,9 @@ fn tolerance(name: &str, conf: &NodeConf) -> Result<Tolerance> {
     Ok(Tolerance {
         allow_log,
         may_fail: conf.may_fail,
+        allow_warning: conf.allow_warning,
+        allow_bad_gossip: conf.allow_bad_gossip,
+        check_reconnects: faults::suppresses_reconnects(conf, bin),
     })
 }
 
