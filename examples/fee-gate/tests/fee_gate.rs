@@ -66,7 +66,7 @@ fn the_gate_sees_the_openers_feerate_and_counts_the_channel() {
     let opened = open(&net, l1).expect("no limit: the channel opens");
     let txid = opened["txid"].as_str().expect("fundchannel's txid");
     // The notification comes after the hook; the plugin logs it.
-    gate.wait_for_log(&format!("plugin-fee-gate: channel opened, funding txid {txid}"))
+    gate.wait_for_log(format!("plugin-fee-gate: channel opened, funding txid {txid}"))
         .unwrap();
     let seen = status(gate);
     assert_eq!(seen["accepted"], json!(1), "{seen:#}");
