@@ -12,6 +12,7 @@ lock = threading.Lock()
 def queue(params, reply):
     with lock:
         pending.append(reply)
+    mini.log("queued")
     return None
 
 

@@ -3,12 +3,20 @@
 its method `die` is called (upstream: suicidal_plugin.py)."""
 import os
 import threading
+import time
 
 import mini
 
 
 def leave_soon(_params):
-    threading.Timer(float(os.environ.get("EXITS_LATER_SECS", "1")), lambda: os._exit(1)).start()
+    # A sleeping thread rather than threading.Timer: lightningd releases
+    # before v23.11 run under libfaketime in the harness, whose timed
+    # condition waits do not always wake up.
+    def leave():
+        time.sleep(float(os.environ.get("EXITS_LATER_SECS", "1")))
+        os._exit(1)
+
+    threading.Thread(target=leave, daemon=True).start()
 
 
 def die(params, reply):
