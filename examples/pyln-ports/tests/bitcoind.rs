@@ -69,6 +69,8 @@ fn nonsense_from_bitcoind_later_kills_lightningd() {
             .allow_log("getrawblockbyheight|FATAL SIGNAL|backtrace"),
     );
     let l1 = net.node(0);
+    // Not between getblockhash and getblock when the mock comes in.
+    net.sync_blockheight().unwrap();
     l1.bitcoind_proxy().mock("getblockhash", |_| {
         MockReply::result(json!("not_a_valid_blockhash"))
     });
