@@ -14,7 +14,7 @@ impl Node {
     /// The proxy this node's lightningd reaches bitcoind through: fix or
     /// change its feerates, answer, delay or fail any bitcoind call it
     /// makes, and see what it asked (pyln-testing's `rpcproxy`). Starts
-    /// with [`NodeConf::feerates`].
+    /// with [`NodeConf::feerates`](crate::NodeConf::feerates).
     ///
     /// ```no_run
     /// # let net = cln_itest::Network::start().unwrap();
