@@ -7,6 +7,7 @@
 //! `ITEST_REQUIRE=1` makes every macro a pass-through, so a missing part
 //! fails its tests instead of skipping them.
 
+mod build_shim;
 #[allow(dead_code)]
 #[path = "src/probe/mod.rs"]
 mod probe;
@@ -36,6 +37,7 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=build");
     println!("cargo::rerun-if-changed=src/probe");
+    build_shim::compile();
 
     let require = std::env::var("ITEST_REQUIRE").is_ok_and(|v| v == "1");
     let machine = Machine::probe();

@@ -51,7 +51,9 @@
 // Included before every module so that the crate's own tests see them.
 include!(concat!(env!("OUT_DIR"), "/skips.rs"));
 
+mod bitcoin_cli_shim;
 mod bitcoind;
+pub mod chain_proxy;
 mod conf;
 mod daemon;
 mod findings;
