@@ -30,7 +30,6 @@ fn main() {
         LIGHTNINGD_BACKEND_VAR,
         BITCOIND_IMAGE_VAR,
         LIGHTNINGD_IMAGE_VAR,
-        "DOCKER_HOST",
     ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
@@ -124,6 +123,33 @@ fn main() {
     skips::write(&out.join("skips.rs"), &all);
 }
 
+/// Makes cargo re-run this script when what decides the engine address
+/// changes (see `src/probe/engine_host.rs`): its variables, the properties
+/// file, and the directories of the sockets looked for (a socket appearing
+/// or vanishing changes its directory's mtime). A properties file created
+/// later is not noticed (cargo cannot watch a missing file without
+/// re-running every build): `touch itest/build.rs` then.
+fn watch_engine_address() {
+    use probe::engine_host::{candidate_sockets, properties_path, ThisMachine, VARS};
+    for var in VARS {
+        println!("cargo::rerun-if-env-changed={var}");
+    }
+    if let Some(file) = properties_path(&ThisMachine).filter(|f| f.is_file()) {
+        println!("cargo::rerun-if-changed={}", file.display());
+    }
+    let mut sockets = candidate_sockets(&ThisMachine);
+    if let Ok(located) = probe::engine::located() {
+        if let Some(socket) = located.host.strip_prefix("unix://") {
+            sockets.push(socket.into());
+        }
+    }
+    for socket in sockets {
+        if let Some(dir) = socket.parent().filter(|d| d.is_dir()) {
+            println!("cargo::rerun-if-changed={}", dir.display());
+        }
+    }
+}
+
 /// The backend the environment asks for; a misspelt value stops the build.
 fn backend(var: &str) -> Backend {
     Backend::from_env(var).unwrap_or_else(|e| panic!("itest: {e}"))
@@ -171,14 +197,7 @@ impl Machine {
     fn engine(&self) -> Result<(), String> {
         self.engine
             .get_or_init(|| {
-                let host = probe::engine::docker_host();
-                if let Some(socket) = host.strip_prefix("unix://") {
-                    // The socket appearing or vanishing changes its
-                    // directory's mtime.
-                    if let Some(dir) = std::path::Path::new(socket).parent() {
-                        println!("cargo::rerun-if-changed={}", dir.display());
-                    }
-                }
+                watch_engine_address();
                 // An image built or removed rewrites the engine's image list
                 // (where this process can see it).
                 for store in ["/var/lib/docker/image/overlay2/repositories.json"] {
@@ -194,7 +213,7 @@ impl Machine {
     /// `Ok` if `image` is local or pullable through the engine.
     fn image(&self, image: &str, var: &str) -> Result<(), String> {
         self.engine()?;
-        probe::engine::image_available(&probe::engine::docker_host(), image, var)
+        probe::engine::image_available(&probe::engine::docker_host()?, image, var)
     }
 
     /// `None` if the daemon can run on the backend `backend_var` chooses:

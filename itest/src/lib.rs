@@ -78,7 +78,7 @@ pub use network::line_graph::SLOW_GOSSIP;
 pub use network::money::{Invoice, PAY_REPLY_MARGIN};
 pub use network::Network;
 pub use node::{Node, StartError};
-pub use probe::backend::Backend;
+pub use probe::backend::{Backend, DockerMode};
 pub use rpc::RpcError;
 pub use version::Version;
 pub use wait::wait_until;

@@ -38,8 +38,6 @@ include!(concat!(env!("OUT_DIR"), "/bitcoin_cli_shim.rs"));
 
 /// The stand-in's path, or why build.rs could not build it (its compile
 /// never fails itest's build, so the reason surfaces here, when needed).
-// Used once a node is given it as `--bitcoin-cli`.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn bitcoin_cli_shim() -> Result<PathBuf> {
     match BITCOIN_CLI_SHIM {
         Ok(path) => Ok(PathBuf::from(path)),

@@ -27,7 +27,7 @@ use tempfile::TempDir;
 
 use crate::bitcoind::BitcoinD;
 use crate::conf::{Conf, NodeConf};
-use crate::daemon::placement::Placement;
+use crate::daemon::placement::{Placement, Sites};
 use crate::lightningd::bin::LightningdBin;
 use crate::node::{Node, NodeEnv};
 use crate::probe::lookup::LIGHTNINGD;
@@ -53,9 +53,11 @@ const TAIL_LINES: usize = 30;
 /// l2.restart().unwrap();
 /// ```
 pub struct Network {
-    // Field order matters for Drop: nodes before bitcoind before the dir.
+    // Field order matters for Drop: nodes before bitcoind before what they
+    // share on a Docker engine before the dir.
     nodes: Vec<Node>,
     bitcoind: Option<Arc<BitcoinD>>,
+    sites: Sites,
     dir: Option<TempDir>,
     conf: Conf,
     /// Set until the network is built, so a failed start keeps its logs.
@@ -100,19 +102,21 @@ impl Network {
         }
         .context("creating the network's temp dir")?;
         let root = dir.path().to_path_buf();
+        let sites = Sites::new(conf, &root)?;
         // Place and resolve every daemon first, lightningd first (the one
         // most often missing), so a missing binary fails before anything
         // starts.
         let nodes = conf
             .nodes
             .iter()
-            .map(|node| PlacedNode::new(conf, node, &root))
+            .map(|node| PlacedNode::new(conf, &sites, node, &root))
             .collect::<Result<Vec<_>>>()?;
-        let bitcoind = Placement::bitcoind(conf, &root)?;
+        let bitcoind = sites.bitcoind(conf, &root)?;
         let bitcoind_path = BitcoinD::program(conf, &bitcoind)?;
         let mut net = Network {
             nodes: Vec::new(),
             bitcoind: None,
+            sites,
             dir: Some(dir),
             conf: conf.clone(),
             start_failed: true,
@@ -135,7 +139,14 @@ impl Network {
         nodes: Vec<PlacedNode>,
     ) -> Result<()> {
         let root = self.dir().to_path_buf();
-        let mut btc = BitcoinD::launch(&self.conf, placement, bitcoind, &root.join("bitcoind"))?;
+        let clients = self.sites.lightningd_side(&self.conf);
+        let mut btc = BitcoinD::launch(
+            &self.conf,
+            placement,
+            bitcoind,
+            &root.join("bitcoind"),
+            clients,
+        )?;
         // While bitcoind starts, learn what each lightningd supports
         // (`--version`, `--help`; cached per binary).
         let (ready, bins) = std::thread::scope(|s| {
@@ -202,7 +213,7 @@ impl Network {
     /// Adds a node to a running network (named `l<N+1>`), and starts it
     /// unless `conf.start` is false.
     pub fn add_node(&mut self, conf: NodeConf) -> Result<&Node> {
-        let placed = PlacedNode::new(&self.conf, &conf, self.dir())?;
+        let placed = PlacedNode::new(&self.conf, &self.sites, &conf, self.dir())?;
         let bin = placed.inspect()?;
         let start = conf.start;
         self.conf.nodes.push(conf.clone());
@@ -247,8 +258,8 @@ struct PlacedNode {
 }
 
 impl PlacedNode {
-    fn new(conf: &Conf, node: &NodeConf, root: &Path) -> Result<Self> {
-        let placement = Placement::lightningd(conf, node, root)?;
+    fn new(conf: &Conf, sites: &Sites, node: &NodeConf, root: &Path) -> Result<Self> {
+        let placement = sites.lightningd(conf, node, root)?;
         let lightningd = placement.program(
             LIGHTNINGD,
             conf.lightningd.as_deref(),

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::{Node, StartError, TAIL_LINES};
-use crate::daemon::boundary::{Daemon, DaemonSpec};
+use crate::daemon::boundary::{Daemon, DaemonSpec, Side};
 use crate::findings::{self, Exit, Finding};
 use crate::lightningd::options::clock_env;
 use crate::wait::wait_until;
@@ -23,18 +23,34 @@ impl Node {
         }
         // A stale socket from an earlier run must not answer for this one.
         self.rpc.reset();
-        let spec = DaemonSpec {
-            name: self.name.clone(),
-            program: self.bin.path.clone(),
-            args: self.args().into_iter().map(OsString::from).collect(),
-            dir: self.dir.clone(),
-            log: self.log_path(),
-            env: clock_env(&self.bin, self.libfaketime.as_deref()),
-        };
+        let args = self
+            .args()
+            .map_err(|e| self.start_error(format!("{e:#}")))?;
+        let mut spec = DaemonSpec::new(
+            &self.name,
+            self.bin.path.clone(),
+            args.into_iter().map(OsString::from).collect(),
+            self.dir.clone(),
+            self.log_path(),
+        );
+        spec.env = clock_env(&self.bin, self.libfaketime.as_deref());
+        spec.inputs = self.inputs(&spec.env);
+        spec.dirs = vec![self.bitcoind.datadir().to_path_buf()];
+        spec.state = Some(self.dir.clone());
+        spec.fetch_state = true;
+        spec.ports = std::iter::once(self.peer.port)
+            .chain(self.grpc.as_ref().map(|g| g.port))
+            .collect();
+        spec.socket = Some(self.rpc.socket_path().to_path_buf());
         let daemon = self
             .placement
             .launch(&spec)
             .map_err(|e| self.start_error(format!("{e:#}")))?;
+        let here = self
+            .placement
+            .reach(&*daemon, self.peer.port, Side::ThisMachine)
+            .ok();
+        *self.address.lock().unwrap_or_else(|p| p.into_inner()) = here;
         running.daemon = Some(daemon);
         Ok(())
     }

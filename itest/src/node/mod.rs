@@ -25,13 +25,12 @@ use anyhow::{Context, Result};
 
 use crate::bitcoind::BitcoinD;
 use crate::conf::NodeConf;
-use crate::daemon::boundary::Daemon;
-use crate::daemon::placement::Placement;
+use crate::daemon::boundary::{Daemon, Side};
+use crate::daemon::placement::{Listener, Placement, Service};
 use crate::findings::{Exit, Tolerance};
 use crate::lightningd::bin::LightningdBin;
 use crate::lightningd::options::shared_options;
 use crate::logs::cursor::LogCursor;
-use crate::ports::{self, PortLease};
 use crate::rpc::Rpc;
 use crate::version::Version;
 
@@ -73,8 +72,10 @@ pub struct Node {
     // Field order matters for Drop: the process dies before its ports are
     // released.
     running: Mutex<Running>,
-    port: PortLease,
-    _grpc_port: Option<PortLease>,
+    peer: Listener,
+    grpc: Option<Listener>,
+    /// Where this machine last reached the peer port.
+    address: Mutex<Option<(String, u16)>>,
 }
 
 #[derive(Debug, Default)]
@@ -90,7 +91,7 @@ impl std::fmt::Debug for Node {
             .field("name", &self.name)
             .field("version", &self.bin.version)
             .field("pid", &self.pid())
-            .field("port", &self.port.port())
+            .field("port", &self.port())
             .field("lightning_dir", &self.dir)
             .finish()
     }
@@ -118,11 +119,13 @@ impl Node {
         env: &NodeEnv<'_>,
     ) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let port = ports::reserve()?;
+        // Its peers run where it runs.
+        let peers = env.placement.side();
+        let peer = env.placement.listener(Service::Peer, peers)?;
         // Newer releases start cln-grpc on a fixed default port, which
         // collides between parallel nodes.
-        let grpc_port = if bin.has_option("grpc-port") {
-            Some(ports::reserve()?)
+        let grpc = if bin.has_option("grpc-port") {
+            Some(env.placement.listener(Service::Grpc, peers)?)
         } else {
             None
         };
@@ -154,30 +157,39 @@ impl Node {
             bitcoin_cli: env.bitcoin_cli.clone(),
             rpc,
             running: Mutex::default(),
-            port,
-            _grpc_port: grpc_port,
+            peer,
+            grpc,
+            address: Mutex::default(),
         })
     }
 
     /// The full lightningd command line (after the program).
-    fn args(&self) -> Vec<String> {
+    fn args(&self) -> Result<Vec<String>> {
         let b = &self.bitcoind;
+        let (rpc_host, rpc_port) = b.rpc_address_for(self.placement.side())?;
+        let log_file = if self.placement.logs_to_stdout() {
+            "-".to_string()
+        } else {
+            self.log_path().display().to_string()
+        };
         let mut args = vec![
             format!("--lightning-dir={}", self.dir.display()),
             format!("--alias={}", self.name),
-            format!("--addr=127.0.0.1:{}", self.port.port()),
+            format!("--addr={}:{}", self.peer.binds[0], self.peer.port),
             format!("--log-level={}", self.log_level),
-            format!("--log-file={}", self.log_path().display()),
+            format!("--log-file={log_file}"),
             format!("--bitcoin-rpcuser={}", b.rpc_user()),
             format!("--bitcoin-rpcpassword={}", b.rpc_password()),
-            format!("--bitcoin-rpcport={}", b.rpc_port()),
-            "--bitcoin-rpcconnect=127.0.0.1".into(),
+            format!("--bitcoin-rpcport={rpc_port}"),
+            format!("--bitcoin-rpcconnect={rpc_host}"),
+            // A directory without bitcoin.conf, so that no config of this
+            // machine's user steers bitcoin-cli.
             format!("--bitcoin-datadir={}", b.datadir().display()),
             format!("--bitcoin-cli={}", self.bitcoin_cli.display()),
         ];
         args.extend(shared_options(&self.bin));
-        if let Some(grpc) = &self._grpc_port {
-            args.push(format!("--grpc-port={}", grpc.port()));
+        if let Some(grpc) = &self.grpc {
+            args.push(format!("--grpc-port={}", grpc.port));
         }
         for plugin in &self.conf.plugins {
             args.push(format!("--plugin={}", plugin.path.display()));
@@ -186,7 +198,26 @@ impl Node {
             }
         }
         args.extend(self.conf.options.iter().cloned());
-        args
+        Ok(args)
+    }
+
+    /// The files of this machine its command line names, which a
+    /// container that shares no paths gets copies of: startup plugins
+    /// (also those given as `--plugin=` options) and libfaketime.
+    fn inputs(&self, env: &[(std::ffi::OsString, std::ffi::OsString)]) -> Vec<PathBuf> {
+        let mut inputs: Vec<PathBuf> = self.conf.plugins.iter().map(|p| p.path.clone()).collect();
+        for option in &self.conf.options {
+            for flag in ["--plugin=", "--important-plugin="] {
+                if let Some(path) = option.strip_prefix(flag) {
+                    inputs.push(PathBuf::from(path));
+                }
+            }
+        }
+        if !env.is_empty() {
+            inputs.extend(self.libfaketime.clone());
+        }
+        inputs.retain(|p| p.is_absolute());
+        inputs
     }
 
     /// The limit for this node's waits and for each RPC call
@@ -206,10 +237,43 @@ impl Node {
         running.daemon.as_ref().and_then(|d| d.pid())
     }
 
-    /// The port lightningd listens on for peers (127.0.0.1); the same
-    /// across restarts.
+    /// The port this machine reaches lightningd's peer port at, on
+    /// [`Node::host`]; the same across restarts. In a container that
+    /// shares no network with this machine (`DockerMode::Isolated`) it is
+    /// where the engine publishes it, known once the node has started.
     pub fn port(&self) -> u16 {
-        self.port.port()
+        self.address_here().map_or(self.peer.port, |(_, port)| port)
+    }
+
+    /// The address this machine reaches lightningd's peer port at:
+    /// `127.0.0.1`, except in a container that shares no network with
+    /// this machine, whose ports the engine publishes on its host's
+    /// address.
+    pub fn host(&self) -> String {
+        self.address_here()
+            .map_or_else(|| "127.0.0.1".to_string(), |(host, _)| host)
+    }
+
+    fn address_here(&self) -> Option<(String, u16)> {
+        self.address
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Where `peer` connects to reach this node, as `(host, port)`.
+    pub(crate) fn address_for(&self, peer: &Node) -> Result<(String, u16)> {
+        self.reach(peer.placement.side())
+    }
+
+    /// Where a client on `from` reaches the running node's peer port.
+    fn reach(&self, from: Side) -> Result<(String, u16)> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let daemon = running
+            .daemon
+            .as_ref()
+            .with_context(|| format!("{} is not running", self.name))?;
+        self.placement.reach(&**daemon, self.peer.port, from)
     }
 
     /// The `--lightning-dir` (network files are in `regtest/`).

@@ -25,12 +25,15 @@ impl Node {
         self.call("plugin", Value::Object(params))
     }
 
-    /// A plugin lightningd cannot see where it runs would fail with a bare
-    /// "No such file"; say why instead.
+    /// Makes the plugin readable where lightningd runs (a copy into a
+    /// container that shares no paths); where it cannot be, says why
+    /// instead of lightningd's bare "No such file".
     fn check_visible(&self, path: &Path) -> Result<(), RpcError> {
-        self.placement
-            .check_visible(path, &self.name)
-            .map_err(RpcError::transport)
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        match &running.daemon {
+            Some(daemon) => daemon.provide(path).map_err(RpcError::transport),
+            None => Ok(()),
+        }
     }
 
     /// `plugin stop <name>`: `name` is the plugin's file name or full path.

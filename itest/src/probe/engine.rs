@@ -1,42 +1,48 @@
 //! Where the Docker engine is, whether it answers, and whether it has an
 //! image (or can get it).
 //!
-//! The address follows the Docker CLI and testcontainers: `DOCKER_HOST`
-//! when set, else `unix:///var/run/docker.sock`. The probes are plain
-//! HTTP/1.0 `GET`s over that socket, so that the build script can run them
+//! The address is the one testcontainers uses (`engine_host`). The probes
+//! are plain HTTP/1.0 `GET`s to it, so that the build script can run them
 //! too and give a skipped test the same one-line reason the run-time check
 //! gives.
 
 use std::io::{Read, Write};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The engine address testcontainers uses when `DOCKER_HOST` is unset.
-pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+pub use super::engine_host::Located;
+use super::engine_host::{locate, ThisMachine};
 
 /// How long a probe waits for the engine to connect and answer. Asking a
 /// registry about an image (`/distribution`) can take a few seconds.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The engine address: `DOCKER_HOST` if set and non-empty, else the default.
-pub fn docker_host() -> String {
-    std::env::var("DOCKER_HOST")
-        .ok()
-        .filter(|h| !h.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string())
+/// The engine this process uses, located once (see `engine_host`), or why
+/// there is none testcontainers could use.
+pub fn located() -> Result<Located, String> {
+    static LOCATED: OnceLock<Result<Located, String>> = OnceLock::new();
+    LOCATED.get_or_init(|| locate(&ThisMachine)).clone()
 }
 
-/// `Ok` when the engine at [`docker_host`] answers `/_ping`, else the
-/// one-line reason shown for every skipped docker-backed test (and in the
-/// error under `ITEST_REQUIRE=1`).
+/// The engine address of [`located`].
+pub fn docker_host() -> Result<String, String> {
+    located().map(|l| l.host)
+}
+
+/// `Ok` when the engine of [`located`] answers `/_ping`, else the one-line
+/// reason shown for every skipped docker-backed test (and in the error
+/// under `ITEST_REQUIRE=1`).
 pub fn check() -> Result<(), String> {
-    let host = docker_host();
-    ping(&host).map_err(|detail| unreachable_message(&host, &detail))
+    let located = located()?;
+    ping(&located.host).map_err(|detail| unreachable_message(&located, &detail))
 }
 
-/// What to tell a user whose engine at `host` failed with `detail`.
-pub fn unreachable_message(host: &str, detail: &str) -> String {
+/// What to tell a user whose engine (found at `located`) failed with
+/// `detail`.
+pub fn unreachable_message(located: &Located, detail: &str) -> String {
     format!(
-        "Docker engine not reachable at {host} ({detail}): start it (as root: `dockerd &`, or `systemctl start docker`) or set DOCKER_HOST to a running engine"
+        "Docker engine not reachable at {} (from {}; {detail}): start it (as root: `dockerd &`, or `systemctl start docker`) or set DOCKER_HOST to a running engine",
+        located.host, located.source
     )
 }
 
@@ -97,6 +103,15 @@ fn message(body: &str) -> String {
     text.trim().replace('\n', " ")
 }
 
+/// `host:port` of a `tcp://` or `http://` engine address (without any
+/// path), `None` for other schemes.
+pub fn tcp_authority(host: &str) -> Option<&str> {
+    let rest = host
+        .strip_prefix("tcp://")
+        .or_else(|| host.strip_prefix("http://"))?;
+    Some(rest.split('/').next().unwrap_or(rest))
+}
+
 /// One HTTP/1.0 `GET path` to the engine at `host`: the status code and
 /// body (the first 64 KiB).
 pub fn get(host: &str, path: &str) -> Result<(u16, String), String> {
@@ -108,7 +123,7 @@ pub fn get(host: &str, path: &str) -> Result<(u16, String), String> {
         stream.set_read_timeout(Some(PROBE_TIMEOUT)).ok();
         stream.set_write_timeout(Some(PROBE_TIMEOUT)).ok();
         exchange(&mut stream, request.as_bytes(), &mut reply)?;
-    } else if let Some(addr) = host.strip_prefix("tcp://") {
+    } else if let Some(addr) = tcp_authority(host) {
         use std::net::ToSocketAddrs;
         let addr = addr
             .to_socket_addrs()
@@ -121,7 +136,7 @@ pub fn get(host: &str, path: &str) -> Result<(u16, String), String> {
         stream.set_write_timeout(Some(PROBE_TIMEOUT)).ok();
         exchange(&mut stream, request.as_bytes(), &mut reply)?;
     } else {
-        return Err("only unix:// and tcp:// addresses are supported".into());
+        return Err("only unix://, tcp:// and http:// addresses are supported".into());
     }
     let reply = String::from_utf8_lossy(&reply);
     let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
@@ -170,13 +185,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let host = format!("unix://{}/docker.sock", dir.path().display());
         let detail = ping(&host).unwrap_err();
-        let message = unreachable_message(&host, &detail);
+        let located = Located {
+            host,
+            source: "DOCKER_HOST".into(),
+        };
+        let message = unreachable_message(&located, &detail);
         assert!(
             message.starts_with("Docker engine not reachable at unix://"),
             "{message}"
         );
         assert!(message.contains("docker.sock"), "{message}");
-        assert!(message.contains("DOCKER_HOST"), "{message}");
+        assert!(message.contains("from DOCKER_HOST"), "{message}");
         assert!(message.contains("dockerd"), "{message}");
         assert!(!message.contains('\n'), "one line: {message}");
     }
@@ -246,5 +265,8 @@ mod tests {
     #[test]
     fn unknown_schemes_are_refused() {
         assert!(ping("ssh://somewhere").unwrap_err().contains("unix://"));
+        assert_eq!(tcp_authority("tcp://h:2375"), Some("h:2375"));
+        assert_eq!(tcp_authority("http://h:2375/"), Some("h:2375"));
+        assert_eq!(tcp_authority("unix:///x"), None);
     }
 }

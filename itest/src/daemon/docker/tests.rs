@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::container::{Container, ContainerSpec};
+use super::container::{Container, ContainerSpec, Sharing};
 use super::image::ImageRef;
 use crate::daemon::native::liveness::pid_alive;
 use crate::ports;
@@ -51,12 +51,14 @@ fn bitcoind_spec(dir: &Path, port: u16, extra: &[&str]) -> ContainerSpec {
         image: bitcoind_image(),
         entrypoint: "bitcoind".into(),
         args,
-        mounts: vec![dir.to_path_buf()],
         env: Vec::new(),
         log_dir: dir.to_path_buf(),
         daemon_log: datadir.join("regtest").join("debug.log"),
         owner_dir: dir.to_path_buf(),
         workdir: None,
+        sharing: Sharing::Host {
+            mounts: vec![dir.to_path_buf()],
+        },
     }
 }
 
@@ -153,7 +155,9 @@ needs_docker! {
 fn a_mount_that_does_not_exist_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut spec = bitcoind_spec(dir.path(), 1, &[]);
-    spec.mounts.push(PathBuf::from("/nonexistent/itest-plugin-dir"));
+    spec.sharing = Sharing::Host {
+        mounts: vec![dir.path().to_path_buf(), PathBuf::from("/nonexistent/itest-plugin-dir")],
+    };
     let err = Container::start(&spec).unwrap_err().to_string();
     assert!(err.contains("/nonexistent/itest-plugin-dir"), "{err}");
     assert!(err.contains("does not exist"), "{err}");
@@ -225,7 +229,7 @@ fn child_role() {
 
 fn container_exists(id: &str) -> bool {
     super::runtime::block_on(async {
-        super::container::engine()
+        super::engine::client()
             .unwrap()
             .inspect_container(id, None)
             .await

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::daemon::boundary::{Daemon, DaemonSpec, Ended};
+use crate::daemon::boundary::{Daemon, DaemonSpec, Ended, Side};
 use crate::logs::tails::labelled_tails;
 
 /// A running child process, killed with its process group on drop.
@@ -130,6 +130,16 @@ impl Daemon for LocalProcess {
     fn log_tail(&self, n: usize) -> String {
         labelled_tails(&self.name, &self.logs, n)
     }
+
+    /// A process of this machine listens on this machine's loopback.
+    fn address(&self, port: u16, from: Side) -> Option<(String, u16)> {
+        (from == Side::ThisMachine).then(|| ("127.0.0.1".to_string(), port))
+    }
+
+    /// It sees every path of this machine.
+    fn provide(&self, _path: &Path) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 impl Drop for LocalProcess {
@@ -144,14 +154,13 @@ mod tests {
     use crate::daemon::native::liveness::pid_alive;
 
     fn shell(dir: &Path, script: &str) -> LocalProcess {
-        LocalProcess::spawn(&DaemonSpec {
-            name: "sh".into(),
-            program: "sh".into(),
-            args: vec!["-c".into(), script.into()],
-            dir: dir.to_path_buf(),
-            log: dir.join("none"),
-            env: Vec::new(),
-        })
+        LocalProcess::spawn(&DaemonSpec::new(
+            "sh",
+            "sh".into(),
+            vec!["-c".into(), script.into()],
+            dir.to_path_buf(),
+            dir.join("none"),
+        ))
         .unwrap()
     }
 

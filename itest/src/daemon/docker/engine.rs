@@ -1,0 +1,162 @@
+//! The engine client, and what the engine is: whether its containers can
+//! share this machine's network and paths, which decides the docker mode.
+
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result};
+use testcontainers::bollard::Docker;
+
+use super::runtime;
+use crate::probe::backend::DockerMode;
+use crate::probe::engine::{self as probe, Located};
+
+/// The engine client for everything testcontainers does not do itself:
+/// one per process (it keeps its connections), at the address
+/// testcontainers uses too (`probe::engine_host`).
+pub(crate) fn client() -> Result<Docker> {
+    static CLIENT: OnceLock<Docker> = OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client.clone());
+    }
+    let host = probe::docker_host().map_err(anyhow::Error::msg)?;
+    let client = Docker::connect_with_host(&host)
+        .with_context(|| format!("connecting to Docker at {host}"))?;
+    Ok(CLIENT.get_or_init(|| client).clone())
+}
+
+/// What the engine says of itself (`/info`), as far as the harness cares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct EngineInfo {
+    /// `linux` (or `windows`): what its containers run.
+    pub os_type: String,
+    /// `x86_64`, `aarch64`, ...: the machine its containers run on.
+    pub architecture: String,
+    /// `Docker Desktop`, `Debian GNU/Linux 12 (bookworm)`, ...
+    pub operating_system: String,
+    /// Rootless dockerd: its "host" network is its own namespace.
+    pub rootless: bool,
+}
+
+impl EngineInfo {
+    /// Docker Desktop runs its engine in a VM.
+    pub fn is_desktop(&self) -> bool {
+        self.operating_system.contains("Docker Desktop")
+    }
+}
+
+/// The engine's [`EngineInfo`], asked once per process.
+pub(crate) fn info() -> Result<EngineInfo> {
+    static INFO: OnceLock<Result<EngineInfo, String>> = OnceLock::new();
+    INFO.get_or_init(|| {
+        let asked =
+            runtime::block_on(async { client()?.info().await.map_err(anyhow::Error::from) })
+                .and_then(|r| r);
+        asked
+            .map(|i| EngineInfo {
+                os_type: i.os_type.unwrap_or_default(),
+                architecture: i.architecture.unwrap_or_default(),
+                operating_system: i.operating_system.unwrap_or_default(),
+                rootless: i
+                    .security_options
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|o| o.contains("name=rootless")),
+            })
+            .map_err(|e| format!("asking the Docker engine what it is (/info): {e:#}"))
+    })
+    .clone()
+    .map_err(anyhow::Error::msg)
+}
+
+/// Why containers of the engine at `located` (which says `info`) cannot
+/// share this machine's network and paths; `None` when they can: an
+/// engine on this Linux kernel, reached by its unix socket, neither
+/// Docker Desktop's VM nor rootless. A `tcp://` engine may be anywhere, so
+/// it is not taken to share anything.
+pub(crate) fn not_shared(located: &Located, info: &EngineInfo, linux: bool) -> Option<String> {
+    if !linux {
+        return Some("host networking and same-path bind mounts need Linux".into());
+    }
+    if info.is_desktop() {
+        return Some(format!(
+            "the engine at {} is Docker Desktop, which runs containers in a VM",
+            located.host
+        ));
+    }
+    if info.rootless {
+        return Some(format!(
+            "the engine at {} is rootless: its host network is a namespace of its own",
+            located.host
+        ));
+    }
+    if located.is_tcp() {
+        return Some(format!(
+            "the engine at {} is reached over TCP, so it may run on another machine",
+            located.host
+        ));
+    }
+    None
+}
+
+/// The mode `asked` comes to for the engine this process uses: `Auto` is
+/// `Host` where containers can share this machine ([`not_shared`]), else
+/// `Isolated`. `Host` where they cannot is refused with the reason, except
+/// on a `tcp://` engine, which may well be this machine's.
+pub(crate) fn resolve_mode(asked: DockerMode) -> Result<DockerMode> {
+    if asked == DockerMode::Isolated {
+        return Ok(asked);
+    }
+    let located = probe::located().map_err(anyhow::Error::msg)?;
+    let why = not_shared(&located, &info()?, cfg!(target_os = "linux"));
+    Ok(match (asked, why) {
+        (DockerMode::Auto, None) => DockerMode::Host,
+        (DockerMode::Auto, Some(_)) => DockerMode::Isolated,
+        (_, Some(why)) if !located.is_tcp() => anyhow::bail!(
+            "Conf::docker_mode is host (ITEST_DOCKER_MODE=host), but {why}: use isolated or auto"
+        ),
+        (mode, _) => mode,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn located(host: &str) -> Located {
+        Located {
+            host: host.into(),
+            source: "DOCKER_HOST".into(),
+        }
+    }
+
+    #[test]
+    fn only_a_local_linux_engine_on_its_socket_shares_this_machine() {
+        let socket = located("unix:///var/run/docker.sock");
+        let plain = EngineInfo {
+            os_type: "linux".into(),
+            architecture: "x86_64".into(),
+            operating_system: "Debian GNU/Linux 12 (bookworm)".into(),
+            rootless: false,
+        };
+        assert_eq!(not_shared(&socket, &plain, true), None);
+        assert!(not_shared(&socket, &plain, false)
+            .unwrap()
+            .contains("Linux"));
+        let desktop = EngineInfo {
+            operating_system: "Docker Desktop".into(),
+            ..plain.clone()
+        };
+        assert!(not_shared(&socket, &desktop, true)
+            .unwrap()
+            .contains("Docker Desktop"));
+        let rootless = EngineInfo {
+            rootless: true,
+            ..plain.clone()
+        };
+        assert!(not_shared(&socket, &rootless, true)
+            .unwrap()
+            .contains("rootless"));
+        let tcp = located("tcp://10.0.0.5:2375");
+        assert!(not_shared(&tcp, &plain, true).unwrap().contains("TCP"));
+    }
+}
