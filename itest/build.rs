@@ -36,7 +36,7 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=build");
     println!("cargo::rerun-if-changed=src/probe");
-    build_shim::compile();
+    let shim = build_shim::compile();
 
     let require = std::env::var("ITEST_REQUIRE").is_ok_and(|v| v == "1");
     let machine = Machine::probe();
@@ -53,9 +53,17 @@ fn main() {
         DEFAULT_LIGHTNINGD_IMAGE,
     );
     // lightningd's bcli plugin runs bitcoin-cli where lightningd runs; a
-    // lightningd image brings its own.
+    // lightningd image brings its own, and this machine's lightningd gets
+    // the stand-in when there is no bitcoin-cli here.
     let bitcoin_cli = match backend(LIGHTNINGD_BACKEND_VAR) {
-        Backend::Native => machine.binary(BITCOIN_CLI),
+        Backend::Native => machine.binary(BITCOIN_CLI).and_then(|missing| {
+            shim.as_ref().err().map(|why| {
+                format!(
+                    "{missing}; and the bitcoin-cli stand-in was not built: {}",
+                    why.lines().next().unwrap_or(why)
+                )
+            })
+        }),
         Backend::Docker => None,
     };
     let native = [LIGHTNINGD, BITCOIND, BITCOIN_CLI]
@@ -71,6 +79,10 @@ fn main() {
     let docker = machine.engine().err().or_else(|| {
         let image = probe::images::from_env(BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE);
         machine.image(&image, BITCOIND_IMAGE_VAR).err()
+    });
+    let docker_daemons = docker.clone().or_else(|| {
+        let image = probe::images::from_env(LIGHTNINGD_IMAGE_VAR, DEFAULT_LIGHTNINGD_IMAGE);
+        machine.image(&image, LIGHTNINGD_IMAGE_VAR).err()
     });
 
     let mut all = vec![
@@ -96,6 +108,13 @@ fn main() {
                   ignored with the reason (engine address tried, image, how to fix\n\
                   it) when either was missing at build time.",
             missing: docker,
+        },
+        Skip {
+            name: "needs_docker_daemons",
+            doc: "Wraps a test that runs bitcoind and lightningd in containers whatever\n\
+                  the backends: it needs the Docker engine and both images\n\
+                  (`ITEST_BITCOIND_IMAGE`, `ITEST_LIGHTNINGD_IMAGE`, local or pullable).",
+            missing: docker_daemons,
         },
         Skip {
             name: "needs_native_daemons",

@@ -132,3 +132,23 @@ fn a_node_that_died_fails_the_teardown_unless_it_may_fail() {
     }
 }
 }
+
+cln_itest::needs_lightningd! {
+#[test]
+fn a_crash_log_fails_the_teardown() {
+    // lightningd writes crash.log.* into its network dir when it dies on
+    // a fatal signal; where it runs in a container that shares no paths,
+    // the harness fetches that dir back when the node stops.
+    let (_root, net) = one_node(NodeConf::default());
+    let l1 = net.node(0);
+    let pid = l1.pid().expect("a lightningd process of this machine");
+    // SAFETY: plain syscall on a process the test owns.
+    unsafe { libc::kill(pid as i32, libc::SIGSEGV) };
+    cln_itest::wait_until("lightningd to die", std::time::Duration::from_secs(30), |_| {
+        Ok(l1.exit_status().map(|_| ()))
+    })
+    .unwrap();
+    let failed = format!("{:#}", net.finish().expect_err("a crashed node fails the teardown"));
+    assert!(failed.contains("crash.log"), "{failed}");
+}
+}

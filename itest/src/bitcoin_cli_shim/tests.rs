@@ -370,12 +370,16 @@ fn the_stand_in_is_built_next_to_the_library() {
     assert!(path.ends_with("bitcoin-cli"), "{}", path.display());
 }
 
-needs_lightningd! {
+needs_native_daemons! {
 #[test]
 fn lightningd_runs_on_the_stand_in_through_the_proxy_with_fixed_feerates() {
     // Both pieces as a node will use them. Until Node wires them in, the
-    // later `--bitcoin-rpcport` / `--bitcoin-cli` override the defaults.
-    let mut net = Network::with_conf(&Conf::with_nodes(0)).expect("starting bitcoind");
+    // later `--bitcoin-rpcport` / `--bitcoin-cli` override the defaults
+    // (for a lightningd of this machine: the proxy listens here).
+    let mut conf = Conf::with_nodes(0);
+    conf.bitcoind_backend = crate::Backend::Native;
+    conf.lightningd_backend = crate::Backend::Native;
+    let mut net = Network::with_conf(&conf).expect("starting bitcoind");
     let proxy = ChainProxy::start(format!("127.0.0.1:{}", net.bitcoind().rpc_port())).unwrap();
     let shim = bitcoin_cli_shim().unwrap();
     let node = net

@@ -26,6 +26,7 @@
 //! every backend.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -90,8 +91,9 @@ pub(crate) struct Sites {
     /// The network's share of the engine, when any daemon runs in an
     /// isolated container.
     isolation: Option<Arc<Isolation>>,
-    /// The docker mode the configuration comes to on this engine.
-    mode: DockerMode,
+    /// The docker mode the configuration comes to on this engine, when a
+    /// daemon runs in a container.
+    mode: Option<DockerMode>,
 }
 
 impl Sites {
@@ -104,7 +106,7 @@ impl Sites {
         if !docker {
             return Ok(Self {
                 isolation: None,
-                mode: conf.docker_mode,
+                mode: None,
             });
         }
         let mode = docker::resolve_mode(conf.docker_mode)?;
@@ -112,7 +114,16 @@ impl Sites {
             DockerMode::Isolated => Some(Arc::new(Isolation::create(root)?)),
             _ => None,
         };
-        Ok(Self { isolation, mode })
+        Ok(Self {
+            isolation,
+            mode: Some(mode),
+        })
+    }
+
+    /// The docker mode the network's containers run in (`Host` or
+    /// `Isolated`); `None` when no daemon runs in a container.
+    pub fn docker_mode(&self) -> Option<DockerMode> {
+        self.mode
     }
 
     /// Where bitcoind of the network in `root` runs.
@@ -140,7 +151,7 @@ impl Sites {
     /// Which side lightningd's clients (its peers) and bitcoind's (every
     /// lightningd) connect from.
     pub fn lightningd_side(&self, conf: &Conf) -> Side {
-        if conf.lightningd_backend == Backend::Docker && self.mode == DockerMode::Isolated {
+        if conf.lightningd_backend == Backend::Docker && self.mode == Some(DockerMode::Isolated) {
             Side::ContainerNetwork
         } else {
             Side::ThisMachine
@@ -274,14 +285,9 @@ impl Placement {
     pub fn bitcoin_cli(&self, conf: &Conf) -> Result<PathBuf> {
         match &self.kind {
             Kind::Docker(_) => Ok(PathBuf::from(BITCOIN_CLI.name)),
-            Kind::Native if conf.bitcoin_cli.is_some() => {
-                resolve(BITCOIN_CLI, conf.bitcoin_cli.as_deref())
+            Kind::Native => {
+                native_bitcoin_cli(conf.bitcoin_cli.as_deref(), std::env::var_os("PATH"))
             }
-            Kind::Native => match resolve(BITCOIN_CLI, None) {
-                Ok(found) => Ok(found),
-                Err(missing) => crate::bitcoin_cli_shim::bitcoin_cli_shim()
-                    .map_err(|why| anyhow!("{missing:#}; and {why:#}")),
-            },
         }
     }
 
@@ -399,12 +405,34 @@ impl std::fmt::Display for Placement {
     }
 }
 
+/// The bitcoin-cli of this machine for lightningd: `configured` (which
+/// must exist), else the one on `path_var`, else the stand-in.
+fn native_bitcoin_cli(configured: Option<&Path>, path_var: Option<OsString>) -> Result<PathBuf> {
+    if configured.is_some() {
+        return resolve_in(BITCOIN_CLI, configured, path_var);
+    }
+    match resolve_in(BITCOIN_CLI, None, path_var) {
+        Ok(found) => Ok(found),
+        Err(missing) => crate::bitcoin_cli_shim::bitcoin_cli_shim()
+            .map_err(|why| anyhow!("{missing:#}; and {why:#}")),
+    }
+}
+
 /// Resolves `tool` from a configured value (a path, or a bare name looked
 /// up on `PATH`), else from `PATH`; fails with the "not found: ..." message
 /// that also serves as the `#[ignore]` reason.
 fn resolve(tool: Tool, configured: Option<&Path>) -> Result<PathBuf> {
+    resolve_in(tool, configured, std::env::var_os("PATH"))
+}
+
+/// [`resolve`] with `path_var` as `PATH`.
+fn resolve_in(
+    tool: Tool,
+    configured: Option<&Path>,
+    path_var: Option<OsString>,
+) -> Result<PathBuf> {
     let configured = configured.map(|p| p.as_os_str().to_os_string());
-    match tool.resolve(configured.clone(), std::env::var_os("PATH")) {
+    match tool.resolve(configured.clone(), path_var) {
         Some(path) => Ok(path),
         None => match configured {
             Some(value) => bail!(
@@ -513,6 +541,28 @@ mod tests {
                 .listener(Service::BitcoindRpc, Side::ContainerNetwork)
                 .is_err());
         }
+    }
+
+    #[test]
+    fn without_bitcoin_cli_here_a_native_lightningd_gets_the_stand_in() {
+        let empty = tempfile::tempdir().unwrap();
+        let path = Some(OsString::from(empty.path()));
+        let shim = crate::bitcoin_cli_shim::bitcoin_cli_shim().unwrap();
+        assert_eq!(native_bitcoin_cli(None, path.clone()).unwrap(), shim);
+        // One on PATH wins; a configured one must exist.
+        let real = empty.path().join("bitcoin-cli");
+        std::fs::write(&real, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(native_bitcoin_cli(None, path.clone()).unwrap(), real);
+        let err = native_bitcoin_cli(Some(Path::new("/no/bitcoin-cli")), path).unwrap_err();
+        assert!(err.to_string().contains("/no/bitcoin-cli"), "{err}");
+        // A container's lightningd runs its image's.
+        let conf = Conf::default();
+        assert_eq!(
+            in_container("img:tag").bitcoin_cli(&conf).unwrap(),
+            PathBuf::from("bitcoin-cli")
+        );
     }
 
     #[test]

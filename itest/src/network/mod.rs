@@ -30,6 +30,7 @@ use crate::conf::{Conf, NodeConf};
 use crate::daemon::placement::{Placement, Sites};
 use crate::lightningd::bin::LightningdBin;
 use crate::node::{Node, NodeEnv};
+use crate::probe::backend::DockerMode;
 use crate::probe::lookup::LIGHTNINGD;
 
 /// How many lines of each log a failure report shows.
@@ -242,6 +243,14 @@ impl Network {
     /// Every node, in order.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
+    }
+
+    /// How the network's containers and this machine reach each other:
+    /// what [`Conf::docker_mode`] comes to on this engine (`Host` or
+    /// `Isolated`, never `Auto`); `None` when no daemon runs in a
+    /// container.
+    pub fn docker_mode(&self) -> Option<DockerMode> {
+        self.sites.docker_mode()
     }
 
     /// The network's bitcoind.

@@ -3,6 +3,11 @@
 //! Either way the container is run:
 //! - the harness sets the entrypoint and arguments, so any image with the
 //!   binary on its PATH works, whatever its own entrypoint script does;
+//! - the engine's init (`--init`) is the container's first process, so the
+//!   daemon is not: a PID 1 ignores signals it does not handle and cannot
+//!   die of the ones it does (lightningd's crash handler re-raises a fatal
+//!   signal to write its crash log and die), and nothing would reap its
+//!   plugins' orphans;
 //! - its stdout and stderr are copied to files of this machine
 //!   (`follow`): `<log_dir>/<name>.stdout` and `.stderr`, the files a
 //!   native daemon writes, or the daemon's own log file where it logs to
@@ -19,71 +24,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
 
 use super::follow::{open_log, Follower};
-use super::image::ImageRef;
-use super::isolated::{IsolatedSpec, Running};
+use super::image::{start_error_text, ImageRef};
+use super::isolated::{self, Running};
 use super::sidecar::Sidecar;
+use super::spec::{ContainerSpec, IsolatedSpec, Sharing};
 use super::{engine, host, owner, runtime};
 use crate::daemon::boundary::{Daemon, Ended, Side};
 use crate::logs::tails::labelled_tails;
-
-/// What to run in a container.
-#[derive(Debug, Clone)]
-pub struct ContainerSpec {
-    /// The daemon's name in logs and errors (`bitcoind`, `l1`).
-    pub name: String,
-    /// The image to run.
-    pub image: ImageRef,
-    /// The program to run, looked up on the image's PATH.
-    pub entrypoint: String,
-    /// Its arguments.
-    pub args: Vec<String>,
-    /// Environment variables set in the container.
-    pub env: Vec<(String, String)>,
-    /// Where `<name>.stdout` and `<name>.stderr` are written.
-    pub log_dir: PathBuf,
-    /// The daemon's own log file, shown first in log tails.
-    pub daemon_log: PathBuf,
-    /// The network directory, recorded in the owner labels.
-    pub owner_dir: PathBuf,
-    /// Working directory inside the container.
-    pub workdir: Option<PathBuf>,
-    /// What the container shares with this machine.
-    pub sharing: Sharing,
-}
-
-/// What a container shares with this machine.
-#[derive(Debug, Clone)]
-pub enum Sharing {
-    /// Everything it needs: host networking (it binds this machine's
-    /// ports), these directories or files bind-mounted at the same paths,
-    /// and the host user (whatever it writes, the test can delete).
-    Host {
-        /// Absolute paths of this machine, each existing.
-        mounts: Vec<PathBuf>,
-    },
-    /// Nothing: see `isolated`.
-    Isolated(IsolatedSpec),
-}
-
-impl ContainerSpec {
-    /// Where the container's stdout is copied: the daemon's log where it
-    /// logs to stdout, else `<log_dir>/<name>.stdout`.
-    fn stdout_file(&self) -> PathBuf {
-        match &self.sharing {
-            Sharing::Isolated(iso) if iso.log_to_stdout => self.daemon_log.clone(),
-            _ => self.log_dir.join(format!("{}.stdout", self.name)),
-        }
-    }
-
-    fn stderr_file(&self) -> PathBuf {
-        self.log_dir.join(format!("{}.stderr", self.name))
-    }
-}
 
 /// What the running container shares, for the questions that depend on it.
 #[derive(Debug)]
@@ -97,7 +49,8 @@ pub struct Container {
     name: String,
     id: String,
     image: ImageRef,
-    /// Its main process, where that is a process of this machine.
+    /// Its first process (the engine's init), where that is a process of
+    /// this machine.
     host_pid: Option<u32>,
     /// `None` once removed.
     handle: Mutex<Option<ContainerAsync<GenericImage>>>,
@@ -127,12 +80,7 @@ impl Container {
         let stderr = open_log(&spec.stderr_file())?;
         let handle = match &spec.sharing {
             Sharing::Host { mounts } => run(spec, host::request(spec, mounts)?)?,
-            Sharing::Isolated(iso) => match run(spec, iso.request(spec, false)?) {
-                // A restart asks for the ports it had; another container
-                // of the engine may have taken one meanwhile.
-                Err(e) if is_port_taken(&e) => run(spec, iso.request(spec, true)?)?,
-                other => other?,
-            },
+            Sharing::Isolated(iso) => start_isolated(spec, iso)?,
         };
         match Self::started(spec, &handle, stdout, stderr) {
             Ok(mut container) => {
@@ -316,8 +264,12 @@ impl Drop for Container {
 
 /// A container is the docker backend's daemon.
 impl Daemon for Container {
+    /// The daemon's process, the init's child.
     fn pid(&self) -> Option<u32> {
-        self.host_pid
+        let init = self.host_pid?;
+        let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).ok();
+        let daemon = children.and_then(|c| c.split_whitespace().next()?.parse().ok());
+        Some(daemon.unwrap_or(init))
     }
 
     fn exited(&self) -> Option<Ended> {
@@ -371,6 +323,26 @@ fn run(
     runtime::block_on(request.start())?.map_err(|e| start_error(spec, e))
 }
 
+/// Starts an isolated container. A restart asks for the host ports it had:
+/// the engine may still be releasing them from the container just removed
+/// (so it is asked again for a while), and another container may have
+/// taken one meanwhile (then the engine picks new ones).
+fn start_isolated(
+    spec: &ContainerSpec,
+    iso: &IsolatedSpec,
+) -> Result<ContainerAsync<GenericImage>> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match run(spec, isolated::request(spec, iso, false)?) {
+            Err(e) if is_port_taken(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) if is_port_taken(&e) => return run(spec, isolated::request(spec, iso, true)?),
+            other => return other,
+        }
+    }
+}
+
 /// Whether a start failed because a host port asked for is in use.
 fn is_port_taken(err: &anyhow::Error) -> bool {
     let text = format!("{err:#}");
@@ -391,14 +363,6 @@ fn local_pid(pid: i64, id: &str) -> Option<u32> {
     }
 }
 
-/// The host user as `uid:gid`, which containers sharing this machine run
-/// as.
-pub(crate) fn host_user() -> String {
-    // SAFETY: getuid/getgid cannot fail and touch no memory.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    format!("{uid}:{gid}")
-}
-
 /// Explains a failed container start, with a hint when the image is the
 /// likely cause.
 fn start_error(spec: &ContainerSpec, err: testcontainers::TestcontainersError) -> anyhow::Error {
@@ -410,23 +374,4 @@ fn start_error(spec: &ContainerSpec, err: testcontainers::TestcontainersError) -
         spec.args.join(" ")
     );
     start_error_text(&what, &spec.image, &err)
-}
-
-pub(crate) fn start_error_text(
-    what: &str,
-    image: &ImageRef,
-    err: &testcontainers::TestcontainersError,
-) -> anyhow::Error {
-    if let Err(reason) = crate::probe::engine::check() {
-        return anyhow!("{what}: {reason}");
-    }
-    let text = format!("{err}");
-    let hint = if text.contains("pull") || text.contains("No such image") {
-        format!(
-            "\nhint: {image} is not in the local image store and could not be pulled; on a machine without a registry build one with scripts/images.sh (see itest/README.md, \"Backends and images\") and name it in ITEST_BITCOIND_IMAGE / ITEST_LIGHTNINGD_IMAGE"
-        )
-    } else {
-        String::new()
-    };
-    anyhow!("{what}: {text}{hint}")
 }

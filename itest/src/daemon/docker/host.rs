@@ -4,7 +4,7 @@
 //! names in arguments, unix sockets and logs are the same inside and out;
 //! the host user's uid:gid, so whatever it writes the test can delete.
 //!
-//! [`Sharing::Host`]: super::container::Sharing::Host
+//! [`Sharing::Host`]: super::spec::Sharing::Host
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,7 @@ use anyhow::{anyhow, Result};
 use testcontainers::core::Mount;
 use testcontainers::{ContainerRequest, GenericImage, ImageExt};
 
-use super::container::{host_user, ContainerSpec};
+use super::spec::ContainerSpec;
 
 /// The request for `spec`, seeing `mounts`. Every mount must exist here.
 pub(crate) fn request(
@@ -23,7 +23,8 @@ pub(crate) fn request(
         .with_entrypoint(&spec.entrypoint)
         .with_cmd(spec.args.clone())
         .with_network("host")
-        .with_user(host_user());
+        .with_user(host_user())
+        .with_host_config_modifier(|host| host.init = Some(true));
     for path in mounts {
         if !path.is_absolute() {
             return Err(anyhow!(
@@ -82,6 +83,14 @@ pub(crate) fn check_visible(path: &Path, mounts: &[PathBuf], who: &str) -> Resul
         path.display(),
         shown.join(", ")
     ))
+}
+
+/// The host user as `uid:gid`, which containers sharing this machine run
+/// as.
+pub(crate) fn host_user() -> String {
+    // SAFETY: getuid/getgid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    format!("{uid}:{gid}")
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{anyhow, Context, Result};
 use futures_util::TryStreamExt;
-use testcontainers::bollard::models::ContainerInspectResponse;
+use testcontainers::bollard::models::{ContainerInspectResponse, PortBinding};
 use testcontainers::bollard::query_parameters::{
     DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
@@ -33,116 +33,111 @@ use testcontainers::core::{IntoContainerPort, Mount};
 use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
 
 use super::archive;
-use super::container::ContainerSpec;
 use super::forward::{SocketForward, FORWARD_PORT, PYTHON, PYTHON_VAR, WRAPPER};
 use super::isolation::Isolation;
+use super::spec::{ContainerSpec, IsolatedSpec};
 use super::{engine, runtime};
 use crate::daemon::boundary::Side;
 
-/// What an isolated container gets besides its command line.
-#[derive(Debug, Clone)]
-pub struct IsolatedSpec {
-    /// The `Network`'s share of the engine.
-    pub net: Arc<Isolation>,
-    /// Files copied in at their own paths before the start.
-    pub inputs: Vec<PathBuf>,
-    /// Directories created empty before the start.
-    pub dirs: Vec<PathBuf>,
-    /// The state directory, a volume of the network's.
-    pub state: Option<PathBuf>,
-    /// Copy the state directory back here when the daemon stops.
-    pub fetch_state: bool,
-    /// TCP ports the daemon listens on, published for this machine.
-    pub ports: Vec<u16>,
-    /// A unix socket of the daemon forwarded to the same path here.
-    pub socket: Option<PathBuf>,
-    /// The daemon logs to stdout: copy that to its log file.
-    pub log_to_stdout: bool,
+/// Every port to publish: the daemon's, and the RPC forwarder's.
+fn all_ports(iso: &IsolatedSpec) -> Vec<u16> {
+    let mut ports = iso.ports.clone();
+    if iso.socket.is_some() {
+        ports.push(FORWARD_PORT);
+    }
+    ports
 }
 
-impl IsolatedSpec {
-    /// Every port to publish: the daemon's, and the RPC forwarder's.
-    fn all_ports(&self) -> Vec<u16> {
-        let mut ports = self.ports.clone();
-        if self.socket.is_some() {
-            ports.push(FORWARD_PORT);
-        }
+/// The request for `spec`, isolated as `iso` says. Ports are published
+/// where they were last time (a restarted daemon keeps its address), or
+/// where the engine likes when `fresh_ports` or on the first start.
+pub(crate) fn request(
+    spec: &ContainerSpec,
+    iso: &IsolatedSpec,
+    fresh_ports: bool,
+) -> Result<ContainerRequest<GenericImage>> {
+    let ports = all_ports(iso);
+    let again: Option<Vec<(u16, u16)>> = if fresh_ports {
+        None
+    } else {
         ports
+            .iter()
+            .map(|p| iso.net.published(&spec.name, *p).map(|h| (h, *p)))
+            .collect()
+    };
+    let mut image = GenericImage::new(spec.image.name(), spec.image.tag());
+    for port in &ports {
+        image = image.with_exposed_port(port.tcp());
     }
-
-    /// The request for `spec`. Ports are published where they were last
-    /// time (a restarted daemon keeps its address), or where the engine
-    /// likes when `fresh_ports` or on the first start.
-    pub(crate) fn request(
-        &self,
-        spec: &ContainerSpec,
-        fresh_ports: bool,
-    ) -> Result<ContainerRequest<GenericImage>> {
-        let ports = self.all_ports();
-        let again: Option<Vec<(u16, u16)>> = if fresh_ports {
-            None
-        } else {
-            ports
-                .iter()
-                .map(|p| self.net.published(&spec.name, *p).map(|h| (h, *p)))
-                .collect()
-        };
-        let mut image = GenericImage::new(spec.image.name(), spec.image.tag());
-        if again.is_none() {
-            for port in &ports {
-                image = image.with_exposed_port(port.tcp());
-            }
+    let (entrypoint, cmd) = match &iso.socket {
+        Some(socket) => {
+            let mut cmd = vec![
+                "-c".to_string(),
+                WRAPPER.to_string(),
+                "itest-rpc-forward".to_string(),
+                socket.display().to_string(),
+                FORWARD_PORT.to_string(),
+                spec.entrypoint.clone(),
+            ];
+            cmd.extend(spec.args.iter().cloned());
+            ("sh".to_string(), cmd)
         }
-        let (entrypoint, cmd) = match &self.socket {
-            Some(socket) => {
-                let mut cmd = vec![
-                    "-c".to_string(),
-                    WRAPPER.to_string(),
-                    "itest-rpc-forward".to_string(),
-                    socket.display().to_string(),
-                    FORWARD_PORT.to_string(),
-                    spec.entrypoint.clone(),
-                ];
-                cmd.extend(spec.args.iter().cloned());
-                ("sh".to_string(), cmd)
-            }
-            None => (spec.entrypoint.clone(), spec.args.clone()),
-        };
-        let mut request = image
-            .with_entrypoint(&entrypoint)
-            .with_cmd(cmd)
-            .with_network(self.net.network());
-        if self.socket.is_some() {
-            request = request.with_env_var(PYTHON_VAR, PYTHON);
-        }
-        for (host_port, port) in again.unwrap_or_default() {
-            request = request.with_mapped_port(host_port, port.tcp());
-        }
-        if let Some(state) = &self.state {
-            let volume = self.net.volume(&spec.name, state)?;
-            request = request.with_mount(Mount::volume_mount(volume, state.display().to_string()));
-        }
-        let (os, arch) = self.net.platform();
-        for input in &self.inputs {
-            if !input.is_absolute() {
-                continue;
-            }
-            anyhow::ensure!(
-                input.is_file(),
-                "{}: {} is not a file of this machine, so it cannot be copied into the container",
-                spec.name,
-                input.display()
-            );
-            archive::check_runs_on(input, os, arch).map_err(|e| anyhow!("{}: {e}", spec.name))?;
-            for file in archive::with_companions(input) {
-                request = request.with_copy_to(file.display().to_string(), file);
-            }
-        }
-        for dir in &self.dirs {
-            request = request.with_copy_to(dir.display().to_string(), empty_dir()?);
-        }
-        Ok(request)
+        None => (spec.entrypoint.clone(), spec.args.clone()),
+    };
+    let mut request = image
+        .with_entrypoint(&entrypoint)
+        .with_cmd(cmd)
+        .with_network(iso.net.network());
+    if iso.socket.is_some() {
+        request = request.with_env_var(PYTHON_VAR, PYTHON);
     }
+    // IPv4 only: testcontainers reads the IPv4 mapping back, and the
+    // engine picks IPv6 ports apart from IPv4 ones, so asking for the same
+    // port again on both would collide with some other container's IPv6
+    // mapping. An empty host port lets the engine pick.
+    let bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
+        .iter()
+        .map(|port| {
+            let host_port = again
+                .as_ref()
+                .and_then(|a| a.iter().find(|(_, p)| p == port))
+                .map_or_else(String::new, |(h, _)| h.to_string());
+            let binding = PortBinding {
+                host_ip: Some("0.0.0.0".into()),
+                host_port: Some(host_port),
+            };
+            (format!("{port}/tcp"), Some(vec![binding]))
+        })
+        .collect();
+    request = request.with_host_config_modifier(move |host| {
+        host.publish_all_ports = Some(false);
+        host.port_bindings = Some(bindings.clone());
+        host.init = Some(true);
+    });
+    if let Some(state) = &iso.state {
+        let volume = iso.net.volume(&spec.name, state)?;
+        request = request.with_mount(Mount::volume_mount(volume, state.display().to_string()));
+    }
+    let (os, arch) = iso.net.platform();
+    for input in &iso.inputs {
+        if !input.is_absolute() {
+            continue;
+        }
+        anyhow::ensure!(
+            input.is_file(),
+            "{}: {} is not a file of this machine, so it cannot be copied into the container",
+            spec.name,
+            input.display()
+        );
+        archive::check_runs_on(input, os, arch).map_err(|e| anyhow!("{}: {e}", spec.name))?;
+        for file in archive::with_companions(input) {
+            request = request.with_copy_to(file.display().to_string(), file);
+        }
+    }
+    for dir in &iso.dirs {
+        request = request.with_copy_to(dir.display().to_string(), empty_dir()?);
+    }
+    Ok(request)
 }
 
 /// An empty directory of this machine, copied to make empty ones.
@@ -186,7 +181,7 @@ impl Running {
             .to_string();
         let host = ip_of(&host)?;
         let mut published = HashMap::new();
-        for port in iso.all_ports() {
+        for port in all_ports(iso) {
             let host_port = runtime::block_on(handle.get_host_port_ipv4(port.tcp()))?
                 .with_context(|| format!("{}: where port {port} is published", spec.name))?;
             iso.net.remember(&spec.name, port, host_port);

@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use super::container::{Container, ContainerSpec, Sharing};
+use super::container::Container;
 use super::host::visible_mounts;
 use super::image::ImageRef;
-use super::isolated::IsolatedSpec;
 use super::isolation::Isolation;
+use super::spec::{ContainerSpec, IsolatedSpec, Sharing};
 use crate::daemon::boundary::{Daemon, DaemonSpec, Launcher};
 
 /// What the containers of a launcher share with this machine.

@@ -13,6 +13,8 @@
 //! - `engine`: the engine client, what the engine is, which mode that
 //!   gives;
 //! - `image`: `name:tag` references;
+//! - `spec`: what to run in a container, and what it shares with this
+//!   machine;
 //! - `container`: one daemon in one container, behind the daemon boundary;
 //! - `host`: containers that share this machine (host networking,
 //!   same-path bind mounts, host uid);
@@ -45,6 +47,7 @@ mod oneshot;
 mod owner;
 mod runtime;
 mod sidecar;
+mod spec;
 #[cfg(test)]
 mod tests;
 

@@ -8,8 +8,8 @@ use anyhow::{anyhow, Result};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{GenericImage, ImageExt};
 
-use super::container::{host_user, start_error_text};
-use super::image::ImageRef;
+use super::host::host_user;
+use super::image::{start_error_text, ImageRef};
 use super::{engine, runtime};
 
 /// Runs `entrypoint args` in a throw-away container from `image` and

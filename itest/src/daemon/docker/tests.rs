@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::container::{Container, ContainerSpec, Sharing};
+use super::container::Container;
 use super::image::ImageRef;
+use super::spec::{ContainerSpec, Sharing};
 use crate::daemon::native::liveness::pid_alive;
 use crate::ports;
 
