@@ -88,8 +88,22 @@ impl Container {
                 Ok(container)
             }
             Err(e) => {
+                // It may have exited at once: what it said explains why.
+                let said = runtime::block_on(async {
+                    let mut text =
+                        String::from_utf8_lossy(&handle.stderr_to_vec().await?).into_owned();
+                    text.push_str(&String::from_utf8_lossy(&handle.stdout_to_vec().await?));
+                    anyhow::Ok(text)
+                });
                 let _ = runtime::block_on(handle.rm());
-                Err(e)
+                match said {
+                    Ok(Ok(text)) if !text.trim().is_empty() => Err(e.context(format!(
+                        "{}: the container said:\n{}",
+                        spec.name,
+                        text.trim_end()
+                    ))),
+                    _ => Err(e),
+                }
             }
         }
     }

@@ -158,8 +158,8 @@ pub(crate) struct Running {
     host: String,
     /// Container port -> host port.
     published: HashMap<u16, u16>,
-    /// Its address on the container network.
-    ip: String,
+    /// Its address on the container network (`None`: it exited at once).
+    ip: Option<String>,
     /// The RPC socket here; `None` once the container is removed.
     forward: Mutex<Option<SocketForward>>,
     /// The state directory to fetch back when it stops.
@@ -181,11 +181,15 @@ impl Running {
             .to_string();
         let host = ip_of(&host)?;
         let mut published = HashMap::new();
+        let mut missing = Vec::new();
         for port in all_ports(iso) {
-            let host_port = runtime::block_on(handle.get_host_port_ipv4(port.tcp()))?
-                .with_context(|| format!("{}: where port {port} is published", spec.name))?;
-            iso.net.remember(&spec.name, port, host_port);
-            published.insert(port, host_port);
+            match runtime::block_on(handle.get_host_port_ipv4(port.tcp()))? {
+                Ok(host_port) => {
+                    iso.net.remember(&spec.name, port, host_port);
+                    published.insert(port, host_port);
+                }
+                Err(e) => missing.push(format!("where port {port} is published ({e})")),
+            }
         }
         let ip = inspected
             .network_settings
@@ -193,21 +197,23 @@ impl Running {
             .and_then(|n| n.networks.as_ref())
             .and_then(|n| n.get(iso.net.network()))
             .and_then(|e| e.ip_address.clone())
-            .filter(|ip| !ip.is_empty())
-            .ok_or_else(|| {
-                anyhow!(
-                    "{}: the container has no address on network {}",
-                    spec.name,
-                    iso.net.network()
-                )
-            })?;
-        let forward = match &iso.socket {
-            Some(socket) => Some(SocketForward::start(
-                socket,
-                &host,
-                published[&FORWARD_PORT],
-            )?),
-            None => None,
+            .filter(|ip| !ip.is_empty());
+        if ip.is_none() {
+            missing.push(format!("its address on network {}", iso.net.network()));
+        }
+        // A daemon that exited at once has neither; it is explained by its
+        // exit and its log, as a native one is.
+        let running = inspected.state.as_ref().and_then(|s| s.running) == Some(true);
+        if !missing.is_empty() && running {
+            anyhow::bail!(
+                "{}: the engine does not say {}",
+                spec.name,
+                missing.join(", nor ")
+            );
+        }
+        let forward = match (&iso.socket, published.get(&FORWARD_PORT)) {
+            (Some(socket), Some(port)) => Some(SocketForward::start(socket, &host, *port)?),
+            _ => None,
         };
         Ok(Self {
             net: iso.net.clone(),
@@ -223,7 +229,7 @@ impl Running {
     pub fn address(&self, port: u16, from: Side) -> Option<(String, u16)> {
         match from {
             Side::ThisMachine => self.published.get(&port).map(|p| (self.host.clone(), *p)),
-            Side::ContainerNetwork => Some((self.ip.clone(), port)),
+            Side::ContainerNetwork => self.ip.clone().map(|ip| (ip, port)),
         }
     }
 

@@ -48,11 +48,7 @@ impl Isolation {
     /// Creates the container network for the `Network` in `owner_dir`.
     pub fn create(owner_dir: &Path) -> Result<Self> {
         let info = engine::info()?;
-        let base = owner_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "itest".into());
-        let network = format!("{base}-{}", std::process::id());
+        let network = network_name(owner_dir);
         let labels: HashMap<String, String> =
             owner::labels(owner_dir, "network").into_iter().collect();
         let request = NetworkCreateRequest {
@@ -201,6 +197,28 @@ impl Isolation {
     }
 }
 
+/// `itest-<the network directory's name>-<pid>`, in the characters the
+/// engine allows in network and volume names (`[a-zA-Z0-9_.-]`).
+fn network_name(owner_dir: &Path) -> String {
+    let base: String = owner_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let base = base
+        .trim_start_matches("itest-")
+        .trim_start_matches(['.', '-', '_']);
+    format!("itest-{base}-{}", std::process::id())
+}
+
 impl Drop for Isolation {
     fn drop(&mut self) {
         let volumes: Vec<String> = self
@@ -228,5 +246,24 @@ impl Drop for Isolation {
             Ok(Ok(())) => {}
             Ok(Err(e)) | Err(e) => eprintln!("itest: {e:#}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_ones_the_engine_accepts() {
+        let pid = std::process::id();
+        assert_eq!(
+            network_name(Path::new("/tmp/itest-aB3xYz")),
+            format!("itest-aB3xYz-{pid}")
+        );
+        assert_eq!(
+            network_name(Path::new("/tmp/.tmpAb c")),
+            format!("itest-tmpAb_c-{pid}")
+        );
+        assert_eq!(network_name(Path::new("/")), format!("itest--{pid}"));
     }
 }

@@ -41,6 +41,8 @@ mod forward;
 mod host;
 mod image;
 mod isolated;
+#[cfg(test)]
+mod isolated_tests;
 mod isolation;
 mod launcher;
 mod oneshot;

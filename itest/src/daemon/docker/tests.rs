@@ -20,7 +20,7 @@ use super::spec::{ContainerSpec, Sharing};
 use crate::daemon::native::liveness::pid_alive;
 use crate::ports;
 
-fn bitcoind_image() -> ImageRef {
+pub(super) fn bitcoind_image() -> ImageRef {
     std::env::var("ITEST_BITCOIND_IMAGE")
         .ok()
         .filter(|v| !v.is_empty())
@@ -66,9 +66,14 @@ fn bitcoind_spec(dir: &Path, port: u16, extra: &[&str]) -> ContainerSpec {
 /// One JSON-RPC call over plain HTTP (user `u`, password `p`); the body of
 /// a 200 reply.
 fn rpc(port: u16, method: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    rpc_at("127.0.0.1", port, method, "[]")
+}
+
+/// [`rpc`] to `host:port` with `params` (a JSON array).
+pub(super) fn rpc_at(host: &str, port: u16, method: &str, params: &str) -> Option<String> {
+    let mut stream = TcpStream::connect((host, port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let body = format!(r#"{{"jsonrpc":"1.0","id":1,"method":"{method}","params":[]}}"#);
+    let body = format!(r#"{{"jsonrpc":"1.0","id":1,"method":"{method}","params":{params}}}"#);
     // base64("u:p") = "dTpw"
     let request = format!(
         "POST / HTTP/1.0\r\nConnection: close\r\nAuthorization: Basic dTpw\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -81,7 +86,7 @@ fn rpc(port: u16, method: &str) -> Option<String> {
     (head.split_whitespace().nth(1) == Some("200")).then(|| body.to_string())
 }
 
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub(super) fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = f() {
@@ -228,7 +233,7 @@ fn child_role() {
     unreachable!("the parent test kills this process");
 }
 
-fn container_exists(id: &str) -> bool {
+pub(super) fn container_exists(id: &str) -> bool {
     super::runtime::block_on(async {
         super::engine::client()
             .unwrap()
