@@ -80,6 +80,9 @@ fn main() {
         let image = probe::images::from_env(BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE);
         machine.image(&image, BITCOIND_IMAGE_VAR).err()
     });
+    let shared_docker = docker
+        .clone()
+        .or_else(|| probe::engine::check_shared().err());
     let docker_daemons = docker.clone().or_else(|| {
         let image = probe::images::from_env(LIGHTNINGD_IMAGE_VAR, DEFAULT_LIGHTNINGD_IMAGE);
         machine.image(&image, LIGHTNINGD_IMAGE_VAR).err()
@@ -108,6 +111,14 @@ fn main() {
                   ignored with the reason (engine address tried, image, how to fix\n\
                   it) when either was missing at build time.",
             missing: docker,
+        },
+        Skip {
+            name: "needs_shared_docker",
+            doc: "Wraps a test of containers that share this machine's network and\n\
+                  paths (`DockerMode::Host`): it needs [`needs_docker!`]'s engine and\n\
+                  image, and an engine on this Linux machine (a unix socket, neither\n\
+                  Docker Desktop nor rootless).",
+            missing: shared_docker,
         },
         Skip {
             name: "needs_docker_daemons",

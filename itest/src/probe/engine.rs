@@ -54,6 +54,121 @@ pub fn ping(host: &str) -> Result<(), String> {
     }
 }
 
+/// What the engine says of itself (`/info`), as far as the harness cares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineInfo {
+    /// `linux` (or `windows`): what its containers run.
+    pub os_type: String,
+    /// `x86_64`, `aarch64`, ...: the machine its containers run on.
+    pub architecture: String,
+    /// `Docker Desktop`, `Debian GNU/Linux 12 (bookworm)`, ...
+    pub operating_system: String,
+    /// Rootless dockerd: its "host" network is a namespace of its own.
+    pub rootless: bool,
+}
+
+impl EngineInfo {
+    /// Reads the fields out of `/info`'s JSON body.
+    pub fn parse(body: &str) -> Self {
+        Self {
+            os_type: string_field(body, "OSType"),
+            architecture: string_field(body, "Architecture"),
+            operating_system: string_field(body, "OperatingSystem"),
+            rootless: body.contains("name=rootless"),
+        }
+    }
+
+    /// Docker Desktop runs its engine in a VM.
+    pub fn is_desktop(&self) -> bool {
+        self.operating_system.contains("Docker Desktop")
+    }
+}
+
+/// The engine at `host`'s [`EngineInfo`].
+pub fn info(host: &str) -> Result<EngineInfo, String> {
+    match get(host, "/info")? {
+        (200, body) => Ok(EngineInfo::parse(&body)),
+        (status, body) => Err(format!(
+            "the Docker engine at {host} answered {status} to /info: {}",
+            message(&body)
+        )),
+    }
+}
+
+/// Why containers of the engine at `located` (which says `info`) cannot
+/// share this machine's network and paths (host networking, same-path
+/// bind mounts); `None` when they can: an engine on this Linux kernel,
+/// reached by its unix socket, neither Docker Desktop's VM nor rootless. A
+/// `tcp://` engine may be anywhere, so it is not taken to share anything.
+pub fn not_shared(located: &Located, info: &EngineInfo, linux: bool) -> Option<String> {
+    if !linux {
+        return Some("host networking and same-path bind mounts need Linux".into());
+    }
+    if info.is_desktop() {
+        return Some(format!(
+            "the engine at {} is Docker Desktop, which runs containers in a VM",
+            located.host
+        ));
+    }
+    if info.rootless {
+        return Some(format!(
+            "the engine at {} is rootless: its host network is a namespace of its own",
+            located.host
+        ));
+    }
+    if located.is_tcp() {
+        return Some(format!(
+            "the engine at {} is reached over TCP, so it may run on another machine",
+            located.host
+        ));
+    }
+    None
+}
+
+/// `Ok` when the engine of [`located`] answers and its containers can
+/// share this machine ([`not_shared`]), else why not (one line). The build
+/// script's, for tests of containers that share this machine.
+#[allow(dead_code)]
+pub fn check_shared() -> Result<(), String> {
+    check()?;
+    let located = located()?;
+    let info = info(&located.host)?;
+    match not_shared(&located, &info, cfg!(target_os = "linux")) {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "needs a Docker engine whose containers share this machine's network and paths: {why}"
+        )),
+    }
+}
+
+/// The string value of `"key":"..."` in a JSON body, unescaped; empty if
+/// absent.
+fn string_field(body: &str, key: &str) -> String {
+    let needle = format!("\"{key}\":\"");
+    match body.find(&needle) {
+        Some(at) => unescape_until_quote(&body[at + needle.len()..]),
+        None => String::new(),
+    }
+}
+
+/// The text up to the first unescaped `"`, with `\x` read as `x`.
+fn unescape_until_quote(rest: &str) -> String {
+    let mut text = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => break,
+            '\\' => match chars.next() {
+                Some('n') => text.push(' '),
+                Some(other) => text.push(other),
+                None => break,
+            },
+            c => text.push(c),
+        }
+    }
+    text
+}
+
 /// `Ok` when the engine at `host` has `image` (`name:tag`) or its registry
 /// offers it (so starting a container would pull it), else the one-line
 /// reason, saying how to get the image.
@@ -82,22 +197,7 @@ pub fn image_available(host: &str, image: &str, var: &str) -> Result<(), String>
 /// unescaped, else the body itself; on one line.
 fn message(body: &str) -> String {
     let text = match body.split_once(r#""message":""#) {
-        Some((_, rest)) => {
-            let mut text = String::new();
-            let mut chars = rest.chars();
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' => break,
-                    '\\' => match chars.next() {
-                        Some('n') => text.push(' '),
-                        Some(other) => text.push(other),
-                        None => break,
-                    },
-                    c => text.push(c),
-                }
-            }
-            text
-        }
+        Some((_, rest)) => unescape_until_quote(rest),
         None => body.to_string(),
     };
     text.trim().replace('\n', " ")
@@ -260,6 +360,42 @@ mod tests {
             ],
         );
         image_available(&pullable, "x:y", "V").unwrap();
+    }
+
+    #[test]
+    fn info_is_read_and_only_a_local_linux_engine_on_its_socket_shares_this_machine() {
+        let body = r#"{"ID":"x","OSType":"linux","Architecture":"x86_64","SecurityOptions":["name=seccomp,profile=default"],"OperatingSystem":"Debian GNU/Linux 12 (bookworm)"}"#;
+        let plain = EngineInfo::parse(body);
+        assert_eq!(
+            plain,
+            EngineInfo {
+                os_type: "linux".into(),
+                architecture: "x86_64".into(),
+                operating_system: "Debian GNU/Linux 12 (bookworm)".into(),
+                rootless: false,
+            }
+        );
+        let socket = Located {
+            host: "unix:///var/run/docker.sock".into(),
+            source: "DOCKER_HOST".into(),
+        };
+        assert_eq!(not_shared(&socket, &plain, true), None);
+        assert!(not_shared(&socket, &plain, false)
+            .unwrap()
+            .contains("Linux"));
+        let desktop = EngineInfo::parse(r#"{"OperatingSystem":"Docker Desktop","OSType":"linux"}"#);
+        assert!(not_shared(&socket, &desktop, true)
+            .unwrap()
+            .contains("Docker Desktop"));
+        let rootless = EngineInfo::parse(r#"{"SecurityOptions":["name=seccomp","name=rootless"]}"#);
+        assert!(not_shared(&socket, &rootless, true)
+            .unwrap()
+            .contains("rootless"));
+        let tcp = Located {
+            host: "tcp://10.0.0.5:2375".into(),
+            source: "DOCKER_HOST".into(),
+        };
+        assert!(not_shared(&tcp, &plain, true).unwrap().contains("TCP"));
     }
 
     #[test]

@@ -1,14 +1,15 @@
-//! The engine client, and what the engine is: whether its containers can
-//! share this machine's network and paths, which decides the docker mode.
+//! The engine client, and the docker mode the engine comes to (whether its
+//! containers can share this machine is `crate::probe::engine`'s, which
+//! the build script shares).
 
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use testcontainers::bollard::Docker;
 
-use super::runtime;
 use crate::probe::backend::DockerMode;
-use crate::probe::engine::{self as probe, Located};
+pub(crate) use crate::probe::engine::EngineInfo;
+use crate::probe::engine::{self as probe, not_shared};
 
 /// The engine client for everything testcontainers does not do itself:
 /// one per process (it keeps its connections), at the address
@@ -24,78 +25,12 @@ pub(crate) fn client() -> Result<Docker> {
     Ok(CLIENT.get_or_init(|| client).clone())
 }
 
-/// What the engine says of itself (`/info`), as far as the harness cares.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct EngineInfo {
-    /// `linux` (or `windows`): what its containers run.
-    pub os_type: String,
-    /// `x86_64`, `aarch64`, ...: the machine its containers run on.
-    pub architecture: String,
-    /// `Docker Desktop`, `Debian GNU/Linux 12 (bookworm)`, ...
-    pub operating_system: String,
-    /// Rootless dockerd: its "host" network is its own namespace.
-    pub rootless: bool,
-}
-
-impl EngineInfo {
-    /// Docker Desktop runs its engine in a VM.
-    pub fn is_desktop(&self) -> bool {
-        self.operating_system.contains("Docker Desktop")
-    }
-}
-
 /// The engine's [`EngineInfo`], asked once per process.
 pub(crate) fn info() -> Result<EngineInfo> {
     static INFO: OnceLock<Result<EngineInfo, String>> = OnceLock::new();
-    INFO.get_or_init(|| {
-        let asked =
-            runtime::block_on(async { client()?.info().await.map_err(anyhow::Error::from) })
-                .and_then(|r| r);
-        asked
-            .map(|i| EngineInfo {
-                os_type: i.os_type.unwrap_or_default(),
-                architecture: i.architecture.unwrap_or_default(),
-                operating_system: i.operating_system.unwrap_or_default(),
-                rootless: i
-                    .security_options
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|o| o.contains("name=rootless")),
-            })
-            .map_err(|e| format!("asking the Docker engine what it is (/info): {e:#}"))
-    })
-    .clone()
-    .map_err(anyhow::Error::msg)
-}
-
-/// Why containers of the engine at `located` (which says `info`) cannot
-/// share this machine's network and paths; `None` when they can: an
-/// engine on this Linux kernel, reached by its unix socket, neither
-/// Docker Desktop's VM nor rootless. A `tcp://` engine may be anywhere, so
-/// it is not taken to share anything.
-pub(crate) fn not_shared(located: &Located, info: &EngineInfo, linux: bool) -> Option<String> {
-    if !linux {
-        return Some("host networking and same-path bind mounts need Linux".into());
-    }
-    if info.is_desktop() {
-        return Some(format!(
-            "the engine at {} is Docker Desktop, which runs containers in a VM",
-            located.host
-        ));
-    }
-    if info.rootless {
-        return Some(format!(
-            "the engine at {} is rootless: its host network is a namespace of its own",
-            located.host
-        ));
-    }
-    if located.is_tcp() {
-        return Some(format!(
-            "the engine at {} is reached over TCP, so it may run on another machine",
-            located.host
-        ));
-    }
-    None
+    INFO.get_or_init(|| probe::info(&probe::docker_host()?))
+        .clone()
+        .map_err(anyhow::Error::msg)
 }
 
 /// The mode `asked` comes to for the engine this process uses: `Auto` is
@@ -120,49 +55,12 @@ pub(crate) fn resolve_mode(asked: DockerMode) -> Result<DockerMode> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixListener;
     use std::path::Path;
     use std::process::Command;
 
-    fn located(host: &str) -> Located {
-        Located {
-            host: host.into(),
-            source: "DOCKER_HOST".into(),
-        }
-    }
-
-    #[test]
-    fn only_a_local_linux_engine_on_its_socket_shares_this_machine() {
-        let socket = located("unix:///var/run/docker.sock");
-        let plain = EngineInfo {
-            os_type: "linux".into(),
-            architecture: "x86_64".into(),
-            operating_system: "Debian GNU/Linux 12 (bookworm)".into(),
-            rootless: false,
-        };
-        assert_eq!(not_shared(&socket, &plain, true), None);
-        assert!(not_shared(&socket, &plain, false)
-            .unwrap()
-            .contains("Linux"));
-        let desktop = EngineInfo {
-            operating_system: "Docker Desktop".into(),
-            ..plain.clone()
-        };
-        assert!(not_shared(&socket, &desktop, true)
-            .unwrap()
-            .contains("Docker Desktop"));
-        let rootless = EngineInfo {
-            rootless: true,
-            ..plain.clone()
-        };
-        assert!(not_shared(&socket, &rootless, true)
-            .unwrap()
-            .contains("rootless"));
-        let tcp = located("tcp://10.0.0.5:2375");
-        assert!(not_shared(&tcp, &plain, true).unwrap().contains("TCP"));
-    }
+    use crate::daemon::docker::runtime;
 
     /// Set in the child copy of this test binary: it prints where the
     /// probe locates the engine, then pings through testcontainers' own

@@ -1,5 +1,6 @@
-//! The container layer of the docker backend, against a real engine and a
-//! real bitcoind image (`ITEST_BITCOIND_IMAGE`, e.g. the one
+//! The container layer of the docker backend for containers that share
+//! this machine (`DockerMode::Host`; isolated ones are `isolated_tests`),
+//! against a real engine and a real bitcoind image (`ITEST_BITCOIND_IMAGE`, e.g. the one
 //! `scripts/images.sh bitcoind` prints; else the default public image).
 //!
 //! These check what makes a container look like a native daemon to the
@@ -102,7 +103,7 @@ fn assert_not_listed(id: &str) {
     assert!(!ours.iter().any(|c| c == id), "container {id} left behind");
 }
 
-needs_docker! {
+needs_shared_docker! {
 #[test]
 fn a_bitcoind_container_looks_native_and_is_removed_on_drop() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,7 +137,7 @@ fn a_bitcoind_container_looks_native_and_is_removed_on_drop() {
 }
 }
 
-needs_docker! {
+needs_shared_docker! {
 #[test]
 fn a_container_that_exits_during_startup_is_explained_by_its_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -170,7 +171,7 @@ fn a_mount_that_does_not_exist_is_named() {
 }
 }
 
-needs_docker! {
+needs_shared_docker! {
 #[test]
 fn a_missing_image_says_how_to_build_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -182,7 +183,7 @@ fn a_missing_image_says_how_to_build_one() {
 }
 }
 
-needs_docker! {
+needs_shared_docker! {
 #[tokio::test(flavor = "current_thread")]
 async fn containers_start_and_drop_inside_a_tokio_runtime() {
     let dir = tempfile::tempdir().unwrap();
@@ -244,7 +245,7 @@ pub(super) fn container_exists(id: &str) -> bool {
     .unwrap()
 }
 
-needs_docker! {
+needs_shared_docker! {
 #[test]
 fn the_container_of_a_sigkilled_test_is_removed_at_once() {
     child_role();
@@ -262,7 +263,7 @@ fn the_container_of_a_sigkilled_test_is_removed_at_once() {
 }
 }
 
-needs_docker! {
+needs_shared_docker! {
 #[test]
 fn containers_of_a_killed_owner_without_a_sidecar_are_reaped() {
     child_role();
