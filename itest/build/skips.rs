@@ -36,7 +36,7 @@ pub fn source(skips: &[Skip]) -> String {
         if let Some(reason) = &skip.missing {
             let _ = writeln!(
                 out,
-                "///\n/// Here, at build time: ignored ({}).",
+                "///\n/// Here, at build time: ignored (`{}`).",
                 reason.replace('`', "'")
             );
         }

@@ -42,8 +42,8 @@ impl Network {
     }
 
     /// Opens a `sats` channel from `a` to `b`: funds `a`'s wallet (plus
-    /// [`Conf::funding_margin_sat`]), connects, `fundchannel`, mines
-    /// [`Conf::channel_confirmations`] blocks and waits until both sides
+    /// [`Conf::funding_margin_sat`](crate::Conf::funding_margin_sat)), connects, `fundchannel`, mines
+    /// [`Conf::channel_confirmations`](crate::Conf::channel_confirmations) blocks and waits until both sides
     /// list the channel as `CHANNELD_NORMAL` (`listpeerchannels`, since
     /// v23.02). Returns `fundchannel`'s reply.
     pub fn fund_channel(&self, a: &Node, b: &Node, sats: u64) -> Result<Value> {
