@@ -47,12 +47,12 @@ unprivileged_flags() {
 up() {
 	local image
 	image=$(scripts/images.sh engine | tail -n1)
-	"$DOCKER" rm -f "$NAME" >/dev/null 2>&1 || true
+	"$DOCKER" rm -f -v "$NAME" >/dev/null 2>&1 || true
 	if ! "$DOCKER" run -d --name "$NAME" --privileged "$image" >/dev/null 2>"$tmp/run.err"; then
 		# A host that is itself a container may lack capabilities that
 		# --privileged asks for ("unable to apply caps").
-		say "--privileged refused ($(tail -n1 "$tmp/run.err")); running with explicit capabilities"
-		"$DOCKER" rm -f "$NAME" >/dev/null 2>&1 || true
+		say "--privileged refused ($(head -n1 "$tmp/run.err")); running with explicit capabilities"
+		"$DOCKER" rm -f -v "$NAME" >/dev/null 2>&1 || true
 		mapfile -t flags < <(unprivileged_flags)
 		"$DOCKER" run -d --name "$NAME" "${flags[@]}" "$image" >/dev/null
 	fi
