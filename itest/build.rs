@@ -31,7 +31,6 @@ fn main() {
         LIGHTNINGD_BACKEND_VAR,
         BITCOIND_IMAGE_VAR,
         LIGHTNINGD_IMAGE_VAR,
-        "DOCKER_HOST",
     ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
@@ -56,11 +55,18 @@ fn main() {
         DEFAULT_LIGHTNINGD_IMAGE,
     );
     // lightningd's bcli plugin runs bitcoin-cli where lightningd runs; a
-    // lightningd image brings its own, and natively the stand-in serves
-    // when this machine has none.
+    // lightningd image brings its own, and this machine's lightningd gets
+    // the stand-in when there is no bitcoin-cli here.
     let bitcoin_cli = match backend(LIGHTNINGD_BACKEND_VAR) {
-        Backend::Native if !shim_built => machine.binary(BITCOIN_CLI),
-        _ => None,
+        Backend::Native => machine.binary(BITCOIN_CLI).and_then(|missing| {
+            shim_built.as_ref().err().map(|why| {
+                format!(
+                    "{missing}; and the bitcoin-cli stand-in was not built: {}",
+                    why.lines().next().unwrap_or(why)
+                )
+            })
+        }),
+        Backend::Docker => None,
     };
     let native = [LIGHTNINGD, BITCOIND, BITCOIN_CLI]
         .into_iter()
@@ -75,6 +81,13 @@ fn main() {
     let docker = machine.engine().err().or_else(|| {
         let image = probe::images::from_env(BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE);
         machine.image(&image, BITCOIND_IMAGE_VAR).err()
+    });
+    let shared_docker = docker
+        .clone()
+        .or_else(|| probe::engine::check_shared().err());
+    let docker_daemons = docker.clone().or_else(|| {
+        let image = probe::images::from_env(LIGHTNINGD_IMAGE_VAR, DEFAULT_LIGHTNINGD_IMAGE);
+        machine.image(&image, LIGHTNINGD_IMAGE_VAR).err()
     });
 
     let mut all = vec![
@@ -102,6 +115,21 @@ fn main() {
             missing: docker,
         },
         Skip {
+            name: "needs_shared_docker",
+            doc: "Wraps a test of containers that share this machine's network and\n\
+                  paths (`DockerMode::Host`): it needs [`needs_docker!`]'s engine and\n\
+                  image, and an engine on this Linux machine (a unix socket, neither\n\
+                  Docker Desktop nor rootless).",
+            missing: shared_docker,
+        },
+        Skip {
+            name: "needs_docker_daemons",
+            doc: "Wraps a test that runs bitcoind and lightningd in containers whatever\n\
+                  the backends: it needs the Docker engine and both images\n\
+                  (`ITEST_BITCOIND_IMAGE`, `ITEST_LIGHTNINGD_IMAGE`, local or pullable).",
+            missing: docker_daemons,
+        },
+        Skip {
             name: "needs_native_daemons",
             doc: "Wraps a test that runs lightningd, bitcoind and bitcoin-cli on this\n\
                   machine whatever the backend (e.g. one driving\n\
@@ -125,6 +153,33 @@ fn main() {
     }
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     skips::write(&out.join("skips.rs"), &all);
+}
+
+/// Makes cargo re-run this script when what decides the engine address
+/// changes (see `src/probe/engine_host.rs`): its variables, the properties
+/// file, and the directories of the sockets looked for (a socket appearing
+/// or vanishing changes its directory's mtime). A properties file created
+/// later is not noticed (cargo cannot watch a missing file without
+/// re-running every build): `touch itest/build.rs` then.
+fn watch_engine_address() {
+    use probe::engine_host::{candidate_sockets, properties_path, ThisMachine, VARS};
+    for var in VARS {
+        println!("cargo::rerun-if-env-changed={var}");
+    }
+    if let Some(file) = properties_path(&ThisMachine).filter(|f| f.is_file()) {
+        println!("cargo::rerun-if-changed={}", file.display());
+    }
+    let mut sockets = candidate_sockets(&ThisMachine);
+    if let Ok(located) = probe::engine::located() {
+        if let Some(socket) = located.host.strip_prefix("unix://") {
+            sockets.push(socket.into());
+        }
+    }
+    for socket in sockets {
+        if let Some(dir) = socket.parent().filter(|d| d.is_dir()) {
+            println!("cargo::rerun-if-changed={}", dir.display());
+        }
+    }
 }
 
 /// The backend the environment asks for; a misspelt value stops the build.
@@ -174,14 +229,7 @@ impl Machine {
     fn engine(&self) -> Result<(), String> {
         self.engine
             .get_or_init(|| {
-                let host = probe::engine::docker_host();
-                if let Some(socket) = host.strip_prefix("unix://") {
-                    // The socket appearing or vanishing changes its
-                    // directory's mtime.
-                    if let Some(dir) = std::path::Path::new(socket).parent() {
-                        println!("cargo::rerun-if-changed={}", dir.display());
-                    }
-                }
+                watch_engine_address();
                 // An image built or removed rewrites the engine's image list
                 // (where this process can see it).
                 for store in ["/var/lib/docker/image/overlay2/repositories.json"] {
@@ -197,7 +245,7 @@ impl Machine {
     /// `Ok` if `image` is local or pullable through the engine.
     fn image(&self, image: &str, var: &str) -> Result<(), String> {
         self.engine()?;
-        probe::engine::image_available(&probe::engine::docker_host(), image, var)
+        probe::engine::image_available(&probe::engine::docker_host()?, image, var)
     }
 
     /// `None` if the daemon can run on the backend `backend_var` chooses:

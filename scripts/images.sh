@@ -4,6 +4,7 @@
 #
 #   scripts/images.sh bitcoind            # bitcoind + bitcoin-cli
 #   scripts/images.sh lightningd PREFIX   # CLN installed in PREFIX, e.g. /opt/cln/v26.06.6
+#   scripts/images.sh engine              # a Docker engine to run --privileged (tests)
 #
 # bitcoind: a `debootstrap --variant=minbase` Debian sid rootfs with Bitcoin
 # Knots installed by apt inside it (sid's glibc is the one knots is built
@@ -16,6 +17,13 @@
 # path (CLN compiles its install paths in), with PREFIX/bin first on PATH,
 # and python3 for Python plugins.
 # The script copies an existing build; it never builds CLN.
+#
+# engine: the bitcoind image's rootfs plus Debian's docker.io, whose
+# entrypoint runs dockerd on tcp://0.0.0.0:2375 (no TLS) with its storage in
+# a volume. Run --privileged, it is a Docker engine that shares neither
+# network nor filesystem with the test, as a CI job's docker-in-docker
+# service or a remote DOCKER_HOST; the docker backend's tests run against
+# it (see itest/README.md, "Backends and images").
 #
 # An image built from the same inputs (this recipe, the suite and mirror; for
 # lightningd also the bitcoind image, every file in PREFIX and each library
@@ -38,7 +46,7 @@ die() {
 	exit 1
 }
 usage() {
-	sed -n '5,6p' "$0" | sed 's/^# *//' >&2
+	sed -n '5,7p' "$0" | sed 's/^# *//' >&2
 	exit 2
 }
 
@@ -261,9 +269,66 @@ build_lightningd() {
 		--change "LABEL org.itest.recipe=lightningd org.itest.lightningd.version=$version"
 }
 
+# ------------------------------------------------------------------ engine
+# dockerd as PID 1 would leave zombies unreaped; tini, Debian's init for
+# containers, runs it.
+engine_rootfs() {
+	local base=$1 cid
+	cid=$("$DOCKER" create "$base" true)
+	"$DOCKER" export "$cid" | tar -C "$work/rootfs" -x
+	"$DOCKER" rm "$cid" >/dev/null
+	apt_update
+	in_rootfs apt-get -q install -y --no-install-recommends docker.io iptables tini ca-certificates >>"$work/apt.log" 2>&1 || {
+		tail -n 20 "$work/apt.log" >&2
+		die "apt-get install docker.io in the rootfs failed (see above)"
+	}
+	in_rootfs dockerd --version >&2
+	# Under --privileged the cgroup hierarchies are writable already. On a
+	# host whose own capability set is limited (itself a container),
+	# --privileged fails; there the engine runs with explicit --cap-add
+	# flags (scripts/engine.sh), and its cgroups are mounted read-only:
+	# mount them afresh, writable, so dockerd can create containers.
+	cat >"$work/rootfs/usr/local/bin/itest-engine" <<'SCRIPT'
+#!/bin/sh
+for d in /sys/fs/cgroup/*; do
+	[ -L "$d" ] && continue
+	grep -q " $d cgroup ro," /proc/mounts || continue
+	t=${d##*/}
+	umount "$d" && { mount -t cgroup -o "$t" cgroup "$d" 2>/dev/null || mount -t cgroup -o "none,name=$t" cgroup "$d"; }
+done
+exec tini -- dockerd --host=tcp://0.0.0.0:2375 --tls=false "$@"
+SCRIPT
+	chmod 755 "$work/rootfs/usr/local/bin/itest-engine"
+}
+
+build_engine() {
+	need_engine
+	local base ref
+	build_bitcoind
+	base=$REF
+	ref="itest-engine:$SUITE-$(key "$(declare -f engine_rootfs import_rootfs in_rootfs apt_update)" \
+		"$("$DOCKER" image inspect --format '{{.Id}}' "$base")")"
+	REF=$ref
+	if image_exists "$ref"; then
+		say "reusing $ref (built from the same inputs)"
+		return
+	fi
+	need_root_tools
+	new_workdir
+	say "docker.io on $base (a few minutes)"
+	engine_rootfs "$base"
+	import_rootfs "$ref" \
+		--change 'VOLUME /var/lib/docker' \
+		--change 'EXPOSE 2375' \
+		--change 'ENTRYPOINT ["/usr/local/bin/itest-engine"]' \
+		--change 'CMD []' \
+		--change "LABEL org.itest.recipe=engine org.itest.suite=$SUITE"
+}
+
 case ${1:-} in
 bitcoind) build_bitcoind ;;
 lightningd) build_lightningd "${2:-}" ;;
+engine) build_engine ;;
 *) usage ;;
 esac
 echo "$REF"

@@ -13,8 +13,9 @@ use std::process::Command;
 const SOURCE: &str = "shim/bitcoin_cli.rs";
 
 /// Builds the stand-in (unless an identical build is already there) and
-/// writes what the library needs to know about it; whether it is there.
-pub fn compile() -> bool {
+/// writes what the library needs to know about it; returns where it is,
+/// or why it could not be built.
+pub fn compile() -> Result<PathBuf, String> {
     println!("cargo::rerun-if-changed={SOURCE}");
     println!("cargo::rerun-if-changed=build/shim.rs");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -39,7 +40,7 @@ pub fn compile() -> bool {
     if std::fs::read_to_string(&file).ok().as_deref() != Some(code.as_str()) {
         std::fs::write(&file, code).expect("writing bitcoin_cli_shim.rs");
     }
-    result.is_ok()
+    result
 }
 
 fn build(out: &Path) -> Result<PathBuf, String> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::chain_proxy::Feerates;
 use crate::daemon::native::guard::OrphanGuard;
-use crate::probe::backend::{Backend, BITCOIND_BACKEND_VAR, LIGHTNINGD_BACKEND_VAR};
+use crate::probe::backend::{Backend, DockerMode, BITCOIND_BACKEND_VAR, LIGHTNINGD_BACKEND_VAR};
 use crate::probe::images::{
     self, BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE,
     LIGHTNINGD_IMAGE_VAR,
@@ -105,7 +105,16 @@ pub struct Conf {
     /// it). Default: `ITEST_LIGHTNINGD_IMAGE`, else Core Lightning's
     /// release image.
     pub lightningd_image: String,
-    /// Host paths that containers see, at the same absolute paths. Bind
+    /// How containers reach this machine and it them (the docker backend
+    /// only): [`DockerMode::Host`] shares this machine's network and paths
+    /// (Linux, an engine on this machine), [`DockerMode::Isolated`] shares
+    /// nothing (any engine), [`DockerMode::Auto`] picks `Host` where it
+    /// can. Default: `ITEST_DOCKER_MODE` (`auto`, `host`, `isolated`), else
+    /// `Auto`.
+    pub docker_mode: DockerMode,
+    /// Host paths that containers see, at the same absolute paths
+    /// ([`DockerMode::Host`]; an isolated container gets copies of the
+    /// files it needs instead). Bind
     /// mounts are fixed when a container starts, so a plugin started later
     /// with `plugin start` must lie under one of them (or under the temp
     /// root, or next to a plugin in [`NodeConf::plugins`], which are always
@@ -150,6 +159,7 @@ impl Default for Conf {
             lightningd_backend: env_backend(LIGHTNINGD_BACKEND_VAR),
             bitcoind_image: images::from_env(BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE),
             lightningd_image: images::from_env(LIGHTNINGD_IMAGE_VAR, DEFAULT_LIGHTNINGD_IMAGE),
+            docker_mode: DockerMode::from_env().unwrap_or_else(|e| panic!("itest: {e}")),
             container_mounts: test_target_dir()
                 .into_iter()
                 .chain(env_path("CARGO_MANIFEST_DIR"))

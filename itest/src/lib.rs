@@ -108,7 +108,7 @@ pub use network::Network;
 pub use node::calls::PendingCall;
 pub use node::lifecycle::NodeState;
 pub use node::Node;
-pub use probe::backend::Backend;
+pub use probe::backend::{Backend, DockerMode};
 pub use version::Version;
 pub use wait::wait_until;
 

@@ -22,10 +22,9 @@ fn proxy_for(net: &Network) -> ChainProxy {
         .expect("starting the proxy")
 }
 
-/// The real bitcoin-cli: `BITCOIN_CLI`, else the one on `PATH`.
-fn bitcoin_cli() -> String {
-    std::env::var("BITCOIN_CLI")
-        .ok()
+/// The real bitcoin-cli: `BITCOIN_CLI`, else the one on PATH.
+fn real_bitcoin_cli() -> std::ffi::OsString {
+    std::env::var_os("BITCOIN_CLI")
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "bitcoin-cli".into())
 }
@@ -41,7 +40,7 @@ struct Cli {
 /// Runs the real bitcoin-cli against `port` as bcli (v25.12+) does.
 fn cli(net: &Network, port: u16, method: &str, args: &[&str]) -> Cli {
     let b = net.bitcoind();
-    let mut child = Command::new(bitcoin_cli())
+    let mut child = Command::new(real_bitcoin_cli())
         .args([
             "-regtest".to_string(),
             format!("-datadir={}", b.datadir().display()),
@@ -291,7 +290,7 @@ fn batches_and_kept_alive_clients_work_through_it() {
         MockReply::result(info)
     });
     // `-getinfo` sends one batch of four calls.
-    let getinfo = Command::new(bitcoin_cli())
+    let getinfo = Command::new(real_bitcoin_cli())
         .args(["-regtest", "-rpcconnect=127.0.0.1", &format!("-rpcport={}", proxy.port())])
         .arg(format!("-rpcuser={}", b.rpc_user()))
         .arg(format!("-rpcpassword={}", b.rpc_password()))

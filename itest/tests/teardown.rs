@@ -226,3 +226,23 @@ fn check_memleak_turns_on_leak_tracking_and_a_clean_node_passes() {
     net.finish().expect("no leaks, no findings");
 }
 }
+
+cln_itest::needs_lightningd! {
+#[test]
+fn a_crash_log_fails_the_teardown() {
+    // lightningd writes crash.log.* into its network dir when it dies on
+    // a fatal signal; where it runs in a container that shares no paths,
+    // the harness fetches that dir back when the node stops.
+    let (_root, net) = one_node(NodeConf::default());
+    let l1 = net.node(0);
+    let pid = l1.pid().expect("a lightningd process of this machine");
+    // SAFETY: plain syscall on a process the test owns.
+    unsafe { libc::kill(pid as i32, libc::SIGSEGV) };
+    cln_itest::wait_until("lightningd to die", std::time::Duration::from_secs(30), |_| {
+        Ok(l1.died().map(|_| ()))
+    })
+    .unwrap();
+    let failed = format!("{:#}", net.finish().expect_err("a crashed node fails the teardown"));
+    assert!(failed.contains("crash.log"), "{failed}");
+}
+}

@@ -64,9 +64,12 @@ struct Bench {
 impl Bench {
     fn new() -> Self {
         let net = Network::with_conf(&Conf::with_nodes(0)).expect("starting bitcoind");
-        let real = crate::daemon::placement::Placement::native()
-            .bitcoin_cli(&Conf::default())
-            .expect("the real bitcoin-cli");
+        let real = crate::probe::lookup::BITCOIN_CLI
+            .resolve(
+                std::env::var_os(crate::probe::lookup::BITCOIN_CLI.env),
+                std::env::var_os("PATH"),
+            )
+            .expect("the real bitcoin-cli, to compare the stand-in with");
         let shim = bitcoin_cli_shim().expect("the stand-in was built");
         Self { net, real, shim }
     }
@@ -367,12 +370,16 @@ fn the_stand_in_is_built_next_to_the_library() {
     assert!(path.ends_with("bitcoin-cli"), "{}", path.display());
 }
 
-needs_lightningd! {
+needs_native_daemons! {
 #[test]
 fn lightningd_runs_on_the_stand_in_through_the_proxy_with_fixed_feerates() {
     // Both pieces as a node will use them. Until Node wires them in, the
-    // later `--bitcoin-rpcport` / `--bitcoin-cli` override the defaults.
-    let net = Network::with_conf(&Conf::with_nodes(0)).expect("starting bitcoind");
+    // later `--bitcoin-rpcport` / `--bitcoin-cli` override the defaults
+    // (for a lightningd of this machine: the proxy listens here).
+    let mut conf = Conf::with_nodes(0);
+    conf.bitcoind_backend = crate::Backend::Native;
+    conf.lightningd_backend = crate::Backend::Native;
+    let net = Network::with_conf(&conf).expect("starting bitcoind");
     let proxy = ChainProxy::start(format!("127.0.0.1:{}", net.bitcoind().rpc_port())).unwrap();
     let shim = bitcoin_cli_shim().unwrap();
     let node = net

@@ -13,9 +13,8 @@ use bitcoincore_rpc::{Auth, Client, RpcApi};
 use serde_json::{json, Value};
 
 use crate::conf::Conf;
-use crate::daemon::boundary::{Daemon, DaemonSpec};
-use crate::daemon::placement::Placement;
-use crate::ports::{self, PortLease};
+use crate::daemon::boundary::{Daemon, DaemonSpec, Side};
+use crate::daemon::placement::{Listener, Placement, Service};
 use crate::probe::lookup::BITCOIND;
 use crate::wait::wait_until;
 
@@ -26,7 +25,10 @@ pub struct BitcoinD {
     // Field order matters for Drop: the process dies before the port is
     // released.
     daemon: Box<dyn Daemon>,
-    rpc_port: PortLease,
+    /// Keeps the RPC port reserved while bitcoind runs.
+    _rpc: Listener,
+    /// Where this machine reaches the RPC.
+    rpc_address: (String, u16),
     client: Client,
     datadir: PathBuf,
     rpc_user: String,
@@ -38,7 +40,7 @@ impl std::fmt::Debug for BitcoinD {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BitcoinD")
             .field("daemon", &self.daemon)
-            .field("rpc_port", &self.rpc_port.port())
+            .field("rpc", &self.rpc_address)
             .field("datadir", &self.datadir)
             .finish()
     }
@@ -54,17 +56,20 @@ impl BitcoinD {
     }
 
     /// Launches `bitcoind` where `placement` says, with its datadir at
-    /// `datadir` (created), and returns without waiting; see
-    /// [`BitcoinD::wait_ready`].
+    /// `datadir` (created), for RPC clients on `clients`, and returns
+    /// without waiting; see [`BitcoinD::wait_ready`].
     pub(crate) fn launch(
         conf: &Conf,
         placement: &Placement,
         bitcoind: &Path,
         datadir: &Path,
+        clients: Side,
     ) -> Result<Self> {
         std::fs::create_dir_all(datadir)
             .with_context(|| format!("creating {}", datadir.display()))?;
-        let rpc_port = ports::reserve()?;
+        let rpc = placement
+            .listener(Service::BitcoindRpc, clients)
+            .internal()?;
         let mut args: Vec<String> = vec![
             "-regtest".into(),
             format!("-datadir={}", datadir.display()),
@@ -79,32 +84,41 @@ impl BitcoinD {
             // test. Both exist since Core 22.
             "-keypool=1".into(),
             "-unsafesqlitesync".into(),
-            "-printtoconsole=0".into(),
-            "-rpcbind=127.0.0.1".into(),
-            "-rpcallowip=127.0.0.1".into(),
-            format!("-rpcport={}", rpc_port.port()),
+            format!("-rpcport={}", rpc.port),
             format!("-rpcuser={}", conf.rpc_user),
             format!("-rpcpassword={}", conf.rpc_password),
         ];
+        if placement.logs_to_stdout() {
+            args.extend(["-printtoconsole=1".into(), "-nodebuglogfile".into()]);
+        } else {
+            args.push("-printtoconsole=0".into());
+        }
+        args.extend(rpc.binds.iter().map(|b| format!("-rpcbind={b}")));
+        args.extend(rpc.allow.iter().map(|a| format!("-rpcallowip={a}")));
         args.extend(policy_args(placement, bitcoind));
         args.extend(conf.bitcoind_args.iter().cloned());
-        let spec = DaemonSpec {
-            name: "bitcoind".into(),
-            program: bitcoind.to_path_buf(),
-            args: args.into_iter().map(OsString::from).collect(),
-            dir: datadir.parent().unwrap_or(datadir).to_path_buf(),
-            log: datadir.join("regtest").join("debug.log"),
-            env: Vec::new(),
-        };
+        let mut spec = DaemonSpec::new(
+            "bitcoind",
+            bitcoind.to_path_buf(),
+            args.into_iter().map(OsString::from).collect(),
+            datadir.parent().unwrap_or(datadir).to_path_buf(),
+            datadir.join("regtest").join("debug.log"),
+        );
+        spec.state = Some(datadir.to_path_buf());
+        spec.ports = vec![rpc.port];
         let daemon = placement.launch(&spec).internal()?;
+        let rpc_address = placement
+            .reach(&*daemon, rpc.port, Side::ThisMachine)
+            .internal()?;
         let client = Client::new(
-            &format!("http://127.0.0.1:{}", rpc_port.port()),
+            &format!("http://{}:{}", rpc_address.0, rpc_address.1),
             Auth::UserPass(conf.rpc_user.clone(), conf.rpc_password.clone()),
         )
         .context("creating bitcoind RPC client")?;
         Ok(Self {
             daemon,
-            rpc_port,
+            _rpc: rpc,
+            rpc_address,
             client,
             datadir: datadir.to_path_buf(),
             rpc_user: conf.rpc_user.clone(),
@@ -212,19 +226,30 @@ impl BitcoinD {
             .context("sendtoaddress did not return a txid")
     }
 
-    /// The process id, when bitcoind runs as a local process.
+    /// The process id, when bitcoind runs as a process of this machine (a
+    /// container of an engine on this machine too).
     pub fn pid(&self) -> Option<u32> {
         self.daemon.pid()
     }
 
-    /// bitcoind's RPC port on 127.0.0.1.
+    /// The port this machine reaches bitcoind's RPC at, on
+    /// [`BitcoinD::rpc_host`].
     pub fn rpc_port(&self) -> u16 {
-        self.rpc_port.port()
+        self.rpc_address.1
     }
 
-    /// Where this process reaches bitcoind's RPC, `host:port`.
+    /// The address this machine reaches bitcoind's RPC at: `127.0.0.1`,
+    /// except for a container that shares no network with this machine
+    /// (`DockerMode::Isolated`), whose port the engine publishes on its own
+    /// host's address.
+    pub fn rpc_host(&self) -> &str {
+        &self.rpc_address.0
+    }
+
+    /// Where this process reaches bitcoind's RPC, `host:port` (each node's
+    /// bitcoind proxy forwards there).
     pub fn rpc_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.rpc_port())
+        format!("{}:{}", self.rpc_host(), self.rpc_port())
     }
 
     /// RPC user name ([`Conf::rpc_user`]).

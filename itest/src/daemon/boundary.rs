@@ -7,7 +7,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -25,6 +25,64 @@ pub(crate) struct DaemonSpec {
     pub log: PathBuf,
     /// Extra environment variables (the rest is inherited).
     pub env: Vec<(OsString, OsString)>,
+    /// Files of this machine it reads, named by absolute path in its
+    /// arguments (startup plugins, libfaketime). Where it shares no paths
+    /// with this machine, each is copied in at the same path before it
+    /// starts.
+    pub inputs: Vec<PathBuf>,
+    /// Directories its arguments name that must exist where it runs
+    /// (bitcoin-cli's `-datadir`): created empty where it shares no paths.
+    pub dirs: Vec<PathBuf>,
+    /// The directory it keeps its state in (datadir, lightning-dir).
+    /// Where it shares no paths, that directory lives apart from this
+    /// machine and outlives the daemon, so a restart finds its state.
+    pub state: Option<PathBuf>,
+    /// Copy [`DaemonSpec::state`] back to this machine when the daemon
+    /// stops, where it lives apart (what the teardown checks read, and
+    /// what a kept directory should show).
+    pub fetch_state: bool,
+    /// TCP ports it listens on, as its arguments bind them. Where it has a
+    /// network of its own, each is published for this machine.
+    pub ports: Vec<u16>,
+    /// A unix socket it creates for the test to connect to (lightningd's
+    /// RPC). Where it shares no paths, the socket is forwarded to the same
+    /// path on this machine.
+    pub socket: Option<PathBuf>,
+}
+
+impl DaemonSpec {
+    /// A spec with nothing but the essentials; the rest empty.
+    pub fn new(
+        name: &str,
+        program: PathBuf,
+        args: Vec<OsString>,
+        dir: PathBuf,
+        log: PathBuf,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            program,
+            args,
+            dir,
+            log,
+            env: Vec::new(),
+            inputs: Vec::new(),
+            dirs: Vec::new(),
+            state: None,
+            fetch_state: false,
+            ports: Vec::new(),
+            socket: None,
+        }
+    }
+}
+
+/// Who connects to a daemon's TCP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The test process, or another daemon running on this machine.
+    ThisMachine,
+    /// A daemon in a container on the network's own container network.
+    ContainerNetwork,
 }
 
 /// How a daemon's process ended: its exit code or the signal that killed
@@ -114,6 +172,16 @@ pub(crate) trait Daemon: Send + Sync + fmt::Debug {
     fn kill(&self, grace: Duration);
     /// The last `n` lines of each of its non-empty logs, labelled.
     fn log_tail(&self, n: usize) -> String;
+    /// Where `from` connects to reach its TCP `port` (a port of
+    /// [`DaemonSpec::ports`], as the daemon binds it), as `(host, port)`;
+    /// `None` when the daemon itself cannot say (a daemon of this machine,
+    /// seen from a container network: the placement knows the way).
+    fn address(&self, port: u16, from: Side) -> Option<(String, u16)>;
+    /// Makes the file at `path` of this machine readable by the running
+    /// daemon at the same path: nothing to do natively, a visibility check
+    /// where paths are bind-mounted, a copy where nothing is shared. The
+    /// error says why it cannot, and what to do.
+    fn provide(&self, path: &Path) -> Result<(), String>;
 }
 
 /// Starts daemons.

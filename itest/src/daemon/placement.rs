@@ -1,35 +1,46 @@
 //! The one seam between the harness and where a daemon runs.
 //!
-//! Every daemon of a network gets one [`Placement`]. Everything whose
-//! answer depends on the backend is answered here, and nowhere else:
+//! Every daemon of a network gets one [`Placement`], made by the network's
+//! [`Sites`]. Everything whose answer depends on the backend is answered
+//! here, and nowhere else:
 //! - which program runs ([`Placement::program`]): a binary found on this
 //!   machine, or a name on an image's PATH;
 //! - how it is launched ([`Placement::launch`]);
 //! - which `bitcoin-cli` a lightningd placed there runs
 //!   ([`Placement::bitcoin_cli`]);
-//! - whether a path of this machine is visible to the daemon
-//!   ([`Placement::check_visible`]);
+//! - which address and port it binds for a service, and where the test, a
+//!   daemon of this machine or one in a container reaches it
+//!   ([`Placement::listener`], [`Placement::reach`], [`Placement::side`]);
+//! - whether it writes its log to a file or to stdout
+//!   ([`Placement::logs_to_stdout`]);
 //! - how the program is run to read its `--version` or `--help`
 //!   ([`Placement::capture`], with the one cache of such output).
+//!
+//! Paths are the same for every daemon wherever it runs (a container sees
+//! this machine's paths bind-mounted, or gets copies at the same paths), so
+//! a path in an argument or an error message means the same everywhere.
+//! What a running daemon can read is its own question
+//! ([`Daemon::provide`]).
 //!
 //! Above this module, `BitcoinD`, `Node` and `Network` read the same for
 //! every backend.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
-use crate::bitcoin_cli_shim::bitcoin_cli_shim;
 use crate::conf::{Conf, NodeConf};
-use crate::daemon::boundary::{Daemon, DaemonSpec, Launcher};
-use crate::daemon::docker::{self, DockerLauncher, ImageRef};
+use crate::daemon::boundary::{Daemon, DaemonSpec, Launcher, Side};
+use crate::daemon::docker::{self, DockerLauncher, ImageRef, Isolation, Share};
 use crate::daemon::native::guard::OrphanGuard;
 use crate::daemon::native::NativeLauncher;
-use crate::probe::backend::Backend;
+use crate::ports::{self, PortLease};
+use crate::probe::backend::{Backend, DockerMode};
 use crate::probe::engine;
 use crate::probe::images::{BITCOIND_IMAGE_VAR, LIGHTNINGD_IMAGE_VAR};
 use crate::probe::lookup::{Tool, BITCOIN_CLI};
@@ -38,10 +49,154 @@ use crate::probe::lookup::{Tool, BITCOIN_CLI};
 /// container start from an image included).
 const CAPTURE_LIMIT: Duration = Duration::from_secs(60);
 
+/// A TCP service a daemon offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Service {
+    /// bitcoind's JSON-RPC.
+    BitcoindRpc,
+    /// lightningd's peer port.
+    Peer,
+    /// lightningd's cln-grpc port.
+    Grpc,
+}
+
+impl Service {
+    /// The port in a container of its own network namespace, where it is
+    /// free for sure.
+    fn container_port(self) -> u16 {
+        match self {
+            Self::BitcoindRpc => 18443,
+            Self::Peer => 9735,
+            Self::Grpc => 9736,
+        }
+    }
+}
+
+/// Where a daemon listens for one [`Service`]: what its options say.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    /// Addresses to bind (`-rpcbind=`, `--addr=`).
+    pub binds: Vec<String>,
+    /// Clients to accept, as bitcoind's `-rpcallowip=` says them.
+    pub allow: Vec<String>,
+    /// The port, as the daemon binds it.
+    pub port: u16,
+    /// Keeps other harness processes off the port, where it is this
+    /// machine's.
+    _lease: Option<PortLease>,
+}
+
+/// Where the daemons of one network run: the backends and docker mode of
+/// its [`Conf`], and what its isolated containers share on the engine.
+#[derive(Debug)]
+pub(crate) struct Sites {
+    /// The network's share of the engine, when any daemon runs in an
+    /// isolated container.
+    isolation: Option<Arc<Isolation>>,
+    /// The docker mode the configuration comes to on this engine, when a
+    /// daemon runs in a container.
+    mode: Option<DockerMode>,
+    /// How native daemons are kept from outliving the test process.
+    orphan_guard: OrphanGuard,
+}
+
+impl Sites {
+    /// Decides the docker mode (when a daemon runs in a container) and,
+    /// for the isolated mode, creates the network's container network,
+    /// labelled for the network in `root`.
+    pub fn new(conf: &Conf, root: &Path) -> Result<Self> {
+        let docker = conf.bitcoind_backend == Backend::Docker
+            || (conf.lightningd_backend == Backend::Docker && !conf.nodes.is_empty());
+        if !docker {
+            return Ok(Self {
+                isolation: None,
+                mode: None,
+                orphan_guard: conf.orphan_guard,
+            });
+        }
+        let mode = docker::resolve_mode(conf.docker_mode)?;
+        let isolation = match mode {
+            DockerMode::Isolated => Some(Arc::new(Isolation::create(root)?)),
+            _ => None,
+        };
+        Ok(Self {
+            isolation,
+            mode: Some(mode),
+            orphan_guard: conf.orphan_guard,
+        })
+    }
+
+    /// Where the daemons of `conf` would run, to read their programs
+    /// (`--version`, `--help`) without a network: no container network is
+    /// created.
+    pub fn for_inspection(conf: &Conf) -> Self {
+        Self {
+            isolation: None,
+            mode: None,
+            orphan_guard: conf.orphan_guard,
+        }
+    }
+
+    /// The docker mode the network's containers run in (`Host` or
+    /// `Isolated`); `None` when no daemon runs in a container.
+    pub fn docker_mode(&self) -> Option<DockerMode> {
+        self.mode
+    }
+
+    /// Where bitcoind of the network in `root` runs.
+    pub fn bitcoind(&self, conf: &Conf, root: &Path) -> Result<Placement> {
+        self.place(
+            conf.bitcoind_backend,
+            &conf.bitcoind_image,
+            || container_mounts(conf, root, None),
+            root,
+        )
+    }
+
+    /// Where `node` of the network in `root` runs. A sharing container's
+    /// mounts are fixed when it starts: each node's sees the common mounts
+    /// plus its own startup plugins' directories.
+    pub fn lightningd(&self, conf: &Conf, node: &NodeConf, root: &Path) -> Result<Placement> {
+        self.place(
+            conf.lightningd_backend,
+            &conf.lightningd_image,
+            || container_mounts(conf, root, Some(node)),
+            root,
+        )
+    }
+
+    fn place(
+        &self,
+        backend: Backend,
+        image: &str,
+        mounts: impl FnOnce() -> Vec<PathBuf>,
+        root: &Path,
+    ) -> Result<Placement> {
+        let kind = match backend {
+            Backend::Native => Kind::Native(self.orphan_guard),
+            Backend::Docker => {
+                let image: ImageRef = image.parse()?;
+                let share = match &self.isolation {
+                    Some(net) => Share::Isolated(net.clone()),
+                    None => Share::Host(mounts()),
+                };
+                Kind::Docker(Arc::new(DockerLauncher::new(image, share, root)))
+            }
+        };
+        Ok(Placement {
+            kind,
+            isolation: self.isolation.clone(),
+        })
+    }
+}
+
 /// Where one daemon runs; see the module docs.
 #[derive(Debug, Clone)]
 pub(crate) struct Placement {
     kind: Kind,
+    /// The network's share of the engine, if it has isolated containers:
+    /// how they reach a daemon placed here when it is on this machine.
+    isolation: Option<Arc<Isolation>>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,8 +204,7 @@ enum Kind {
     /// A process of this machine, guarded against outliving the test
     /// process this way.
     Native(OrphanGuard),
-    /// A container from an image, sharing this machine's network and
-    /// seeing some of its paths at the same absolute paths.
+    /// A container from an image.
     Docker(Arc<DockerLauncher>),
 }
 
@@ -58,7 +212,8 @@ impl Placement {
     /// Before a network places any daemon in a container: fails at once,
     /// with the one-line reason a skipped test would show, when no engine
     /// answers or an image is neither local nor pullable, and removes
-    /// containers that killed test processes left behind.
+    /// containers (networks, volumes) that killed test processes left
+    /// behind.
     pub fn prepare(conf: &Conf) -> Result<()> {
         let images = [
             (
@@ -82,8 +237,8 @@ impl Placement {
                 engine::check().map_err(anyhow::Error::msg)?;
                 checked_engine = true;
             }
-            engine::image_available(&engine::docker_host(), image, var)
-                .map_err(anyhow::Error::msg)?;
+            let host = engine::docker_host().map_err(anyhow::Error::msg)?;
+            engine::image_available(&host, image, var).map_err(anyhow::Error::msg)?;
         }
         if checked_engine {
             if let Err(e) = docker::reap_orphans() {
@@ -93,49 +248,13 @@ impl Placement {
         Ok(())
     }
 
-    /// Where bitcoind of the network in `root` runs.
-    pub fn bitcoind(conf: &Conf, root: &Path) -> Result<Self> {
-        Ok(match conf.bitcoind_backend {
-            Backend::Native => Self::guarded(conf.orphan_guard),
-            Backend::Docker => Self::docker(
-                &conf.bitcoind_image,
-                container_mounts(conf, root, None),
-                root,
-            )?,
-        })
-    }
-
-    /// Where `node` of the network in `root` runs. A container's mounts are
-    /// fixed when it starts: each node's sees the common mounts plus its
-    /// own startup plugins' directories.
-    pub fn lightningd(conf: &Conf, node: &NodeConf, root: &Path) -> Result<Self> {
-        Ok(match conf.lightningd_backend {
-            Backend::Native => Self::guarded(conf.orphan_guard),
-            Backend::Docker => Self::docker(
-                &conf.lightningd_image,
-                container_mounts(conf, root, Some(node)),
-                root,
-            )?,
-        })
-    }
-
     /// On this machine, whatever the configuration (e.g. to read a
     /// lightningd's `--help` without a network).
     pub fn native() -> Self {
-        Self::guarded(OrphanGuard::platform_default())
-    }
-
-    fn guarded(guard: OrphanGuard) -> Self {
         Self {
-            kind: Kind::Native(guard),
+            kind: Kind::Native(OrphanGuard::platform_default()),
+            isolation: None,
         }
-    }
-
-    fn docker(image: &str, mounts: Vec<PathBuf>, root: &Path) -> Result<Self> {
-        let image: ImageRef = image.parse()?;
-        Ok(Self {
-            kind: Kind::Docker(Arc::new(DockerLauncher::new(image, mounts, root))),
-        })
     }
 
     /// The program to run for `tool`. Natively: `node_override`, else
@@ -167,35 +286,16 @@ impl Placement {
 
     /// The bitcoin-cli that a lightningd placed here runs (its bcli plugin
     /// calls it for every bitcoind request): a lightningd image has its
-    /// own; natively, [`Conf::bitcoin_cli`], else the one on `PATH`, else
-    /// itest's stand-in (`bitcoin_cli_shim`), so that a machine with
-    /// lightningd but no bitcoind of its own (bitcoind in a container)
-    /// needs no bitcoin-cli.
+    /// own. Natively: [`Conf::bitcoin_cli`], else the one on `PATH`, else
+    /// the stand-in build.rs compiled (`crate::bitcoin_cli_shim`), which
+    /// talks to bitcoind's RPC port itself, so lightningd built here runs
+    /// against a bitcoind in a container with no Bitcoin install here.
     pub fn bitcoin_cli(&self, conf: &Conf) -> Result<PathBuf> {
         match &self.kind {
-            Kind::Native(_) => match &conf.bitcoin_cli {
-                Some(configured) => resolve(BITCOIN_CLI, Some(configured)),
-                None => resolve(BITCOIN_CLI, None).or_else(|missing| {
-                    bitcoin_cli_shim().map_err(|shim| anyhow::anyhow!("{missing}; {shim:#}"))
-                }),
-            },
             Kind::Docker(_) => Ok(PathBuf::from(BITCOIN_CLI.name)),
-        }
-    }
-
-    /// The address a server of the test process (a node's bitcoind proxy)
-    /// binds so that a daemon placed here can reach it: loopback, both
-    /// natively and for a container on the host's network.
-    pub fn test_process_bind(&self) -> IpAddr {
-        match &self.kind {
-            Kind::Native(_) | Kind::Docker(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        }
-    }
-
-    /// The host a daemon placed here connects to for such a server.
-    pub fn test_process_host(&self) -> String {
-        match &self.kind {
-            Kind::Native(_) | Kind::Docker(_) => "127.0.0.1".into(),
+            Kind::Native(_) => {
+                native_bitcoin_cli(conf.bitcoin_cli.as_deref(), std::env::var_os("PATH"))
+            }
         }
     }
 
@@ -207,28 +307,87 @@ impl Placement {
         }
     }
 
-    /// `Ok` if the daemon sees `path` of this machine at the same path,
-    /// else why not and what to do. Natively it sees everything; a
-    /// container sees what is mounted into it when it starts. A path that
-    /// exists nowhere passes, so that the daemon answers for it as it would
-    /// natively.
-    pub fn check_visible(&self, path: &Path, who: &str) -> Result<(), String> {
-        let Kind::Docker(launcher) = &self.kind else {
-            return Ok(());
-        };
-        if !path.exists() || docker::is_visible(path, launcher.mounts()) {
-            return Ok(());
+    /// Where a daemon placed here is, for those it connects to.
+    pub fn side(&self) -> Side {
+        match &self.kind {
+            Kind::Docker(launcher) if matches!(launcher.share(), Share::Isolated(_)) => {
+                Side::ContainerNetwork
+            }
+            _ => Side::ThisMachine,
         }
-        let mounts: Vec<String> = launcher
-            .mounts()
-            .iter()
-            .map(|m| m.display().to_string())
-            .collect();
-        Err(format!(
-            "{who} runs in a container, which cannot see {}: it sees only {}. Bind mounts are fixed when the container starts: add the plugin's directory to Conf::container_mounts, or name the plugin in NodeConf::plugins",
-            path.display(),
-            mounts.join(", ")
-        ))
+    }
+
+    /// Whether a daemon placed here writes its log to stdout (which the
+    /// harness copies to its usual log file) instead of to that file: in a
+    /// container that shares no paths with this machine.
+    pub fn logs_to_stdout(&self) -> bool {
+        self.side() == Side::ContainerNetwork
+    }
+
+    /// Where a daemon placed here listens for `service`, whose clients
+    /// connect from `clients`. On this machine (or sharing its network): a
+    /// loopback port reserved for the network's life, plus the address by
+    /// which containers reach this machine when the clients are in
+    /// isolated containers. In an isolated container: the service's fixed
+    /// port on every address (it is published for this machine).
+    pub fn listener(&self, service: Service, clients: Side) -> Result<Listener> {
+        if self.side() == Side::ContainerNetwork {
+            return Ok(Listener {
+                binds: vec!["0.0.0.0".into()],
+                allow: vec!["0.0.0.0/0".into()],
+                port: service.container_port(),
+                _lease: None,
+            });
+        }
+        let lease = ports::reserve()?;
+        let mut binds = vec!["127.0.0.1".to_string()];
+        let mut allow = vec!["127.0.0.1".to_string()];
+        if clients == Side::ContainerNetwork {
+            let net = self.isolation.as_ref().ok_or_else(|| {
+                anyhow!("clients in containers, but the network has no container network")
+            })?;
+            let way = net.way_back()?;
+            binds.push(way.bind.to_string());
+            // They arrive from the container network, or translated to the
+            // engine's host address: the bind address limits who can.
+            allow.push("0.0.0.0/0".into());
+        }
+        Ok(Listener {
+            binds,
+            allow,
+            port: lease.port(),
+            _lease: Some(lease),
+        })
+    }
+
+    /// Where a server of the test process (a node's bitcoind proxy) listens
+    /// so that a daemon placed here reaches it, and the host that daemon
+    /// connects to: loopback natively and for a container on this
+    /// machine's network; for an isolated container, the way back from
+    /// its container network to this machine.
+    pub fn test_process_endpoint(&self) -> Result<(IpAddr, String)> {
+        if self.side() == Side::ContainerNetwork {
+            let net = self.isolation.as_ref().ok_or_else(|| {
+                anyhow!(
+                    "a daemon in an isolated container, but the network has no container network"
+                )
+            })?;
+            let way = net.way_back()?;
+            return Ok((way.bind, way.host));
+        }
+        Ok((IpAddr::V4(Ipv4Addr::LOCALHOST), "127.0.0.1".into()))
+    }
+
+    /// Where a client on `from` reaches `daemon` (placed here), listening
+    /// on `port` as it binds it, as `(host, port)`.
+    pub fn reach(&self, daemon: &dyn Daemon, port: u16, from: Side) -> Result<(String, u16)> {
+        if let Some(address) = daemon.address(port, from) {
+            return Ok(address);
+        }
+        match (&self.isolation, from) {
+            (Some(net), Side::ContainerNetwork) => Ok((net.way_back()?.host, port)),
+            _ => bail!("{daemon:?} has no address for port {port} from {from:?}"),
+        }
     }
 
     /// What `program args` prints (stdout, then stderr) when run here, for
@@ -272,12 +431,34 @@ impl std::fmt::Display for Placement {
     }
 }
 
+/// The bitcoin-cli of this machine for lightningd: `configured` (which
+/// must exist), else the one on `path_var`, else the stand-in.
+fn native_bitcoin_cli(configured: Option<&Path>, path_var: Option<OsString>) -> Result<PathBuf> {
+    if configured.is_some() {
+        return resolve_in(BITCOIN_CLI, configured, path_var);
+    }
+    match resolve_in(BITCOIN_CLI, None, path_var) {
+        Ok(found) => Ok(found),
+        Err(missing) => crate::bitcoin_cli_shim::bitcoin_cli_shim()
+            .map_err(|why| anyhow!("{missing:#}; and {why:#}")),
+    }
+}
+
 /// Resolves `tool` from a configured value (a path, or a bare name looked
 /// up on `PATH`), else from `PATH`; fails with the "not found: ..." message
 /// that also serves as the `#[ignore]` reason.
 fn resolve(tool: Tool, configured: Option<&Path>) -> Result<PathBuf> {
+    resolve_in(tool, configured, std::env::var_os("PATH"))
+}
+
+/// [`resolve`] with `path_var` as `PATH`.
+fn resolve_in(
+    tool: Tool,
+    configured: Option<&Path>,
+    path_var: Option<OsString>,
+) -> Result<PathBuf> {
     let configured = configured.map(|p| p.as_os_str().to_os_string());
-    match tool.resolve(configured.clone(), std::env::var_os("PATH")) {
+    match tool.resolve(configured.clone(), path_var) {
         Some(path) => Ok(path),
         None => match configured {
             Some(value) => bail!(
@@ -307,8 +488,8 @@ fn run_capture(program: &Path, args: &[&str]) -> Result<String> {
     Ok(text)
 }
 
-/// What a container sees: [`Conf::container_mounts`], the temp root
-/// holding the network in `root`, and for a node libfaketime and the
+/// What a sharing container sees: [`Conf::container_mounts`], the temp
+/// root holding the network in `root`, and for a node libfaketime and the
 /// directories of its startup plugins.
 fn container_mounts(conf: &Conf, root: &Path, node: Option<&NodeConf>) -> Vec<PathBuf> {
     let mut mounts = conf.container_mounts.clone();
@@ -329,6 +510,18 @@ mod tests {
     use super::*;
     use crate::probe::lookup::LIGHTNINGD;
 
+    fn in_container(image: &str) -> Placement {
+        let launcher = DockerLauncher::new(
+            image.parse().unwrap(),
+            Share::Host(Vec::new()),
+            Path::new("/tmp"),
+        );
+        Placement {
+            kind: Kind::Docker(Arc::new(launcher)),
+            isolation: None,
+        }
+    }
+
     #[test]
     fn a_configured_path_that_is_not_executable_is_named() {
         let err = Placement::native()
@@ -339,7 +532,7 @@ mod tests {
 
     #[test]
     fn a_container_refuses_a_binary_of_this_machine_and_ignores_defaults() {
-        let placement = Placement::docker("img:tag", Vec::new(), Path::new("/tmp")).unwrap();
+        let placement = in_container("img:tag");
         let err = placement
             .program(LIGHTNINGD, None, Some(Path::new("/opt/cln/bin/lightningd")))
             .unwrap_err()
@@ -352,6 +545,48 @@ mod tests {
         assert_eq!(
             placement.program(LIGHTNINGD, Some(default), None).unwrap(),
             PathBuf::from("lightningd")
+        );
+    }
+
+    #[test]
+    fn a_sharing_container_and_this_machine_listen_on_reserved_loopback_ports() {
+        for placement in [Placement::native(), in_container("img:tag")] {
+            assert_eq!(placement.side(), Side::ThisMachine);
+            assert!(!placement.logs_to_stdout());
+            let a = placement
+                .listener(Service::Peer, Side::ThisMachine)
+                .unwrap();
+            let b = placement
+                .listener(Service::Peer, Side::ThisMachine)
+                .unwrap();
+            assert_eq!(a.binds, ["127.0.0.1"]);
+            assert_ne!(a.port, b.port, "reserved ports are distinct");
+            // Clients in containers need a container network to come from.
+            assert!(placement
+                .listener(Service::BitcoindRpc, Side::ContainerNetwork)
+                .is_err());
+        }
+    }
+
+    #[test]
+    fn without_bitcoin_cli_here_a_native_lightningd_gets_the_stand_in() {
+        let empty = tempfile::tempdir().unwrap();
+        let path = Some(OsString::from(empty.path()));
+        let shim = crate::bitcoin_cli_shim::bitcoin_cli_shim().unwrap();
+        assert_eq!(native_bitcoin_cli(None, path.clone()).unwrap(), shim);
+        // One on PATH wins; a configured one must exist.
+        let real = empty.path().join("bitcoin-cli");
+        std::fs::write(&real, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(native_bitcoin_cli(None, path.clone()).unwrap(), real);
+        let err = native_bitcoin_cli(Some(Path::new("/no/bitcoin-cli")), path).unwrap_err();
+        assert!(err.to_string().contains("/no/bitcoin-cli"), "{err}");
+        // A container's lightningd runs its image's.
+        let conf = Conf::default();
+        assert_eq!(
+            in_container("img:tag").bitcoin_cli(&conf).unwrap(),
+            PathBuf::from("bitcoin-cli")
         );
     }
 

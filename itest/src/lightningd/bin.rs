@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::conf::{Conf, NodeConf};
-use crate::daemon::placement::Placement;
+use crate::daemon::placement::{Placement, Sites};
 use crate::error::{Context, FromInternal, Result};
 use crate::probe::lookup::LIGHTNINGD;
 use crate::version::Version;
@@ -99,7 +99,9 @@ impl Lightningd {
     /// The lightningd that `node` of a network built from `conf` would run.
     pub fn of_node(conf: &Conf, node: &NodeConf) -> Result<Self> {
         let root = conf.tmp_root.clone().unwrap_or_else(std::env::temp_dir);
-        let placement = Placement::lightningd(conf, node, &root).internal()?;
+        let placement = Sites::for_inspection(conf)
+            .lightningd(conf, node, &root)
+            .internal()?;
         let program = placement
             .program(
                 LIGHTNINGD,

@@ -101,11 +101,14 @@ pub struct Channel {
 }
 
 impl Network {
-    /// Connects `a` to `b` over loopback.
+    /// Connects `a` to `b`, at the address `a` reaches `b` by: this
+    /// machine's loopback, or `b`'s address on the network's container
+    /// network.
     pub fn connect(&self, a: &Node, b: &Node) -> Result<Value> {
+        let (host, port) = b.address_for(a)?;
         a.call(
             "connect",
-            json!({"id": b.id()?, "host": "127.0.0.1", "port": b.port()}),
+            json!({"id": b.id()?, "host": host, "port": port}),
         )
     }
 

@@ -27,10 +27,12 @@ use tempfile::TempDir;
 
 use crate::bitcoind::BitcoinD;
 use crate::conf::{Conf, NodeConf};
-use crate::daemon::placement::Placement;
+use crate::daemon::boundary::Side;
+use crate::daemon::placement::{Placement, Sites};
 use crate::error::{bail, Context, FromInternal, Result};
 use crate::lightningd::bin::LightningdBin;
 use crate::node::{Node, NodeEnv};
+use crate::probe::backend::DockerMode;
 use crate::probe::lookup::LIGHTNINGD;
 
 /// How many lines of each log a failure report shows.
@@ -57,13 +59,15 @@ const TAIL_LINES: usize = 30;
 /// net.connect(l3, l1).unwrap();
 /// ```
 pub struct Network {
-    // Field order matters for Drop: nodes before bitcoind before the dir.
+    // Field order matters for Drop: nodes before bitcoind before what they
+    // share on a Docker engine before the dir.
     /// Append-only, so `add_node(&self)` can hand out a `&Node` while
     /// other nodes are borrowed.
     nodes: boxcar::Vec<Node>,
     /// Held while a node is added, so names and directories stay unique.
     adding: Mutex<()>,
     bitcoind: Option<Arc<BitcoinD>>,
+    sites: Sites,
     dir: Option<TempDir>,
     conf: Conf,
     /// Set until the network is built, so a failed start keeps its logs.
@@ -108,20 +112,22 @@ impl Network {
         }
         .context("creating the network's temp dir")?;
         let root = dir.path().to_path_buf();
+        let sites = Sites::new(conf, &root).internal()?;
         // Place and resolve every daemon first, lightningd first (the one
         // most often missing), so a missing binary fails before anything
         // starts.
         let nodes = conf
             .nodes
             .iter()
-            .map(|node| PlacedNode::new(conf, node, &root))
+            .map(|node| PlacedNode::new(conf, &sites, node, &root))
             .collect::<Result<Vec<_>>>()?;
-        let bitcoind = Placement::bitcoind(conf, &root).internal()?;
+        let bitcoind = sites.bitcoind(conf, &root).internal()?;
         let bitcoind_path = BitcoinD::program(conf, &bitcoind)?;
         let mut net = Network {
             nodes: boxcar::Vec::new(),
             adding: Mutex::new(()),
             bitcoind: None,
+            sites,
             dir: Some(dir),
             conf: conf.clone(),
             start_failed: true,
@@ -144,7 +150,15 @@ impl Network {
         nodes: Vec<PlacedNode>,
     ) -> Result<()> {
         let root = self.dir().to_path_buf();
-        let mut btc = BitcoinD::launch(&self.conf, placement, bitcoind, &root.join("bitcoind"))?;
+        // Only this process talks to bitcoind: every lightningd reaches it
+        // through its node's proxy here.
+        let mut btc = BitcoinD::launch(
+            &self.conf,
+            placement,
+            bitcoind,
+            &root.join("bitcoind"),
+            Side::ThisMachine,
+        )?;
         // While bitcoind starts, learn what each lightningd supports
         // (`--version`, `--help`; cached per binary).
         let (ready, bins) = std::thread::scope(|s| {
@@ -218,7 +232,7 @@ impl Network {
     /// A node that fails to start stays in the network, stopped, as a
     /// node with `start: false` would.
     pub fn add_node(&self, conf: NodeConf) -> Result<&Node> {
-        let placed = PlacedNode::new(&self.conf, &conf, self.dir())?;
+        let placed = PlacedNode::new(&self.conf, &self.sites, &conf, self.dir())?;
         let bin = placed.inspect()?;
         let start = conf.start;
         let node = {
@@ -258,6 +272,14 @@ impl Network {
         self.nodes.iter().map(|(_, n)| n).collect()
     }
 
+    /// How the network's containers and this machine reach each other:
+    /// what [`Conf::docker_mode`] comes to on this engine (`Host` or
+    /// `Isolated`, never `Auto`); `None` when no daemon runs in a
+    /// container.
+    pub fn docker_mode(&self) -> Option<DockerMode> {
+        self.sites.docker_mode()
+    }
+
     /// The network's bitcoind.
     pub fn bitcoind(&self) -> &BitcoinD {
         self.bitcoind.as_ref().expect("bitcoind exists until drop")
@@ -272,8 +294,8 @@ struct PlacedNode {
 }
 
 impl PlacedNode {
-    fn new(conf: &Conf, node: &NodeConf, root: &Path) -> Result<Self> {
-        let placement = Placement::lightningd(conf, node, root).internal()?;
+    fn new(conf: &Conf, sites: &Sites, node: &NodeConf, root: &Path) -> Result<Self> {
+        let placement = sites.lightningd(conf, node, root).internal()?;
         let lightningd = placement
             .program(
                 LIGHTNINGD,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{lock, Ended, Node, TAIL_LINES};
-use crate::daemon::boundary::{Daemon, DaemonSpec, ExitStatus};
+use crate::daemon::boundary::{Daemon, DaemonSpec, ExitStatus, Side};
 use crate::error::{Error, Result, StartError};
 use crate::findings::{self, Exit, Finding};
 use crate::lightningd::options::clock_env;
@@ -135,12 +135,7 @@ impl Node {
         let prepared = conf
             .plugins()
             .enumerate()
-            .map(|(i, plugin)| {
-                self.placement
-                    .check_visible(&plugin.path, &self.name)
-                    .map_err(Error::msg)?;
-                self.plugin_path(i, plugin)
-            })
+            .map(|(i, plugin)| self.plugin_path(i, plugin))
             .collect::<Result<Vec<_>>>();
         let plugins = match prepared {
             Ok(plugins) => plugins,
@@ -156,21 +151,31 @@ impl Node {
                 .iter()
                 .map(|(k, v)| (OsString::from(k), OsString::from(v))),
         );
-        let spec = DaemonSpec {
-            name: self.name.clone(),
-            program: bin.path.clone(),
-            args: self
-                .args(&conf, &bin, &plugins)
-                .into_iter()
-                .map(OsString::from)
-                .collect(),
-            dir: self.dir.clone(),
-            log: self.log_path(),
-            env,
-        };
+        let args = self.args(&conf, &bin, &plugins);
+        let mut spec = DaemonSpec::new(
+            &self.name,
+            bin.path.clone(),
+            args.into_iter().map(OsString::from).collect(),
+            self.dir.clone(),
+            self.log_path(),
+        );
+        spec.inputs = self.inputs(&conf, &plugins, &env);
+        spec.env = env;
+        spec.dirs = vec![self.bitcoind.datadir().to_path_buf()];
+        spec.state = Some(self.dir.clone());
+        spec.fetch_state = true;
+        spec.ports = std::iter::once(self.peer.port)
+            .chain(lock(&self.grpc).as_ref().map(|g| g.port))
+            .collect();
+        spec.socket = Some(self.rpc.socket_path().to_path_buf());
         running.stderr_from = self.stderr_len();
         match self.placement.launch(&spec) {
             Ok(daemon) => {
+                let here = self
+                    .placement
+                    .reach(&*daemon, self.peer.port, Side::ThisMachine)
+                    .ok();
+                *lock(&self.address) = here;
                 running.daemon = Some(daemon);
                 running.ended = None;
                 Ok(())

@@ -33,13 +33,12 @@ mod wrappers;
 use crate::bitcoind::BitcoinD;
 use crate::chain_proxy::{ChainProxy, ProxyConf};
 use crate::conf::{NodeArg, NodeConf};
-use crate::daemon::boundary::{Daemon, ExitStatus};
-use crate::daemon::placement::Placement;
-use crate::error::{Context, Error, Result};
+use crate::daemon::boundary::{Daemon, ExitStatus, Side};
+use crate::daemon::placement::{Listener, Placement, Service};
+use crate::error::{Context, Error, FromInternal, Result};
 use crate::findings::{Exit, Tolerance};
 use crate::lightningd::bin::LightningdBin;
 use crate::lightningd::options::shared_options;
-use crate::ports::{self, PortLease};
 use crate::probe::lookup::LIGHTNINGD;
 use crate::rpc::client::Rpc;
 use crate::version::Version;
@@ -76,8 +75,15 @@ pub struct Node {
     // Field order matters for Drop: the process dies before its ports are
     // released.
     running: Mutex<Running>,
-    port: PortLease,
-    grpc_port: Mutex<Option<PortLease>>,
+    /// Where lightningd listens for peers, the same across restarts.
+    peer: Listener,
+    /// cln-grpc's port, for releases that start it (reserved when the
+    /// binary in use has the option).
+    grpc: Mutex<Option<Listener>>,
+    /// Where this machine last reached the peer port.
+    address: Mutex<Option<(String, u16)>>,
+    /// The host lightningd connects to for its bitcoind proxy.
+    proxy_host: String,
 }
 
 #[derive(Debug, Default)]
@@ -106,7 +112,7 @@ impl std::fmt::Debug for Node {
             .field("name", &self.name)
             .field("version", &self.version())
             .field("pid", &self.pid())
-            .field("port", &self.port.port())
+            .field("port", &self.port())
             .field("lightning_dir", &self.dir)
             .finish()
     }
@@ -142,13 +148,18 @@ impl Node {
         env: &NodeEnv<'_>,
     ) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let port = ports::reserve()?;
+        // Its peers run where it runs.
+        let peer = env
+            .placement
+            .listener(Service::Peer, env.placement.side())
+            .internal()?;
         let rpc = Rpc::new(&dir.join("regtest").join("lightning-rpc"));
         // Every node talks to bitcoind through its own proxy, so a test
         // can fix feerates or mock a call for one node (pyln-testing's
         // `rpcproxy`). It lives as long as the node, across restarts.
+        let (bind, proxy_host) = env.placement.test_process_endpoint().internal()?;
         let proxy = ChainProxy::with_conf(ProxyConf {
-            bind: env.placement.test_process_bind(),
+            bind,
             feerates: conf.feerates,
             ..ProxyConf::new(env.bitcoind.rpc_addr())
         })
@@ -172,8 +183,10 @@ impl Node {
             rpc,
             proxy,
             running: Mutex::default(),
-            port,
-            grpc_port: Mutex::new(None),
+            peer,
+            grpc: Mutex::new(None),
+            address: Mutex::default(),
+            proxy_host,
         };
         node.reserve_grpc_port()?;
         Ok(node)
@@ -183,9 +196,10 @@ impl Node {
     /// collides between parallel nodes: give it one of its own.
     fn reserve_grpc_port(&self) -> Result<()> {
         let wants = lock(&self.bin).has_option("grpc-port");
-        let mut grpc = lock(&self.grpc_port);
+        let mut grpc = lock(&self.grpc);
         if wants && grpc.is_none() {
-            *grpc = Some(ports::reserve()?);
+            let side = self.placement.side();
+            *grpc = Some(self.placement.listener(Service::Grpc, side).internal()?);
         }
         Ok(())
     }
@@ -196,26 +210,32 @@ impl Node {
     fn args(&self, conf: &NodeConf, bin: &LightningdBin, plugins: &[PathBuf]) -> Vec<String> {
         let b = &self.bitcoind;
         let log_level = conf.log_level.as_deref().unwrap_or(&self.default_log_level);
+        // In a container that shares no paths, lightningd logs to stdout,
+        // which the harness copies to the usual log file.
+        let log_file = if self.placement.logs_to_stdout() {
+            "-".to_string()
+        } else {
+            self.log_path().display().to_string()
+        };
         let mut args = vec![
             format!("--lightning-dir={}", self.dir.display()),
             format!("--alias={}", self.name),
-            format!("--addr=127.0.0.1:{}", self.port.port()),
+            format!("--addr={}:{}", self.peer.binds[0], self.peer.port),
             format!("--log-level={log_level}"),
-            format!("--log-file={}", self.log_path().display()),
+            format!("--log-file={log_file}"),
             format!("--bitcoin-rpcuser={}", b.rpc_user()),
             format!("--bitcoin-rpcpassword={}", b.rpc_password()),
             format!("--bitcoin-rpcport={}", self.proxy.port()),
-            format!(
-                "--bitcoin-rpcconnect={}",
-                self.placement.test_process_host()
-            ),
+            format!("--bitcoin-rpcconnect={}", self.proxy_host),
+            // A directory without bitcoin.conf, so that no config of this
+            // machine's user steers bitcoin-cli.
             format!("--bitcoin-datadir={}", b.datadir().display()),
             format!("--bitcoin-cli={}", self.bitcoin_cli.display()),
         ];
         args.extend(shared_options(bin));
         args.extend(faults::options(conf, bin, &self.dir));
-        if let Some(grpc) = lock(&self.grpc_port).as_ref() {
-            args.push(format!("--grpc-port={}", grpc.port()));
+        if let Some(grpc) = lock(&self.grpc).as_ref() {
+            args.push(format!("--grpc-port={}", grpc.port));
         }
         let mut plugin_paths = plugins.iter();
         for arg in &conf.args {
@@ -231,6 +251,34 @@ impl Node {
             }
         }
         args
+    }
+
+    /// The files of this machine a command line for `conf` names, which a
+    /// container that shares no paths gets copies of: startup plugins (as
+    /// given, with the `plugins` it starts them by; also those given as
+    /// `--plugin=` options) and libfaketime.
+    fn inputs(
+        &self,
+        conf: &NodeConf,
+        plugins: &[PathBuf],
+        env: &[(std::ffi::OsString, std::ffi::OsString)],
+    ) -> Vec<PathBuf> {
+        let mut inputs: Vec<PathBuf> = conf.plugins().map(|p| p.path.clone()).collect();
+        inputs.extend(plugins.iter().cloned());
+        for option in conf.options() {
+            for flag in ["--plugin=", "--important-plugin="] {
+                if let Some(path) = option.strip_prefix(flag) {
+                    inputs.push(PathBuf::from(path));
+                }
+            }
+        }
+        if !env.is_empty() {
+            inputs.extend(self.libfaketime.clone());
+        }
+        inputs.retain(|p| p.is_absolute());
+        inputs.sort();
+        inputs.dedup();
+        inputs
     }
 
     /// The limit for this node's waits and for each RPC call
@@ -255,10 +303,45 @@ impl Node {
         lock(&self.running).daemon.as_ref().and_then(|d| d.pid())
     }
 
-    /// The port lightningd listens on for peers (127.0.0.1); the same
-    /// across restarts.
+    /// The port this machine reaches lightningd's peer port at, on
+    /// [`Node::host`]; the same across restarts. In a container that
+    /// shares no network with this machine (`DockerMode::Isolated`) it is
+    /// where the engine publishes it, known once the node has started.
     pub fn port(&self) -> u16 {
-        self.port.port()
+        self.address_here().map_or(self.peer.port, |(_, port)| port)
+    }
+
+    /// The address this machine reaches lightningd's peer port at:
+    /// `127.0.0.1`, except in a container that shares no network with
+    /// this machine, whose ports the engine publishes on its host's
+    /// address.
+    pub fn host(&self) -> String {
+        self.address_here()
+            .map_or_else(|| "127.0.0.1".to_string(), |(host, _)| host)
+    }
+
+    fn address_here(&self) -> Option<(String, u16)> {
+        self.address
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Where `peer` connects to reach this node, as `(host, port)`.
+    pub(crate) fn address_for(&self, peer: &Node) -> Result<(String, u16)> {
+        self.reach(peer.placement.side())
+    }
+
+    /// Where a client on `from` reaches the running node's peer port.
+    fn reach(&self, from: Side) -> Result<(String, u16)> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let daemon = running
+            .daemon
+            .as_ref()
+            .with_context(|| format!("{} is not running", self.name))?;
+        self.placement
+            .reach(&**daemon, self.peer.port, from)
+            .internal()
     }
 
     /// The `--lightning-dir` (network files are in `regtest/`).

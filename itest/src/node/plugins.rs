@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use super::Node;
+use super::{lock, Node};
 use crate::error::{Error, Result};
 
 impl Node {
@@ -21,12 +21,15 @@ impl Node {
         self.call("plugin", Value::Object(params))
     }
 
-    /// A plugin lightningd cannot see where it runs would fail with a bare
-    /// "No such file"; say why instead.
+    /// Makes the plugin readable where lightningd runs (a copy into a
+    /// container that shares no paths); where it cannot be, says why
+    /// instead of lightningd's bare "No such file".
     fn check_visible(&self, path: &Path) -> Result<()> {
-        self.placement
-            .check_visible(path, &self.name)
-            .map_err(Error::msg)
+        let running = lock(&self.running);
+        match &running.daemon {
+            Some(daemon) => daemon.provide(path).map_err(Error::msg),
+            None => Ok(()),
+        }
     }
 
     /// `plugin stop <name>`: `name` is the plugin's file name or full path.

@@ -1,42 +1,48 @@
 //! Where the Docker engine is, whether it answers, and whether it has an
 //! image (or can get it).
 //!
-//! The address follows the Docker CLI and testcontainers: `DOCKER_HOST`
-//! when set, else `unix:///var/run/docker.sock`. The probes are plain
-//! HTTP/1.0 `GET`s over that socket, so that the build script can run them
+//! The address is the one testcontainers uses (`engine_host`). The probes
+//! are plain HTTP/1.0 `GET`s to it, so that the build script can run them
 //! too and give a skipped test the same one-line reason the run-time check
 //! gives.
 
 use std::io::{Read, Write};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The engine address testcontainers uses when `DOCKER_HOST` is unset.
-pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+pub use super::engine_host::Located;
+use super::engine_host::{locate, ThisMachine};
 
 /// How long a probe waits for the engine to connect and answer. Asking a
 /// registry about an image (`/distribution`) can take a few seconds.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The engine address: `DOCKER_HOST` if set and non-empty, else the default.
-pub fn docker_host() -> String {
-    std::env::var("DOCKER_HOST")
-        .ok()
-        .filter(|h| !h.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string())
+/// The engine this process uses, located once (see `engine_host`), or why
+/// there is none testcontainers could use.
+pub fn located() -> Result<Located, String> {
+    static LOCATED: OnceLock<Result<Located, String>> = OnceLock::new();
+    LOCATED.get_or_init(|| locate(&ThisMachine)).clone()
 }
 
-/// `Ok` when the engine at [`docker_host`] answers `/_ping`, else the
-/// one-line reason shown for every skipped docker-backed test (and in the
-/// error under `ITEST_REQUIRE=1`).
+/// The engine address of [`located`].
+pub fn docker_host() -> Result<String, String> {
+    located().map(|l| l.host)
+}
+
+/// `Ok` when the engine of [`located`] answers `/_ping`, else the one-line
+/// reason shown for every skipped docker-backed test (and in the error
+/// under `ITEST_REQUIRE=1`).
 pub fn check() -> Result<(), String> {
-    let host = docker_host();
-    ping(&host).map_err(|detail| unreachable_message(&host, &detail))
+    let located = located()?;
+    ping(&located.host).map_err(|detail| unreachable_message(&located, &detail))
 }
 
-/// What to tell a user whose engine at `host` failed with `detail`.
-pub fn unreachable_message(host: &str, detail: &str) -> String {
+/// What to tell a user whose engine (found at `located`) failed with
+/// `detail`.
+pub fn unreachable_message(located: &Located, detail: &str) -> String {
     format!(
-        "Docker engine not reachable at {host} ({detail}): start it (as root: `dockerd &`, or `systemctl start docker`) or set DOCKER_HOST to a running engine"
+        "Docker engine not reachable at {} (from {}; {detail}): start it (as root: `dockerd &`, or `systemctl start docker`) or set DOCKER_HOST to a running engine",
+        located.host, located.source
     )
 }
 
@@ -46,6 +52,121 @@ pub fn ping(host: &str) -> Result<(), String> {
         (200, _) => Ok(()),
         (status, _) => Err(format!("/_ping answered {status}, not 200")),
     }
+}
+
+/// What the engine says of itself (`/info`), as far as the harness cares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineInfo {
+    /// `linux` (or `windows`): what its containers run.
+    pub os_type: String,
+    /// `x86_64`, `aarch64`, ...: the machine its containers run on.
+    pub architecture: String,
+    /// `Docker Desktop`, `Debian GNU/Linux 12 (bookworm)`, ...
+    pub operating_system: String,
+    /// Rootless dockerd: its "host" network is a namespace of its own.
+    pub rootless: bool,
+}
+
+impl EngineInfo {
+    /// Reads the fields out of `/info`'s JSON body.
+    pub fn parse(body: &str) -> Self {
+        Self {
+            os_type: string_field(body, "OSType"),
+            architecture: string_field(body, "Architecture"),
+            operating_system: string_field(body, "OperatingSystem"),
+            rootless: body.contains("name=rootless"),
+        }
+    }
+
+    /// Docker Desktop runs its engine in a VM.
+    pub fn is_desktop(&self) -> bool {
+        self.operating_system.contains("Docker Desktop")
+    }
+}
+
+/// The engine at `host`'s [`EngineInfo`].
+pub fn info(host: &str) -> Result<EngineInfo, String> {
+    match get(host, "/info")? {
+        (200, body) => Ok(EngineInfo::parse(&body)),
+        (status, body) => Err(format!(
+            "the Docker engine at {host} answered {status} to /info: {}",
+            message(&body)
+        )),
+    }
+}
+
+/// Why containers of the engine at `located` (which says `info`) cannot
+/// share this machine's network and paths (host networking, same-path
+/// bind mounts); `None` when they can: an engine on this Linux kernel,
+/// reached by its unix socket, neither Docker Desktop's VM nor rootless. A
+/// `tcp://` engine may be anywhere, so it is not taken to share anything.
+pub fn not_shared(located: &Located, info: &EngineInfo, linux: bool) -> Option<String> {
+    if !linux {
+        return Some("host networking and same-path bind mounts need Linux".into());
+    }
+    if info.is_desktop() {
+        return Some(format!(
+            "the engine at {} is Docker Desktop, which runs containers in a VM",
+            located.host
+        ));
+    }
+    if info.rootless {
+        return Some(format!(
+            "the engine at {} is rootless: its host network is a namespace of its own",
+            located.host
+        ));
+    }
+    if located.is_tcp() {
+        return Some(format!(
+            "the engine at {} is reached over TCP, so it may run on another machine",
+            located.host
+        ));
+    }
+    None
+}
+
+/// `Ok` when the engine of [`located`] answers and its containers can
+/// share this machine ([`not_shared`]), else why not (one line). The build
+/// script's, for tests of containers that share this machine.
+#[allow(dead_code)]
+pub fn check_shared() -> Result<(), String> {
+    check()?;
+    let located = located()?;
+    let info = info(&located.host)?;
+    match not_shared(&located, &info, cfg!(target_os = "linux")) {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "needs a Docker engine whose containers share this machine's network and paths: {why}"
+        )),
+    }
+}
+
+/// The string value of `"key":"..."` in a JSON body, unescaped; empty if
+/// absent.
+fn string_field(body: &str, key: &str) -> String {
+    let needle = format!("\"{key}\":\"");
+    match body.find(&needle) {
+        Some(at) => unescape_until_quote(&body[at + needle.len()..]),
+        None => String::new(),
+    }
+}
+
+/// The text up to the first unescaped `"`, with `\x` read as `x`.
+fn unescape_until_quote(rest: &str) -> String {
+    let mut text = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => break,
+            '\\' => match chars.next() {
+                Some('n') => text.push(' '),
+                Some(other) => text.push(other),
+                None => break,
+            },
+            c => text.push(c),
+        }
+    }
+    text
 }
 
 /// `Ok` when the engine at `host` has `image` (`name:tag`) or its registry
@@ -76,25 +197,19 @@ pub fn image_available(host: &str, image: &str, var: &str) -> Result<(), String>
 /// unescaped, else the body itself; on one line.
 fn message(body: &str) -> String {
     let text = match body.split_once(r#""message":""#) {
-        Some((_, rest)) => {
-            let mut text = String::new();
-            let mut chars = rest.chars();
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' => break,
-                    '\\' => match chars.next() {
-                        Some('n') => text.push(' '),
-                        Some(other) => text.push(other),
-                        None => break,
-                    },
-                    c => text.push(c),
-                }
-            }
-            text
-        }
+        Some((_, rest)) => unescape_until_quote(rest),
         None => body.to_string(),
     };
     text.trim().replace('\n', " ")
+}
+
+/// `host:port` of a `tcp://` or `http://` engine address (without any
+/// path), `None` for other schemes.
+pub fn tcp_authority(host: &str) -> Option<&str> {
+    let rest = host
+        .strip_prefix("tcp://")
+        .or_else(|| host.strip_prefix("http://"))?;
+    Some(rest.split('/').next().unwrap_or(rest))
 }
 
 /// One HTTP/1.0 `GET path` to the engine at `host`: the status code and
@@ -108,7 +223,7 @@ pub fn get(host: &str, path: &str) -> Result<(u16, String), String> {
         stream.set_read_timeout(Some(PROBE_TIMEOUT)).ok();
         stream.set_write_timeout(Some(PROBE_TIMEOUT)).ok();
         exchange(&mut stream, request.as_bytes(), &mut reply)?;
-    } else if let Some(addr) = host.strip_prefix("tcp://") {
+    } else if let Some(addr) = tcp_authority(host) {
         use std::net::ToSocketAddrs;
         let addr = addr
             .to_socket_addrs()
@@ -121,7 +236,7 @@ pub fn get(host: &str, path: &str) -> Result<(u16, String), String> {
         stream.set_write_timeout(Some(PROBE_TIMEOUT)).ok();
         exchange(&mut stream, request.as_bytes(), &mut reply)?;
     } else {
-        return Err("only unix:// and tcp:// addresses are supported".into());
+        return Err("only unix://, tcp:// and http:// addresses are supported".into());
     }
     let reply = String::from_utf8_lossy(&reply);
     let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
@@ -170,13 +285,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let host = format!("unix://{}/docker.sock", dir.path().display());
         let detail = ping(&host).unwrap_err();
-        let message = unreachable_message(&host, &detail);
+        let located = Located {
+            host,
+            source: "DOCKER_HOST".into(),
+        };
+        let message = unreachable_message(&located, &detail);
         assert!(
             message.starts_with("Docker engine not reachable at unix://"),
             "{message}"
         );
         assert!(message.contains("docker.sock"), "{message}");
-        assert!(message.contains("DOCKER_HOST"), "{message}");
+        assert!(message.contains("from DOCKER_HOST"), "{message}");
         assert!(message.contains("dockerd"), "{message}");
         assert!(!message.contains('\n'), "one line: {message}");
     }
@@ -244,7 +363,46 @@ mod tests {
     }
 
     #[test]
+    fn info_is_read_and_only_a_local_linux_engine_on_its_socket_shares_this_machine() {
+        let body = r#"{"ID":"x","OSType":"linux","Architecture":"x86_64","SecurityOptions":["name=seccomp,profile=default"],"OperatingSystem":"Debian GNU/Linux 12 (bookworm)"}"#;
+        let plain = EngineInfo::parse(body);
+        assert_eq!(
+            plain,
+            EngineInfo {
+                os_type: "linux".into(),
+                architecture: "x86_64".into(),
+                operating_system: "Debian GNU/Linux 12 (bookworm)".into(),
+                rootless: false,
+            }
+        );
+        let socket = Located {
+            host: "unix:///var/run/docker.sock".into(),
+            source: "DOCKER_HOST".into(),
+        };
+        assert_eq!(not_shared(&socket, &plain, true), None);
+        assert!(not_shared(&socket, &plain, false)
+            .unwrap()
+            .contains("Linux"));
+        let desktop = EngineInfo::parse(r#"{"OperatingSystem":"Docker Desktop","OSType":"linux"}"#);
+        assert!(not_shared(&socket, &desktop, true)
+            .unwrap()
+            .contains("Docker Desktop"));
+        let rootless = EngineInfo::parse(r#"{"SecurityOptions":["name=seccomp","name=rootless"]}"#);
+        assert!(not_shared(&socket, &rootless, true)
+            .unwrap()
+            .contains("rootless"));
+        let tcp = Located {
+            host: "tcp://10.0.0.5:2375".into(),
+            source: "DOCKER_HOST".into(),
+        };
+        assert!(not_shared(&tcp, &plain, true).unwrap().contains("TCP"));
+    }
+
+    #[test]
     fn unknown_schemes_are_refused() {
         assert!(ping("ssh://somewhere").unwrap_err().contains("unix://"));
+        assert_eq!(tcp_authority("tcp://h:2375"), Some("h:2375"));
+        assert_eq!(tcp_authority("http://h:2375/"), Some("h:2375"));
+        assert_eq!(tcp_authority("unix:///x"), None);
     }
 }

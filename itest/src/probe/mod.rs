@@ -1,5 +1,6 @@
 //! What this machine offers the harness: the daemons' binaries, the backend
-//! each daemon is asked to use, and the Docker engine with its images.
+//! each daemon is asked to use, and the Docker engine (where it is, as
+//! testcontainers finds it) with its images.
 //!
 //! **std only.** `build.rs` compiles this directory too (through `#[path]`,
 //! with no build-dependencies) to decide at compile time which tests are
@@ -10,5 +11,7 @@
 
 pub mod backend;
 pub mod engine;
+pub mod engine_host;
 pub mod images;
 pub mod lookup;
+pub mod properties;

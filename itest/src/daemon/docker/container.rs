@@ -1,62 +1,47 @@
-//! One daemon in one container, run so that the host sees it as if it ran
-//! natively.
+//! One daemon in one container, behind the harness's daemon boundary.
 //!
-//! - The harness sets the entrypoint and arguments, so any image with the
-//!   binary on its PATH works, whatever its own entrypoint script does.
-//! - Host networking: the daemon binds the loopback ports the harness
-//!   reserved, exactly as a native one does.
-//! - Directories are bind-mounted at the same absolute paths, so file
-//!   names in arguments, unix sockets and logs are the same inside and out.
-//! - The process runs as the host user's uid:gid, so whatever it writes can
-//!   be deleted by the test.
-//! - Its stdout and stderr are copied to `<log_dir>/<name>.stdout` and
-//!   `.stderr`, the files a native daemon writes, so log tails and kept
-//!   directories look the same.
-//! - Owner labels let a later run remove it if this process is killed
-//!   (see `owner`).
+//! Either way the container is run:
+//! - the harness sets the entrypoint and arguments, so any image with the
+//!   binary on its PATH works, whatever its own entrypoint script does;
+//! - the engine's init (`--init`) is the container's first process, so the
+//!   daemon is not: a PID 1 ignores signals it does not handle and cannot
+//!   die of the ones it does (lightningd's crash handler re-raises a fatal
+//!   signal to write its crash log and die), and nothing would reap its
+//!   plugins' orphans;
+//! - its stdout and stderr are copied to files of this machine
+//!   (`follow`): `<log_dir>/<name>.stdout` and `.stderr`, the files a
+//!   native daemon writes, or the daemon's own log file where it logs to
+//!   stdout;
+//! - owner labels let a later run remove it if this process is killed
+//!   (`owner`), and a sidecar removes it at once (`sidecar`).
+//!
+//! What it shares with this machine is [`Sharing`]: everything (host
+//! networking, same-path bind mounts, the host user: `host`), or nothing
+//! (a container network of its own, copies, published ports: `isolated`).
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
-use testcontainers::bollard::Docker;
-use testcontainers::core::logs::LogFrame;
-use testcontainers::core::Mount;
+use anyhow::Result;
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
 
-use super::image::ImageRef;
+use super::follow::{open_log, Follower};
+use super::image::{start_error_text, ImageRef};
+use super::isolated::{self, Running};
 use super::sidecar::Sidecar;
-use super::{owner, runtime};
-use crate::daemon::boundary::{Daemon, ExitStatus};
+use super::spec::{ContainerSpec, IsolatedSpec, Sharing};
+use super::{engine, host, owner, runtime};
+use crate::daemon::boundary::{Daemon, ExitStatus, Side};
 use crate::logs::tails::labelled_tails;
 
-/// What to run in a container.
-#[derive(Debug, Clone)]
-pub struct ContainerSpec {
-    /// The daemon's name in logs and errors (`bitcoind`, `l1`).
-    pub name: String,
-    /// The image to run.
-    pub image: ImageRef,
-    /// The program to run, looked up on the image's PATH.
-    pub entrypoint: String,
-    /// Its arguments.
-    pub args: Vec<String>,
-    /// Host directories or files the container sees at the same paths.
-    pub mounts: Vec<PathBuf>,
-    /// Environment variables set in the container.
-    pub env: Vec<(String, String)>,
-    /// Where `<name>.stdout` and `<name>.stderr` are written.
-    pub log_dir: PathBuf,
-    /// The daemon's own log file, shown first in log tails.
-    pub daemon_log: PathBuf,
-    /// The network directory, recorded in the owner labels.
-    pub owner_dir: PathBuf,
-    /// Working directory inside the container.
-    pub workdir: Option<PathBuf>,
+/// What the running container shares, for the questions that depend on it.
+#[derive(Debug)]
+enum Shared {
+    Host { mounts: Vec<PathBuf> },
+    Isolated(Running),
 }
 
 /// A running (or exited, not yet removed) container. Removed on drop.
@@ -64,11 +49,15 @@ pub struct Container {
     name: String,
     id: String,
     image: ImageRef,
-    host_pid: u32,
+    /// Its first process (the engine's init), where that is a process of
+    /// this machine.
+    host_pid: Option<u32>,
     /// `None` once removed.
     handle: Mutex<Option<ContainerAsync<GenericImage>>>,
     /// Removes the container if this process dies without `Drop`.
     sidecar: Mutex<Option<Sidecar>>,
+    follower: Follower,
+    shared: Shared,
     /// Files whose tails explain a failure, most useful first.
     logs: Vec<PathBuf>,
 }
@@ -83,47 +72,85 @@ impl std::fmt::Debug for Container {
     }
 }
 
-/// The engine client for inspecting and listing containers: one per
-/// process (it keeps its connections), for the `DOCKER_HOST` of first use.
-pub(crate) fn engine() -> Result<Docker> {
-    static CLIENT: OnceLock<Docker> = OnceLock::new();
-    if let Some(client) = CLIENT.get() {
-        return Ok(client.clone());
-    }
-    let host = crate::probe::engine::docker_host();
-    let client = Docker::connect_with_host(&host)
-        .with_context(|| format!("connecting to Docker at {host}"))?;
-    Ok(CLIENT.get_or_init(|| client).clone())
-}
-
 impl Container {
     /// Creates and starts the container, and returns once the engine says
     /// it started (the caller waits for the daemon itself to be ready).
-    /// Every mount must exist on the host.
     pub fn start(spec: &ContainerSpec) -> Result<Self> {
-        let stdout = open_log(&spec.log_dir.join(format!("{}.stdout", spec.name)))?;
-        let stderr = open_log(&spec.log_dir.join(format!("{}.stderr", spec.name)))?;
-        let request = request(spec, stdout, stderr)?;
-        let handle = runtime::block_on(request.start())?.map_err(|e| start_error(spec, e))?;
+        let stdout = open_log(&spec.stdout_file())?;
+        let stderr = open_log(&spec.stderr_file())?;
+        let handle = match &spec.sharing {
+            Sharing::Host { mounts } => run(spec, host::request(spec, mounts)?)?,
+            Sharing::Isolated(iso) => start_isolated(spec, iso)?,
+        };
+        match Self::started(spec, &handle, stdout, stderr) {
+            Ok(mut container) => {
+                container.handle = Mutex::new(Some(handle));
+                Ok(container)
+            }
+            Err(e) => {
+                // It may have exited at once: what it said explains why.
+                let said = runtime::block_on(async {
+                    let mut text =
+                        String::from_utf8_lossy(&handle.stderr_to_vec().await?).into_owned();
+                    text.push_str(&String::from_utf8_lossy(&handle.stdout_to_vec().await?));
+                    anyhow::Ok(text)
+                });
+                let _ = runtime::block_on(handle.rm());
+                match said {
+                    Ok(Ok(text)) if !text.trim().is_empty() => Err(e.context(format!(
+                        "{}: the container said:\n{}",
+                        spec.name,
+                        text.trim_end()
+                    ))),
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
+    /// What the engine knows of the container `handle` just started (the
+    /// caller hands the handle over once this succeeds).
+    fn started(
+        spec: &ContainerSpec,
+        handle: &ContainerAsync<GenericImage>,
+        stdout: File,
+        stderr: File,
+    ) -> Result<Self> {
         let id = handle.id().to_string();
-        let sidecar = Sidecar::watch(&id, &crate::probe::engine::docker_host());
-        let host_pid = runtime::block_on(async {
-            let docker = engine()?;
-            let state = docker.inspect_container(&id, None).await?.state;
-            anyhow::Ok(state.and_then(|s| s.pid).unwrap_or(0))
+        let docker = engine::client()?;
+        let follower = Follower::start(docker.clone(), &id, stdout, stderr);
+        let sidecar = crate::probe::engine::docker_host()
+            .ok()
+            .and_then(|host| Sidecar::watch(&id, &host));
+        let inspected = runtime::block_on(async {
+            docker
+                .inspect_container(&id, None)
+                .await
+                .map_err(anyhow::Error::from)
         })??;
+        let pid = inspected.state.as_ref().and_then(|s| s.pid).unwrap_or(0);
+        let shared = match &spec.sharing {
+            Sharing::Host { mounts } => Shared::Host {
+                mounts: mounts.clone(),
+            },
+            Sharing::Isolated(iso) => {
+                Shared::Isolated(Running::new(spec, iso, handle, &inspected)?)
+            }
+        };
+        let mut logs = vec![spec.daemon_log.clone(), spec.stderr_file()];
+        if spec.stdout_file() != spec.daemon_log {
+            logs.push(spec.stdout_file());
+        }
         Ok(Self {
             name: spec.name.clone(),
+            host_pid: local_pid(pid, &id),
             id,
             image: spec.image.clone(),
-            host_pid: u32::try_from(host_pid).unwrap_or(0),
-            handle: Mutex::new(Some(handle)),
+            handle: Mutex::new(None),
             sidecar: Mutex::new(sidecar),
-            logs: vec![
-                spec.daemon_log.clone(),
-                spec.log_dir.join(format!("{}.stderr", spec.name)),
-                spec.log_dir.join(format!("{}.stdout", spec.name)),
-            ],
+            follower,
+            shared,
+            logs,
         })
     }
 
@@ -142,7 +169,7 @@ impl Container {
     /// the engine cannot tell right now.
     pub fn exited(&self) -> Option<ExitStatus> {
         let inspected = runtime::block_on(async {
-            engine()?
+            engine::client()?
                 .inspect_container(&self.id, None)
                 .await
                 .map_err(anyhow::Error::from)
@@ -209,11 +236,18 @@ impl Container {
         }
     }
 
-    /// Removes the container, killing the daemon if it still runs.
-    /// Idempotent.
+    /// Removes the container, killing the daemon if it still runs, once
+    /// its output is copied and, where it lives apart, its state directory
+    /// fetched back. Idempotent.
     pub fn remove(&self) {
         let taken = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(handle) = taken {
+            if self.exited().is_some() {
+                self.follower.wait_done(Duration::from_secs(5));
+            }
+            if let Shared::Isolated(running) = &self.shared {
+                running.finish(&self.id, &self.name);
+            }
             // rm() consumes the handle and marks it removed, so its own
             // Drop (which needs a runtime context) has nothing left to do.
             let _ = runtime::block_on(handle.rm());
@@ -241,8 +275,12 @@ impl Drop for Container {
 
 /// A container is the docker backend's daemon.
 impl Daemon for Container {
+    /// The daemon's process, the init's child.
     fn pid(&self) -> Option<u32> {
-        (self.host_pid > 0).then_some(self.host_pid)
+        let init = self.host_pid?;
+        let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).ok();
+        let daemon = children.and_then(|c| c.split_whitespace().next()?.parse().ok());
+        Some(daemon.unwrap_or(init))
     }
 
     fn exited(&self) -> Option<ExitStatus> {
@@ -260,119 +298,80 @@ impl Daemon for Container {
     fn log_tail(&self, n: usize) -> String {
         Container::log_tail(self, n)
     }
-}
 
-/// Runs `entrypoint args` in a throw-away container from `image` and
-/// returns what it printed (stdout, then stderr) once it exits, e.g.
-/// `lightningd --version`.
-pub fn output(
-    image: &ImageRef,
-    entrypoint: &str,
-    args: &[&str],
-    timeout: Duration,
-) -> Result<String> {
-    let request = GenericImage::new(image.name(), image.tag())
-        .with_entrypoint(entrypoint)
-        .with_cmd(args.iter().map(|a| a.to_string()))
-        .with_network("none")
-        .with_user(host_user())
-        .with_env_var("HOME", "/tmp");
-    let shown = format!("{entrypoint} {}", args.join(" "));
-    let spec_name = format!("`{shown}` in {image}");
-    runtime::block_on(async {
-        let handle = request
-            .start()
-            .await
-            .map_err(|e| start_error_text(&spec_name, image, &e))?;
-        let docker = engine()?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            let state = docker.inspect_container(handle.id(), None).await?.state;
-            if state.and_then(|s| s.running) != Some(true) {
-                break;
-            }
-            if Instant::now() >= deadline {
-                let _ = handle.rm().await;
-                return Err(anyhow!(
-                    "{spec_name} did not exit within {}s",
-                    timeout.as_secs()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    fn address(&self, port: u16, from: Side) -> Option<(String, u16)> {
+        match (&self.shared, from) {
+            // Host networking: it binds this machine's loopback.
+            (Shared::Host { .. }, Side::ThisMachine) => Some(("127.0.0.1".into(), port)),
+            (Shared::Host { .. }, Side::ContainerNetwork) => None,
+            (Shared::Isolated(running), side) => running.address(port, side),
         }
-        let mut text = String::from_utf8_lossy(&handle.stdout_to_vec().await?).into_owned();
-        text.push_str(&String::from_utf8_lossy(&handle.stderr_to_vec().await?));
-        let _ = handle.rm().await;
-        anyhow::Ok(text)
-    })?
+    }
+
+    fn provide(&self, path: &Path) -> Result<(), String> {
+        match &self.shared {
+            Shared::Host { mounts } => host::check_visible(path, mounts, &self.name),
+            Shared::Isolated(running) => running.provide(&self.id, path),
+        }
+    }
 }
 
-/// The host user as `uid:gid`, which containers run as.
-fn host_user() -> String {
-    // SAFETY: getuid/getgid cannot fail and touch no memory.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    format!("{uid}:{gid}")
-}
-
-fn open_log(path: &Path) -> Result<Arc<Mutex<File>>> {
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    Ok(Arc::new(Mutex::new(file)))
-}
-
-/// The testcontainers request for `spec`.
-fn request(
+/// Starts `request` for `spec`, explaining a failure.
+fn run(
     spec: &ContainerSpec,
-    stdout: Arc<Mutex<File>>,
-    stderr: Arc<Mutex<File>>,
-) -> Result<testcontainers::ContainerRequest<GenericImage>> {
-    let mut request = GenericImage::new(spec.image.name(), spec.image.tag())
-        .with_entrypoint(&spec.entrypoint)
-        .with_cmd(spec.args.clone())
-        .with_network("host")
-        .with_user(host_user())
-        // The image's HOME may not be writable by the host user.
-        .with_env_var("HOME", "/tmp")
-        .with_log_consumer(move |frame: &LogFrame| {
-            let (file, bytes) = match frame {
-                LogFrame::StdOut(b) => (&stdout, b),
-                LogFrame::StdErr(b) => (&stderr, b),
-            };
-            if let Ok(mut f) = file.lock() {
-                let _ = f.write_all(bytes);
-            }
-        });
+    request: ContainerRequest<GenericImage>,
+) -> Result<ContainerAsync<GenericImage>> {
+    let mut request = request.with_env_var("HOME", "/tmp");
     for (key, value) in owner::labels(&spec.owner_dir, &spec.name) {
         request = request.with_label(key, value);
     }
     for (key, value) in &spec.env {
         request = request.with_env_var(key, value);
     }
-    for path in &spec.mounts {
-        if !path.is_absolute() {
-            return Err(anyhow!(
-                "{}: mount {} is not an absolute path",
-                spec.name,
-                path.display()
-            ));
-        }
-        if !path.exists() {
-            return Err(anyhow!(
-                "{}: cannot mount {} into the container: it does not exist on the host",
-                spec.name,
-                path.display()
-            ));
-        }
-        let p = path.display().to_string();
-        request = request.with_mount(Mount::bind_mount(p.clone(), p));
-    }
     if let Some(dir) = &spec.workdir {
         request = request.with_working_dir(dir.display().to_string());
     }
-    Ok(request)
+    runtime::block_on(request.start())?.map_err(|e| start_error(spec, e))
+}
+
+/// Starts an isolated container. A restart asks for the host ports it had:
+/// the engine may still be releasing them from the container just removed
+/// (so it is asked again for a while), and another container may have
+/// taken one meanwhile (then the engine picks new ones).
+fn start_isolated(
+    spec: &ContainerSpec,
+    iso: &IsolatedSpec,
+) -> Result<ContainerAsync<GenericImage>> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match run(spec, isolated::request(spec, iso, false)?) {
+            Err(e) if is_port_taken(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) if is_port_taken(&e) => return run(spec, isolated::request(spec, iso, true)?),
+            other => return other,
+        }
+    }
+}
+
+/// Whether a start failed because a host port asked for is in use.
+fn is_port_taken(err: &anyhow::Error) -> bool {
+    let text = format!("{err:#}");
+    text.contains("port is already allocated") || text.contains("address already in use")
+}
+
+/// The container's main process as a process of this machine: `pid` (the
+/// engine's view) if the engine runs on this kernel, which the process's
+/// cgroup naming the container shows. `None` for a remote engine, a VM,
+/// or off Linux.
+fn local_pid(pid: i64, id: &str) -> Option<u32> {
+    let pid = u32::try_from(pid).ok().filter(|p| *p > 0)?;
+    if cfg!(target_os = "linux") {
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        cgroup.contains(id).then_some(pid)
+    } else {
+        None
+    }
 }
 
 /// Explains a failed container start, with a hint when the image is the
@@ -386,23 +385,4 @@ fn start_error(spec: &ContainerSpec, err: testcontainers::TestcontainersError) -
         spec.args.join(" ")
     );
     start_error_text(&what, &spec.image, &err)
-}
-
-fn start_error_text(
-    what: &str,
-    image: &ImageRef,
-    err: &testcontainers::TestcontainersError,
-) -> anyhow::Error {
-    if let Err(reason) = crate::probe::engine::check() {
-        return anyhow!("{what}: {reason}");
-    }
-    let text = format!("{err}");
-    let hint = if text.contains("pull") || text.contains("No such image") {
-        format!(
-            "\nhint: {image} is not in the local image store and could not be pulled; on a machine without a registry build one with scripts/images.sh (see itest/README.md, \"Backends and images\") and name it in ITEST_BITCOIND_IMAGE / ITEST_LIGHTNINGD_IMAGE"
-        )
-    } else {
-        String::new()
-    };
-    anyhow!("{what}: {text}{hint}")
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::probe::images::DEFAULT_LIGHTNINGD_IMAGE;
 
@@ -58,6 +58,27 @@ impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.name, self.tag)
     }
+}
+
+/// Explains a failed start of `what` from `image`, with a hint when the
+/// image is the likely cause (or the engine's reason when it is gone).
+pub(crate) fn start_error_text(
+    what: &str,
+    image: &ImageRef,
+    err: &testcontainers::TestcontainersError,
+) -> anyhow::Error {
+    if let Err(reason) = crate::probe::engine::check() {
+        return anyhow!("{what}: {reason}");
+    }
+    let text = format!("{err}");
+    let hint = if text.contains("pull") || text.contains("No such image") {
+        format!(
+            "\nhint: {image} is not in the local image store and could not be pulled; on a machine without a registry build one with scripts/images.sh (see itest/README.md, \"Backends and images\") and name it in ITEST_BITCOIND_IMAGE / ITEST_LIGHTNINGD_IMAGE"
+        )
+    } else {
+        String::new()
+    };
+    anyhow!("{what}: {text}{hint}")
 }
 
 #[cfg(test)]

@@ -3,32 +3,51 @@
 //! `BitcoinD` and `Node` describe their daemon as a `DaemonSpec` whatever
 //! the backend; this launcher runs that spec in a container: the program
 //! (a bare name such as `lightningd`) is looked up on the image's PATH,
-//! the arguments are passed unchanged, and the paths they name are visible
-//! because every mount sits at the same absolute path.
+//! the arguments are passed unchanged, and the paths they name are the same
+//! inside: bind-mounted where the container shares this machine, copied
+//! (or in a volume, or forwarded) where it shares nothing.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Result;
 
-use super::container::{Container, ContainerSpec};
+use super::container::Container;
+use super::host::visible_mounts;
 use super::image::ImageRef;
+use super::isolation::Isolation;
+use super::spec::{ContainerSpec, IsolatedSpec, Sharing};
 use crate::daemon::boundary::{Daemon, DaemonSpec, Launcher};
+
+/// What the containers of a launcher share with this machine.
+#[derive(Debug, Clone)]
+pub(crate) enum Share {
+    /// Host networking and these paths, bind-mounted.
+    Host(Vec<PathBuf>),
+    /// Nothing; they live on this network's share of the engine.
+    Isolated(Arc<Isolation>),
+}
 
 /// Starts daemons in containers from one image.
 #[derive(Debug, Clone)]
 pub(crate) struct DockerLauncher {
     image: ImageRef,
-    mounts: Vec<PathBuf>,
+    share: Share,
     owner_dir: PathBuf,
 }
 
 impl DockerLauncher {
-    /// Containers from `image` that see `mounts` (see [`visible_mounts`]),
-    /// labelled as owned by this process for the network in `owner_dir`.
-    pub fn new(image: ImageRef, mounts: Vec<PathBuf>, owner_dir: &Path) -> Self {
+    /// Containers from `image` sharing `share` (host mounts are reduced
+    /// to those that exist, none inside another), labelled as owned by
+    /// this process for the network in `owner_dir`.
+    pub fn new(image: ImageRef, share: Share, owner_dir: &Path) -> Self {
+        let share = match share {
+            Share::Host(mounts) => Share::Host(visible_mounts(mounts)),
+            other => other,
+        };
         Self {
             image,
-            mounts: visible_mounts(mounts),
+            share,
             owner_dir: owner_dir.to_path_buf(),
         }
     }
@@ -38,14 +57,30 @@ impl DockerLauncher {
         &self.image
     }
 
-    /// The host paths its containers see.
-    pub fn mounts(&self) -> &[PathBuf] {
-        &self.mounts
+    /// What its containers share.
+    pub fn share(&self) -> &Share {
+        &self.share
     }
 }
 
 impl Launcher for DockerLauncher {
     fn launch(&self, spec: &DaemonSpec) -> Result<Box<dyn Daemon>> {
+        let sharing = match &self.share {
+            Share::Host(mounts) => Sharing::Host {
+                mounts: mounts.clone(),
+            },
+            Share::Isolated(net) => Sharing::Isolated(IsolatedSpec {
+                net: net.clone(),
+                inputs: spec.inputs.clone(),
+                dirs: spec.dirs.clone(),
+                state: spec.state.clone(),
+                fetch_state: spec.fetch_state,
+                ports: spec.ports.clone(),
+                socket: spec.socket.clone(),
+                // The placement has the daemon log to stdout there.
+                log_to_stdout: true,
+            }),
+        };
         let spec = ContainerSpec {
             name: spec.name.clone(),
             image: self.image.clone(),
@@ -55,7 +90,6 @@ impl Launcher for DockerLauncher {
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
-            mounts: self.mounts.clone(),
             env: spec
                 .env
                 .iter()
@@ -70,54 +104,8 @@ impl Launcher for DockerLauncher {
             daemon_log: spec.log.clone(),
             owner_dir: self.owner_dir.clone(),
             workdir: Some(spec.dir.clone()),
+            sharing,
         };
         Ok(Box::new(Container::start(&spec)?))
-    }
-}
-
-/// The mounts to give a container: existing absolute paths, each once,
-/// none inside another (a parent mount already shows it).
-pub(crate) fn visible_mounts(paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = paths
-        .into_iter()
-        .filter(|p| p.is_absolute() && p.exists())
-        .collect();
-    paths.sort();
-    paths.dedup();
-    let mut kept: Vec<PathBuf> = Vec::new();
-    for path in paths {
-        if !kept.iter().any(|k| path.starts_with(k)) {
-            kept.push(path);
-        }
-    }
-    kept
-}
-
-/// Whether `path` lies under one of `mounts`, i.e. the container sees it
-/// at the same path.
-pub(crate) fn is_visible(path: &Path, mounts: &[PathBuf]) -> bool {
-    path.is_absolute() && mounts.iter().any(|m| path.starts_with(m))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nested_and_missing_mounts_are_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        let inner = dir.path().join("a");
-        std::fs::create_dir(&inner).unwrap();
-        let kept = visible_mounts(vec![
-            inner.clone(),
-            dir.path().to_path_buf(),
-            PathBuf::from("/nonexistent/x"),
-            PathBuf::from("relative"),
-            dir.path().to_path_buf(),
-        ]);
-        assert_eq!(kept, vec![dir.path().to_path_buf()]);
-        assert!(is_visible(&inner.join("plugin"), &kept));
-        assert!(!is_visible(Path::new("/elsewhere/plugin"), &kept));
-        assert!(!is_visible(Path::new("relative/plugin"), &kept));
     }
 }

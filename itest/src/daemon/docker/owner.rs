@@ -34,7 +34,8 @@ use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use testcontainers::bollard::query_parameters::{
-    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
 };
 use testcontainers::bollard::Docker;
 
@@ -238,14 +239,23 @@ pub async fn owned_by_this_process(docker: &Docker) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Removes (forcibly) every harness container whose owner is gone; returns
-/// the ids removed.
+/// Removes (forcibly) every harness container whose owner is gone, then
+/// the container networks and volumes of such owners (the isolated docker
+/// mode's); returns the container ids and the network and volume names
+/// removed.
 pub async fn reap_orphans(docker: &Docker) -> Result<Vec<String>> {
     let here = Process::current();
+    let orphan = |labels: &HashMap<String, String>| {
+        Process::from_labels(labels).is_some_and(|owner| owner.is_gone(&here))
+    };
+    // Another process may be reaping the same thing right now.
+    let gone = |e: &testcontainers::bollard::errors::Error| {
+        let text = e.to_string();
+        text.contains("404") || text.contains("409")
+    };
     let mut removed = Vec::new();
     for (id, labels) in harness_containers(docker).await? {
-        let orphan = Process::from_labels(&labels).is_some_and(|owner| owner.is_gone(&here));
-        if !orphan {
+        if !orphan(&labels) {
             continue;
         }
         let force = RemoveContainerOptionsBuilder::new()
@@ -254,9 +264,47 @@ pub async fn reap_orphans(docker: &Docker) -> Result<Vec<String>> {
             .build();
         match docker.remove_container(&id, Some(force)).await {
             Ok(()) => removed.push(id),
-            // Another process may be reaping the same container right now.
-            Err(e) if e.to_string().contains("404") || e.to_string().contains("409") => {}
+            Err(e) if gone(&e) => {}
             Err(e) => return Err(e).with_context(|| format!("removing orphan container {id}")),
+        }
+    }
+    let filter = HashMap::from([("label".to_string(), vec![PID.to_string()])]);
+    let volumes = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::new().filters(&filter).build(),
+        ))
+        .await
+        .with_context(|| format!("listing harness volumes (label {PID})"))?;
+    for volume in volumes.volumes.unwrap_or_default() {
+        if !orphan(&volume.labels) {
+            continue;
+        }
+        let force = RemoveVolumeOptionsBuilder::new().force(true).build();
+        match docker.remove_volume(&volume.name, Some(force)).await {
+            Ok(()) => removed.push(volume.name),
+            Err(e) if gone(&e) => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("removing orphan volume {}", volume.name))
+            }
+        }
+    }
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filter).build(),
+        ))
+        .await
+        .with_context(|| format!("listing harness networks (label {PID})"))?;
+    for network in networks {
+        let (Some(name), Some(labels)) = (network.name, network.labels) else {
+            continue;
+        };
+        if !orphan(&labels) {
+            continue;
+        }
+        match docker.remove_network(&name).await {
+            Ok(()) => removed.push(name),
+            Err(e) if gone(&e) => {}
+            Err(e) => return Err(e).with_context(|| format!("removing orphan network {name}")),
         }
     }
     Ok(removed)

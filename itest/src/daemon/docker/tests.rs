@@ -1,5 +1,6 @@
-//! The container layer of the docker backend, against a real engine and a
-//! real bitcoind image (`ITEST_BITCOIND_IMAGE`, e.g. the one
+//! The container layer of the docker backend for containers that share
+//! this machine (`DockerMode::Host`; isolated ones are `isolated_tests`),
+//! against a real engine and a real bitcoind image (`ITEST_BITCOIND_IMAGE`, e.g. the one
 //! `scripts/images.sh bitcoind` prints; else the default public image).
 //!
 //! These check what makes a container look like a native daemon to the
@@ -14,12 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::container::{Container, ContainerSpec};
+use super::container::Container;
 use super::image::ImageRef;
+use super::spec::{ContainerSpec, Sharing};
 use crate::daemon::native::liveness::pid_alive;
 use crate::ports;
 
-fn bitcoind_image() -> ImageRef {
+pub(super) fn bitcoind_image() -> ImageRef {
     std::env::var("ITEST_BITCOIND_IMAGE")
         .ok()
         .filter(|v| !v.is_empty())
@@ -51,21 +53,28 @@ fn bitcoind_spec(dir: &Path, port: u16, extra: &[&str]) -> ContainerSpec {
         image: bitcoind_image(),
         entrypoint: "bitcoind".into(),
         args,
-        mounts: vec![dir.to_path_buf()],
         env: Vec::new(),
         log_dir: dir.to_path_buf(),
         daemon_log: datadir.join("regtest").join("debug.log"),
         owner_dir: dir.to_path_buf(),
         workdir: None,
+        sharing: Sharing::Host {
+            mounts: vec![dir.to_path_buf()],
+        },
     }
 }
 
 /// One JSON-RPC call over plain HTTP (user `u`, password `p`); the body of
 /// a 200 reply.
 fn rpc(port: u16, method: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    rpc_at("127.0.0.1", port, method, "[]")
+}
+
+/// [`rpc`] to `host:port` with `params` (a JSON array).
+pub(super) fn rpc_at(host: &str, port: u16, method: &str, params: &str) -> Option<String> {
+    let mut stream = TcpStream::connect((host, port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let body = format!(r#"{{"jsonrpc":"1.0","id":1,"method":"{method}","params":[]}}"#);
+    let body = format!(r#"{{"jsonrpc":"1.0","id":1,"method":"{method}","params":{params}}}"#);
     // base64("u:p") = "dTpw"
     let request = format!(
         "POST / HTTP/1.0\r\nConnection: close\r\nAuthorization: Basic dTpw\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -78,7 +87,7 @@ fn rpc(port: u16, method: &str) -> Option<String> {
     (head.split_whitespace().nth(1) == Some("200")).then(|| body.to_string())
 }
 
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub(super) fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = f() {
@@ -94,7 +103,7 @@ fn assert_not_listed(id: &str) {
     assert!(!ours.iter().any(|c| c == id), "container {id} left behind");
 }
 
-needs_docker! {
+needs_shared_docker! {
 #[test]
 fn a_bitcoind_container_looks_native_and_is_removed_on_drop() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,7 +137,7 @@ fn a_bitcoind_container_looks_native_and_is_removed_on_drop() {
 }
 }
 
-needs_docker! {
+needs_shared_docker! {
 #[test]
 fn a_container_that_exits_during_startup_is_explained_by_its_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -154,14 +163,16 @@ needs_docker! {
 fn a_mount_that_does_not_exist_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut spec = bitcoind_spec(dir.path(), 1, &[]);
-    spec.mounts.push(PathBuf::from("/nonexistent/itest-plugin-dir"));
+    spec.sharing = Sharing::Host {
+        mounts: vec![dir.path().to_path_buf(), PathBuf::from("/nonexistent/itest-plugin-dir")],
+    };
     let err = Container::start(&spec).unwrap_err().to_string();
     assert!(err.contains("/nonexistent/itest-plugin-dir"), "{err}");
     assert!(err.contains("does not exist"), "{err}");
 }
 }
 
-needs_docker! {
+needs_shared_docker! {
 #[test]
 fn a_missing_image_says_how_to_build_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -173,7 +184,7 @@ fn a_missing_image_says_how_to_build_one() {
 }
 }
 
-needs_docker! {
+needs_shared_docker! {
 #[tokio::test(flavor = "current_thread")]
 async fn containers_start_and_drop_inside_a_tokio_runtime() {
     let dir = tempfile::tempdir().unwrap();
@@ -224,9 +235,9 @@ fn child_role() {
     unreachable!("the parent test kills this process");
 }
 
-fn container_exists(id: &str) -> bool {
+pub(super) fn container_exists(id: &str) -> bool {
     super::runtime::block_on(async {
-        super::container::engine()
+        super::engine::client()
             .unwrap()
             .inspect_container(id, None)
             .await
@@ -235,7 +246,7 @@ fn container_exists(id: &str) -> bool {
     .unwrap()
 }
 
-needs_docker! {
+needs_shared_docker! {
 #[test]
 fn the_container_of_a_sigkilled_test_is_removed_at_once() {
     child_role();
@@ -253,7 +264,7 @@ fn the_container_of_a_sigkilled_test_is_removed_at_once() {
 }
 }
 
-needs_docker! {
+needs_shared_docker! {
 #[test]
 fn containers_of_a_killed_owner_without_a_sidecar_are_reaped() {
     child_role();

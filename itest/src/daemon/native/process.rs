@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::daemon::boundary::{Daemon, DaemonSpec, ExitStatus};
+use crate::daemon::boundary::{Daemon, DaemonSpec, ExitStatus, Side};
 use crate::daemon::native::guard::{self, OrphanGuard, Supervisor};
 use crate::logs::tails::labelled_tails;
 
@@ -156,6 +156,16 @@ impl Daemon for LocalProcess {
     fn log_tail(&self, n: usize) -> String {
         labelled_tails(&self.name, &self.logs, n)
     }
+
+    /// A process of this machine listens on this machine's loopback.
+    fn address(&self, port: u16, from: Side) -> Option<(String, u16)> {
+        (from == Side::ThisMachine).then(|| ("127.0.0.1".to_string(), port))
+    }
+
+    /// It sees every path of this machine.
+    fn provide(&self, _path: &Path) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 impl Drop for LocalProcess {
@@ -173,14 +183,13 @@ mod tests {
 
     fn shell(dir: &Path, script: &str, guard: OrphanGuard) -> LocalProcess {
         LocalProcess::spawn(
-            &DaemonSpec {
-                name: "sh".into(),
-                program: "sh".into(),
-                args: vec!["-c".into(), script.into()],
-                dir: dir.to_path_buf(),
-                log: dir.join("none"),
-                env: Vec::new(),
-            },
+            &DaemonSpec::new(
+                "sh",
+                "sh".into(),
+                vec!["-c".into(), script.into()],
+                dir.to_path_buf(),
+                dir.join("none"),
+            ),
             guard,
         )
         .unwrap()
