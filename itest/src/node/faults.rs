@@ -68,6 +68,15 @@ pub(crate) fn options(conf: &NodeConf, bin: &LightningdBin, dir: &Path) -> Vec<S
     args
 }
 
+/// The files the fault options of a node in `dir` with `conf` name (a
+/// container that shares no paths gets copies of them).
+pub(crate) fn files(conf: &NodeConf, dir: &Path) -> Vec<PathBuf> {
+    if conf.dev_disconnect.is_empty() {
+        return Vec::new();
+    }
+    vec![dev_disconnect_file(dir)]
+}
+
 /// `<lightning-dir>/regtest/dev-disconnect`.
 fn dev_disconnect_file(dir: &Path) -> PathBuf {
     dir.join("regtest").join("dev-disconnect")

@@ -256,7 +256,7 @@ impl Node {
     /// The files of this machine a command line for `conf` names, which a
     /// container that shares no paths gets copies of: startup plugins (as
     /// given, with the `plugins` it starts them by; also those given as
-    /// `--plugin=` options) and libfaketime.
+    /// `--plugin=` options), libfaketime and fault files.
     fn inputs(
         &self,
         conf: &NodeConf,
@@ -275,7 +275,10 @@ impl Node {
         if !env.is_empty() {
             inputs.extend(self.libfaketime.clone());
         }
-        inputs.retain(|p| p.is_absolute());
+        inputs.extend(faults::files(conf, &self.dir));
+        // A path that exists nowhere is lightningd's to report, as it
+        // would natively.
+        inputs.retain(|p| p.is_absolute() && p.exists());
         inputs.sort();
         inputs.dedup();
         inputs
