@@ -123,30 +123,6 @@ async fn jsonrpc_version_is_checked(#[case] request: Value) {
     );
 }
 
-#[rstest]
-#[case::array_with_newlines("[1,\n\n2]", "[1,2]")]
-#[case::object_with_newlines("{\"a\" :\n 1}", "{\"a\":1}")]
-#[case::array_with_spaces_kept("[1, 2]", "[1, 2]")]
-#[tokio::test]
-async fn ids_with_raw_newlines_are_compacted(#[case] id: &str, #[case] echoed: &str) {
-    let node = StandIn::start(Behaviour::Answer);
-    let mut plugin = ready_plugin(&node).await;
-    plugin
-        .write(format!(
-            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"myplugin\",\"params\":[]}}\n\n"
-        ))
-        .await;
-    // next_reply asserts that the reply is one line ended by "\n\n".
-    plugin.next_reply().await;
-    assert!(
-        plugin.last_raw.starts_with(&format!(
-            "{{\"jsonrpc\":\"2.0\",\"id\":{echoed},\"result\":"
-        )),
-        "{}",
-        plugin.last_raw
-    );
-}
-
 /// Three calls waiting on a `getinfo` that never answers are all answered
 /// within the timeout (not one after the other), and a later call retries.
 #[tokio::test]

@@ -12,6 +12,7 @@ use super::calls::Calls;
 use super::framing::{Frame, FrameReader};
 use super::handler::{Call, Handler, Init, Log, Manifest};
 use super::messages::{codes, ErrorObject, Incoming, Level, Outgoing, Rejected};
+use super::preview::preview;
 use super::writer::Output;
 
 /// How long calls still running at `shutdown` or EOF may take before they
@@ -21,9 +22,6 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 /// How long the last replies may take to be written before we exit anyway
 /// (lightningd may have stopped reading).
 const FLUSH_GRACE: Duration = Duration::from_millis(1000);
-
-/// How much of a bad message goes into the log.
-const PREVIEW_BYTES: usize = 200;
 
 /// Serves lightningd on `input`/`output` with `handler` until the `shutdown`
 /// notification or the end of `input`. Bad input is answered or logged,
@@ -57,7 +55,7 @@ where
         match read {
             None => continue,
             Some(0) => {
-                session.stdin_closed(frames.pending());
+                session.stdin_closed(&frames);
                 break;
             }
             Some(n) => frames.push(&buf[..n]),
@@ -113,11 +111,31 @@ impl<H: Handler> Session<H> {
                 Ok(message) => return self.dispatch(message),
                 Err(rejected) => (rejected, bytes),
             },
-            Frame::Broken { bytes, reason, at } => (
-                Rejected::parse_error(&bytes, &format!("{reason} at byte {at}")),
+            // A message a broken one swallowed is served; a piece of the
+            // broken one is not answered, whatever id it holds.
+            Frame::Inner(bytes) => match Incoming::parse(&bytes) {
+                Ok(message) => return self.dispatch(message),
+                Err(rejected) => {
+                    let reason = match rejected {
+                        Rejected::Answer { error, .. } => error.message,
+                        Rejected::Drop { reason } => reason,
+                    };
+                    let reason = format!("a piece of a broken message: {reason}");
+                    (Rejected::Drop { reason }, bytes)
+                }
+            },
+            Frame::Broken {
+                bytes,
+                reason,
+                at,
+                id,
+            } => (
+                Rejected::parse_error(id.as_deref(), &format!("{reason} at byte {at}")),
                 bytes,
             ),
-            Frame::Oversized { head, limit } => (Rejected::oversized(&head, limit), head),
+            Frame::Oversized {
+                head, id, limit, ..
+            } => (Rejected::oversized(id.as_deref(), limit), head),
             Frame::Garbage(bytes) => {
                 self.out.log(
                     Level::Warn,
@@ -240,13 +258,18 @@ impl<H: Handler> Session<H> {
     }
 
     /// Logs what EOF cut off, if anything.
-    fn stdin_closed(&self, pending: &[u8]) {
-        if pending.iter().any(|b| !b.is_ascii_whitespace()) {
+    fn stdin_closed(&self, frames: &FrameReader) {
+        if let Some(len) = frames.skipping_oversized() {
+            self.out.log(
+                Level::Warn,
+                format!("stdin closed in the middle of a message too large to keep, after {len} of its bytes"),
+            );
+        } else if frames.pending().iter().any(|b| !b.is_ascii_whitespace()) {
             self.out.log(
                 Level::Warn,
                 format!(
                     "stdin closed in the middle of a message: {}",
-                    preview(pending)
+                    preview(frames.pending())
                 ),
             );
         }
@@ -255,14 +278,4 @@ impl<H: Handler> Session<H> {
 
 fn empty_object() -> Box<RawValue> {
     RawValue::from_string("{}".to_owned()).expect("valid JSON")
-}
-
-fn preview(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(PREVIEW_BYTES)]);
-    let more = if bytes.len() > PREVIEW_BYTES {
-        "..."
-    } else {
-        ""
-    };
-    format!("{text:?}{more}")
 }
