@@ -14,7 +14,7 @@
 //! - [`calls`] makes sure every call gets exactly one reply, even at
 //!   shutdown;
 //! - [`writer`] owns stdout, bounded; [`stdio`] opens the pipes;
-//! - [`preview`] keeps log lines short whatever arrives.
+//! - [`garbage`] and [`preview`] keep the log short whatever arrives.
 //!
 //! The contract, whatever bytes arrive: the plugin never wedges, every
 //! request whose id can be read gets exactly one reply, and memory stays
@@ -22,6 +22,7 @@
 
 pub mod calls;
 pub mod framing;
+pub mod garbage;
 pub mod handler;
 pub mod messages;
 pub mod preview;

@@ -1,6 +1,6 @@
 //! The reading loop: frames in, handler calls and replies out.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::calls::Calls;
 use super::framing::{Frame, FrameReader};
+use super::garbage::GarbageRun;
 use super::handler::{Call, Handler, Init, Log, Manifest};
 use super::messages::{codes, ErrorObject, Incoming, Level, Outgoing, Rejected};
 use super::preview::preview;
@@ -66,6 +67,7 @@ where
             }
         }
     }
+    session.flush_garbage();
     session.calls.settle(SHUTDOWN_GRACE).await;
     match tokio::time::timeout(FLUSH_GRACE, out.write_to(&mut output, &mut spare)).await {
         Ok(written) => written,
@@ -89,6 +91,8 @@ struct Session<H: Handler> {
     initialized: Cell<bool>,
     out: Output,
     calls: Calls,
+    /// Unanswerable input since the last message served or answered.
+    garbage: RefCell<GarbageRun>,
 }
 
 impl<H: Handler> Session<H> {
@@ -102,26 +106,37 @@ impl<H: Handler> Session<H> {
             initialized: Cell::new(false),
             calls: Calls::new(out.clone()),
             out,
+            garbage: RefCell::default(),
         }
     }
 
     fn handle(&self, frame: Frame) -> Flow {
-        let (rejected, bytes) = match frame {
+        let (rejected, shown, len) = match frame {
             Frame::Object(bytes) => match Incoming::parse(&bytes) {
-                Ok(message) => return self.dispatch(message),
-                Err(rejected) => (rejected, bytes),
+                Ok(message) => {
+                    self.flush_garbage();
+                    return self.dispatch(message);
+                }
+                Err(rejected) => {
+                    let len = bytes.len() as u64;
+                    (rejected, bytes, len)
+                }
             },
             // A message a broken one swallowed is served; a piece of the
             // broken one is not answered, whatever id it holds.
             Frame::Inner(bytes) => match Incoming::parse(&bytes) {
-                Ok(message) => return self.dispatch(message),
+                Ok(message) => {
+                    self.flush_garbage();
+                    return self.dispatch(message);
+                }
                 Err(rejected) => {
                     let reason = match rejected {
                         Rejected::Answer { error, .. } => error.message,
                         Rejected::Drop { reason } => reason,
                     };
+                    let len = bytes.len() as u64;
                     let reason = format!("a piece of a broken message: {reason}");
-                    (Rejected::Drop { reason }, bytes)
+                    (Rejected::Drop { reason }, bytes, len)
                 }
             },
             Frame::Broken {
@@ -129,47 +144,48 @@ impl<H: Handler> Session<H> {
                 reason,
                 at,
                 id,
-            } => (
-                Rejected::parse_error(id.as_deref(), &format!("{reason} at byte {at}")),
-                bytes,
-            ),
+            } => {
+                let why = format!("{reason} at byte {at}");
+                let len = bytes.len() as u64;
+                (Rejected::parse_error(id.as_deref(), &why), bytes, len)
+            }
             Frame::Oversized {
-                head, id, limit, ..
-            } => (Rejected::oversized(id.as_deref(), limit), head),
+                head,
+                len,
+                id,
+                limit,
+            } => (Rejected::oversized(id.as_deref(), limit), head, len),
             Frame::Garbage(bytes) => {
-                self.out.log(
-                    Level::Warn,
-                    format!(
-                        "dropped {} bytes that are not a JSON object: {}",
-                        bytes.len(),
-                        preview(&bytes)
-                    ),
-                );
+                let len = bytes.len() as u64;
+                self.garbage
+                    .borrow_mut()
+                    .add(len, &bytes, || "not a JSON object".into());
                 return Flow::Continue;
             }
         };
-        self.reject(rejected, &bytes);
-        Flow::Continue
-    }
-
-    fn reject(&self, rejected: Rejected, bytes: &[u8]) {
         match rejected {
             Rejected::Answer { id, error } => {
+                self.flush_garbage();
                 self.out.log(
                     Level::Warn,
                     format!(
                         "answered {} to {}: {}",
                         error.code,
-                        preview(bytes),
+                        preview(&shown),
                         error.message
                     ),
                 );
                 self.out.send(&Outgoing::Error { id, error });
             }
-            Rejected::Drop { reason } => self.out.log(
-                Level::Warn,
-                format!("dropped a message ({reason}): {}", preview(bytes)),
-            ),
+            Rejected::Drop { reason } => self.garbage.borrow_mut().add(len, &shown, || reason),
+        }
+        Flow::Continue
+    }
+
+    /// Logs the run of unanswerable input that just ended, if any.
+    fn flush_garbage(&self) {
+        if let Some(line) = self.garbage.borrow_mut().take_summary() {
+            self.out.log(Level::Warn, line);
         }
     }
 
@@ -202,7 +218,7 @@ impl<H: Handler> Session<H> {
                     Level::Debug,
                     format!(
                         "ignoring notification '{method}' with params {}",
-                        params.get()
+                        preview(params.get().as_bytes())
                     ),
                 );
             }
@@ -215,8 +231,10 @@ impl<H: Handler> Session<H> {
             Ok(init) => init,
             Err(err) => {
                 let message = format!("init params do not fit this plugin: {err}");
-                self.out
-                    .log(Level::Error, format!("{message}: {}", params.get()));
+                self.out.log(
+                    Level::Error,
+                    format!("{message}: {}", preview(params.get().as_bytes())),
+                );
                 return self.error(id, codes::INVALID_PARAMS, message);
             }
         };
@@ -259,6 +277,7 @@ impl<H: Handler> Session<H> {
 
     /// Logs what EOF cut off, if anything.
     fn stdin_closed(&self, frames: &FrameReader) {
+        self.flush_garbage();
         if let Some(len) = frames.skipping_oversized() {
             self.out.log(
                 Level::Warn,
