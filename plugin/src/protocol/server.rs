@@ -32,7 +32,9 @@ const FLUSH_GRACE: Duration = Duration::from_millis(1000);
 /// One loop does all the I/O: write what is queued, then wait for input or
 /// for a call finishing elsewhere. Replies go out before more requests are
 /// read, which bounds memory when lightningd reads slowly, and costs no
-/// task switch on the common path.
+/// task switch on the common path. stdin is read however many calls wait,
+/// so `shutdown` and EOF are always seen at once; calls past the cap are
+/// refused on the spot instead ([`Calls::run`]).
 pub async fn serve<H, R, W>(handler: H, mut input: R, mut output: W) -> std::io::Result<()>
 where
     H: Handler,
@@ -46,11 +48,9 @@ where
     let mut spare = Vec::new();
     'read: loop {
         out.write_to(&mut output, &mut spare).await?;
-        // Too many calls waiting: take no more requests until one finishes.
-        let room = session.calls.has_room();
         let read = tokio::select! {
             biased;
-            read = input.read(&mut buf), if room => Some(read?),
+            read = input.read(&mut buf) => Some(read?),
             () = out.queued() => None,
         };
         match read {

@@ -30,6 +30,7 @@ pub struct PluginProc {
     pub logs: Vec<Value>,
     /// The exact text of the last message read (for byte-level checks).
     pub last_raw: String,
+    writer: Option<tokio::task::JoinHandle<ChildStdin>>,
 }
 
 impl PluginProc {
@@ -58,6 +59,7 @@ impl PluginProc {
             buf: Vec::new(),
             logs: Vec::new(),
             last_raw: String::new(),
+            writer: None,
         }
     }
 
@@ -76,6 +78,30 @@ impl PluginProc {
     /// Takes the plugin's stdin, for a test that writes from another task.
     pub fn take_stdin(&mut self) -> ChildStdin {
         self.stdin.take().expect("stdin still open")
+    }
+
+    /// Writes `bytes` from a task of its own, so that the test can read
+    /// replies meanwhile: the plugin writes its replies before it reads
+    /// more, so a large write with nobody reading stdout would block both
+    /// sides. [`PluginProc::join_writer`] waits for it and gives stdin back.
+    pub fn write_in_background(&mut self, bytes: impl Into<Vec<u8>>) {
+        let mut stdin = self.take_stdin();
+        let bytes = bytes.into();
+        self.writer = Some(tokio::spawn(async move {
+            stdin.write_all(&bytes).await.unwrap();
+            stdin.flush().await.unwrap();
+            stdin
+        }));
+    }
+
+    /// Waits for [`PluginProc::write_in_background`] to finish.
+    pub async fn join_writer(&mut self) {
+        let writer = self.writer.take().expect("a background write");
+        let stdin = tokio::time::timeout(WAIT, writer)
+            .await
+            .expect("the plugin did not read its stdin")
+            .unwrap();
+        self.stdin = Some(stdin);
     }
 
     /// The plugin's resident memory in KiB, from /proc.
