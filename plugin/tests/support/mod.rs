@@ -106,13 +106,22 @@ impl PluginProc {
 
     /// The plugin's resident memory in KiB, from /proc.
     pub fn vm_rss_kib(&self) -> u64 {
+        self.vm_kib("VmRSS:")
+    }
+
+    /// The plugin's peak resident memory so far in KiB, from /proc.
+    pub fn vm_hwm_kib(&self) -> u64 {
+        self.vm_kib("VmHWM:")
+    }
+
+    fn vm_kib(&self, field: &str) -> u64 {
         let pid = self.child.id().expect("plugin still running");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .expect("VmRSS in /proc/<pid>/status")
+            .unwrap_or_else(|| panic!("{field} in /proc/<pid>/status"))
     }
 
     pub fn close_stdin(&mut self) {
@@ -241,13 +250,22 @@ pub enum Behaviour {
     /// Reads the request and never answers, keeping the connection open.
     Hang,
     Error,
+    /// Answers with an error after a while.
+    ErrorAfter(Duration),
+    /// Answers with this many bytes of one never-ending JSON string.
+    Flood(usize),
+    /// Answers like an HTTP server: not JSON at all.
+    NotJson,
 }
 
 /// A unix socket that answers `getinfo` like lightningd's RPC does.
 pub struct StandIn {
     pub dir: tempfile::TempDir,
     pub node_id: String,
+    /// Requests read.
     pub getinfo_calls: Arc<AtomicUsize>,
+    /// Connections accepted.
+    pub connections: Arc<AtomicUsize>,
 }
 
 impl StandIn {
@@ -264,6 +282,7 @@ impl StandIn {
             dir,
             node_id,
             getinfo_calls: Arc::new(AtomicUsize::new(0)),
+            connections: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -286,8 +305,10 @@ impl StandIn {
         let listener = UnixListener::bind(self.socket()).unwrap();
         let node_id = self.node_id.clone();
         let calls = Arc::clone(&self.getinfo_calls);
+        let connections = Arc::clone(&self.connections);
         tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
                 let node_id = node_id.clone();
                 let calls = Arc::clone(&calls);
                 tokio::spawn(async move {
@@ -310,6 +331,38 @@ impl StandIn {
                         Behaviour::Answer => getinfo_reply(&request["id"], &node_id),
                         Behaviour::Error => json!({"jsonrpc": "2.0", "id": request["id"],
                             "error": {"code": -1, "message": "stand-in says no"}}),
+                        Behaviour::ErrorAfter(delay) => {
+                            tokio::time::sleep(delay).await;
+                            json!({"jsonrpc": "2.0", "id": request["id"],
+                                "error": {"code": -1, "message": "stand-in says no"}})
+                        }
+                        Behaviour::Flood(len) => {
+                            let head = format!(
+                                r#"{{"jsonrpc":"2.0","id":{},"result":{{"id":""#,
+                                request["id"]
+                            );
+                            let _ = conn.write_all(head.as_bytes()).await;
+                            let chunk = vec![b'x'; 1 << 20];
+                            let mut left = len;
+                            while left > 0 {
+                                let n = left.min(chunk.len());
+                                if conn.write_all(&chunk[..n]).await.is_err() {
+                                    return; // the plugin hung up: what we want
+                                }
+                                left -= n;
+                            }
+                            let mut rest = Vec::new();
+                            let _ = conn.read_to_end(&mut rest).await;
+                            return;
+                        }
+                        Behaviour::NotJson => {
+                            let _ = conn
+                                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                                .await;
+                            let mut rest = Vec::new();
+                            let _ = conn.read_to_end(&mut rest).await;
+                            return;
+                        }
                     };
                     let _ = conn.write_all(format!("{reply}\n\n").as_bytes()).await;
                     // Keep the connection open as lightningd would.
