@@ -271,6 +271,37 @@ async fn concurrent_first_calls_share_one_getinfo(
     assert_eq!(node.getinfo_calls.load(Ordering::SeqCst), 1);
 }
 
+/// Defect 10, the back-to-back tail: waiting for the next request in tokio's
+/// `epoll_wait`, the plugin was woken without the sync hint a pipe write
+/// gives a reader in `poll(2)` or `read(2)`, and the scheduler put it away
+/// from lightningd, so each call back to back needed two cross-CPU
+/// wake-ups (see stdio.rs, and the bench's back-to-back rows for the
+/// numbers; no test here times anything). An idle plugin now waits in
+/// `poll(2)`; one with calls waiting still waits in tokio, as the tests
+/// with a hung socket show (they would hang otherwise).
+#[tokio::test]
+async fn an_idle_plugin_waits_for_the_next_request_in_poll() {
+    let node = StandIn::start(Behaviour::Answer);
+    let mut plugin = warm_plugin(&node, &[]).await;
+    plugin.write(call("one")).await;
+    expect_served(&mut plugin, "one").await;
+    let waiting_in = plugin.blocking_syscall().await;
+    let polls = [libc::SYS_ppoll, SYS_POLL];
+    assert!(
+        polls.contains(&waiting_in),
+        "idle in syscall {waiting_in}, not poll/ppoll (tokio waits in epoll_wait)"
+    );
+    // And it still serves.
+    plugin.write(call("two")).await;
+    expect_served(&mut plugin, "two").await;
+}
+
+/// `poll` where the architecture has it (aarch64 only has `ppoll`).
+#[cfg(target_arch = "x86_64")]
+const SYS_POLL: i64 = libc::SYS_poll;
+#[cfg(not(target_arch = "x86_64"))]
+const SYS_POLL: i64 = libc::SYS_ppoll;
+
 /// Defect 7: a resync point inside the id string cut the id off.
 #[tokio::test]
 async fn a_broken_message_whose_id_holds_a_brace_is_answered() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::value::RawValue;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use super::calls::Calls;
 use super::framing::{Frame, FrameReader};
@@ -14,6 +14,7 @@ use super::garbage::GarbageRun;
 use super::handler::{Call, Handler, Init, Log, Manifest};
 use super::messages::{codes, ErrorObject, Incoming, Level, Outgoing, Rejected};
 use super::preview::preview;
+use super::stdio::Input;
 use super::writer::Output;
 
 /// How long calls still running at `shutdown` or EOF may take before they
@@ -34,13 +35,17 @@ const FLUSH_GRACE: Duration = Duration::from_millis(1000);
 /// read, which bounds memory when lightningd reads slowly, and costs no
 /// task switch on the common path. stdin is read however many calls wait,
 /// so `shutdown` and EOF are always seen at once; calls past the cap are
-/// refused on the spot instead ([`Calls::run`]).
+/// refused on the spot instead ([`Calls::run`]). When no task is alive and
+/// everything is written, nothing can happen before the next request, so
+/// the loop waits for it in [`Input::read_when_idle`] (see `stdio.rs` for
+/// why that wait is not tokio's).
 pub async fn serve<H, R, W>(handler: H, mut input: R, mut output: W) -> std::io::Result<()>
 where
     H: Handler,
-    R: AsyncRead + Unpin,
+    R: Input,
     W: AsyncWrite + Unpin,
 {
+    let runtime = tokio::runtime::Handle::current();
     let out = Output::new();
     let session = Session::new(handler, out.clone());
     let mut frames = FrameReader::new();
@@ -48,10 +53,14 @@ where
     let mut spare = Vec::new();
     'read: loop {
         out.write_to(&mut output, &mut spare).await?;
-        let read = tokio::select! {
-            biased;
-            read = input.read(&mut buf) => Some(read?),
-            () = out.queued() => None,
+        let idle = runtime.metrics().num_alive_tasks() == 0;
+        let read = match idle.then(|| input.read_when_idle(&mut buf)).flatten() {
+            Some(read) => Some(read?),
+            None => tokio::select! {
+                biased;
+                read = input.read(&mut buf) => Some(read?),
+                () = out.queued() => None,
+            },
         };
         match read {
             None => continue,

@@ -114,6 +114,24 @@ impl PluginProc {
         self.vm_kib("VmHWM:")
     }
 
+    /// The system call the plugin is blocked in, once it is blocked in one
+    /// (`/proc/<pid>/syscall` says "running" while it runs).
+    pub async fn blocking_syscall(&self) -> i64 {
+        let pid = self.child.id().expect("plugin still running");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap();
+            if let Some(Ok(nr)) = text.split_whitespace().next().map(str::parse) {
+                return nr;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the plugin never blocked"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     fn vm_kib(&self, field: &str) -> u64 {
         let pid = self.child.id().expect("plugin still running");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
