@@ -5,6 +5,7 @@
 //! one run, and prints one table with ratios plus a JSON file for tracking.
 //! See bench/README.md for what each figure means.
 
+mod back_to_back;
 mod networks;
 mod plugins;
 mod report;
@@ -29,6 +30,8 @@ pub struct Config {
     pub calls_1: usize,
     pub clients: usize,
     pub calls_8: usize,
+    pub b2b_rounds: usize,
+    pub b2b_calls: usize,
     pub mem_calls: usize,
     pub net_rounds: usize,
     pub suite_runs: usize,
@@ -43,6 +46,8 @@ impl Config {
             calls_1: 200,
             clients: 8,
             calls_8: 60,
+            b2b_rounds: 100,
+            b2b_calls: 200,
             mem_calls: 10_000,
             net_rounds: 10,
             suite_runs: 2,
@@ -57,6 +62,8 @@ impl Config {
             calls_1: 100,
             clients: 8,
             calls_8: 25,
+            b2b_rounds: 4,
+            b2b_calls: 100,
             mem_calls: 2_000,
             net_rounds: 1,
             suite_runs: 1,
@@ -153,7 +160,8 @@ fn main() -> Result<()> {
         "peers": peers.iter().map(|p| json!({"key": p.key, "label": p.label, "path": p.path})).collect::<Vec<_>>(),
         "config": {
             "start_cycles": cfg.start_cycles, "call_rounds": cfg.call_rounds, "calls_1_per_round": cfg.calls_1,
-            "clients": cfg.clients, "calls_per_client_per_round": cfg.calls_8, "mem_calls": cfg.mem_calls,
+            "clients": cfg.clients, "calls_per_client_per_round": cfg.calls_8,
+            "b2b_rounds": cfg.b2b_rounds, "b2b_calls_per_round": cfg.b2b_calls, "mem_calls": cfg.mem_calls,
             "net_rounds": cfg.net_rounds, "suite_runs": cfg.suite_runs,
         },
         "errors": errors,
@@ -166,7 +174,7 @@ fn main() -> Result<()> {
         .with_context(|| format!("writing {}", out_path.display()))?;
 
     println!(
-        "\nmyplugin benchmark ({} run, {:.0} s; medians and nearest-rank p99; ratios within this run)\n",
+        "\nmyplugin benchmark ({} run, {:.0} s; medians and nearest-rank p99 (p99.9 in the back-to-back rows); ratios within this run)\n",
         if cfg.quick { "quick" } else { "full" },
         started.elapsed().as_secs_f64()
     );

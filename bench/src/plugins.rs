@@ -348,6 +348,29 @@ fn calls_and_memory(
             rows.push(row);
         }
     }
+    // Back to back on one connection, beside (not instead of) the
+    // interleaved rows above.
+    let targets: Vec<crate::back_to_back::Target> = methods
+        .iter()
+        .zip(&labels)
+        .map(
+            |((socket, method, params), (key, label))| crate::back_to_back::Target {
+                socket,
+                method,
+                params: params.clone(),
+                key,
+                label,
+            },
+        )
+        .collect();
+    let b2b_rows_at = rows.len();
+    let b2b_calls = crate::back_to_back::run(cfg, &targets, rows)?;
+    for (k, calls) in b2b_calls.iter().enumerate().skip(1) {
+        calls_made[k - 1] += calls;
+    }
+    // Keep the back-to-back rows after the interleaved ones in the table.
+    let b2b_rows: Vec<Row> = rows.drain(b2b_rows_at..).collect();
+
     let tput1: Vec<f64> = accs.iter().map(|a| a.lat1.len() as f64 / a.wall1).collect();
     let tput8: Vec<f64> = accs.iter().map(|a| a.lat8.len() as f64 / a.wall8).collect();
     for (name, tput, accs_n, tag) in [
@@ -380,6 +403,8 @@ fn calls_and_memory(
             rows.push(row);
         }
     }
+
+    rows.extend(b2b_rows);
 
     eprintln!(
         "bench: section 3: topping every plugin up to {} calls, then reading VmRSS",

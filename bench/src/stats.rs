@@ -7,6 +7,7 @@ pub struct Stats {
     pub n: usize,
     pub median: f64,
     pub p99: f64,
+    pub p999: f64,
     pub mean: f64,
     pub min: f64,
     pub max: f64,
@@ -25,12 +26,14 @@ impl Stats {
         } else {
             (s[n / 2 - 1] + s[n / 2]) / 2.0
         };
-        // Nearest-rank percentile: with fewer than 100 samples, p99 is the max.
-        let rank = ((0.99 * n as f64).ceil() as usize).clamp(1, n);
+        // Nearest-rank percentiles: with fewer than 100 samples, p99 is the
+        // max (p99.9 with fewer than 1000).
+        let rank = |q: f64| ((q * n as f64).ceil() as usize).clamp(1, n);
         Self {
             n,
             median,
-            p99: s[rank - 1],
+            p99: s[rank(0.99) - 1],
+            p999: s[rank(0.999) - 1],
             mean: s.iter().sum::<f64>() / n as f64,
             min: s[0],
             max: s[n - 1],
@@ -42,11 +45,20 @@ impl Stats {
             "n": self.n,
             "median_s": self.median,
             "p99_s": self.p99,
+            "p999_s": self.p999,
             "mean_s": self.mean,
             "min_s": self.min,
             "max_s": self.max,
         })
     }
+}
+
+/// The share of `samples` above `threshold`, in percent.
+pub fn share_above(samples: &[f64], threshold: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    100.0 * samples.iter().filter(|&&s| s > threshold).count() as f64 / samples.len() as f64
 }
 
 /// A duration in seconds, shown with a unit that keeps 3 significant digits.
@@ -72,6 +84,9 @@ mod tests {
         let s = Stats::of(&v);
         assert_eq!(s.median, 100.5);
         assert_eq!(s.p99, 198.0);
+        assert_eq!(s.p999, 200.0);
+        let v: Vec<f64> = (1..=2000).map(f64::from).collect();
+        assert_eq!(Stats::of(&v).p999, 1998.0);
         assert_eq!(Stats::of(&[3.0, 1.0, 2.0]).median, 2.0);
         assert_eq!(Stats::of(&[3.0, 1.0, 2.0]).p99, 3.0);
     }

@@ -9,6 +9,8 @@
 //! - [`myplugin`]: what myplugin declares and does, as one `Handler`, with
 //!   [`node_rpc`] for its one call back into lightningd.
 
+#![warn(missing_docs)]
+
 pub mod myplugin;
 pub mod node_rpc;
 pub mod protocol;

@@ -6,97 +6,169 @@
 //!
 //! The node id never changes while the node runs, so we ask `getinfo` once,
 //! on the first `myplugin` call, and keep the answer. Concurrent first calls
-//! share one attempt, and each caller waits at most the timeout for it, so a
-//! hung socket fails every waiting call within the timeout rather than one
-//! after the other. A failed attempt is not cached: the next call tries
-//! again.
+//! share one attempt: the first caller starts it in a task of its own, later
+//! callers wait for that same attempt (one connection, one `getinfo`,
+//! however many callers). The attempt itself gives up after the timeout,
+//! and each caller waits at most the timeout for it, so a hung socket fails
+//! every waiting call within the timeout rather than one after the other. A
+//! failed attempt is not cached: the next call tries again.
+
+mod socket;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use cln_rpc::ClnRpc;
-use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::OnceCell;
+use tokio::sync::watch;
+
+pub use socket::{SocketError, MAX_REPLY};
 
 /// How long a call may wait for `getinfo` before it fails.
 pub const GETINFO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the node id could not be had. Each message names the socket, since
 /// the usual cause is a wrong or stale path.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum NodeRpcError {
+    /// Nothing to talk to at the socket's path.
     #[error("cannot connect to lightningd's RPC socket {path}: {reason}")]
-    Connect { path: PathBuf, reason: String },
+    Connect {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The socket answered, but not with a node id.
     #[error("getinfo over {path} failed: {reason}")]
-    Getinfo { path: PathBuf, reason: String },
+    Getinfo {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The socket did not answer in time.
     #[error("getinfo over {path} did not answer within {secs} s")]
-    Timeout { path: PathBuf, secs: f64 },
+    Timeout {
+        /// The socket.
+        path: PathBuf,
+        /// The timeout.
+        secs: f64,
+    },
 }
 
-/// The one field of `getinfo` we use. Deserialising only `id` keeps us
-/// independent of fields whose types changed across CLN versions (v23.02
-/// with deprecated APIs on returns `fees_collected_msat` as a string).
-/// cln-rpc cannot send a `filter`, so lightningd still sends the rest.
-#[derive(Deserialize, Debug)]
-struct GetinfoId {
-    id: String,
-}
+/// What one attempt ended with, shared by everyone who waited for it.
+type Outcome = Result<String, NodeRpcError>;
 
 /// The node's RPC socket and the node id learnt from it.
 #[derive(Debug)]
 pub struct NodeRpc {
     socket: PathBuf,
-    node_id: OnceCell<String>,
     timeout: Duration,
+    /// Set once, by the attempt that succeeds.
+    node_id: Arc<OnceLock<String>>,
+    /// The attempt in flight, if any: its outcome arrives on the channel.
+    attempt: Arc<Mutex<Option<watch::Receiver<Option<Outcome>>>>>,
 }
 
 impl NodeRpc {
-    /// `timeout` bounds each caller's wait for `getinfo`.
+    /// `timeout` bounds each caller's wait for `getinfo`, and the attempt.
     pub fn new(socket: PathBuf, timeout: Duration) -> Self {
         Self {
             socket,
-            node_id: OnceCell::new(),
             timeout,
+            node_id: Arc::default(),
+            attempt: Arc::default(),
         }
     }
 
+    /// The node's RPC socket.
     pub fn socket(&self) -> &Path {
         &self.socket
     }
 
-    /// The node id, from `getinfo` on first use.
+    /// The node id, from `getinfo` on first use. Must be called inside the
+    /// tokio runtime (the attempt runs in a task of its own).
     pub async fn node_id(&self) -> Result<&str, NodeRpcError> {
         if let Some(id) = self.node_id.get() {
             return Ok(id);
         }
-        // The timeout is around this caller's wait, not inside the shared
-        // attempt: callers queued behind a hung attempt time out with it.
-        let attempt = self.node_id.get_or_try_init(|| self.getinfo_id());
-        match tokio::time::timeout(self.timeout, attempt).await {
-            Ok(id) => Ok(id?),
-            Err(_) => Err(NodeRpcError::Timeout {
-                path: self.socket.clone(),
-                secs: self.timeout.as_secs_f64(),
-            }),
+        let mut outcome = self.join_attempt();
+        let waited = tokio::time::timeout(self.timeout, async {
+            match outcome.wait_for(Option::is_some).await {
+                Ok(done) => done.clone().expect("waited for an outcome"),
+                Err(_) => Err(NodeRpcError::Getinfo {
+                    path: self.socket.clone(),
+                    reason: "the getinfo attempt was abandoned (the plugin is stopping)".into(),
+                }),
+            }
+        })
+        .await;
+        match waited {
+            Err(_) => Err(self.timed_out()),
+            Ok(Ok(id)) => Ok(self.node_id.get_or_init(|| id)),
+            Ok(Err(err)) => Err(err),
         }
     }
 
-    async fn getinfo_id(&self) -> Result<String, NodeRpcError> {
-        let path = || self.socket.clone();
-        let mut rpc = ClnRpc::new(&self.socket)
-            .await
-            .map_err(|e| NodeRpcError::Connect {
-                path: path(),
-                reason: format!("{e:#}"),
-            })?;
-        let info: GetinfoId =
-            rpc.call_raw("getinfo", &json!({}))
+    /// The attempt in flight, started now if there is none.
+    fn join_attempt(&self) -> watch::Receiver<Option<Outcome>> {
+        let mut slot = self.attempt.lock().expect("attempt lock");
+        if let Some(outcome) = slot.as_ref() {
+            return outcome.clone();
+        }
+        let (done, outcome) = watch::channel(None);
+        *slot = Some(outcome.clone());
+        let (slot, node_id) = (Arc::clone(&self.attempt), Arc::clone(&self.node_id));
+        let (socket, timeout) = (self.socket.clone(), self.timeout);
+        let timed_out = self.timed_out();
+        tokio::spawn(async move {
+            let result = tokio::time::timeout(timeout, getinfo_id(&socket))
                 .await
-                .map_err(|e| NodeRpcError::Getinfo {
-                    path: path(),
-                    reason: e.to_string(),
-                })?;
-        Ok(info.id)
+                .unwrap_or(Err(timed_out));
+            if let Ok(id) = &result {
+                let _ = node_id.set(id.clone());
+            }
+            // Cleared before the outcome is sent: a caller that comes after
+            // a failure starts the next attempt; one that comes after a
+            // success finds the id.
+            *slot.lock().expect("attempt lock") = None;
+            let _ = done.send(Some(result));
+        });
+        outcome
+    }
+
+    fn timed_out(&self) -> NodeRpcError {
+        NodeRpcError::Timeout {
+            path: self.socket.clone(),
+            secs: self.timeout.as_secs_f64(),
+        }
+    }
+}
+
+/// One `getinfo` over `socket`, filtered down to the one field we use (so
+/// fields whose types changed across versions never reach us).
+async fn getinfo_id(socket: &Path) -> Result<String, NodeRpcError> {
+    let result = socket::call(socket, "getinfo", &json!({}), Some(&json!({"id": true})))
+        .await
+        .map_err(|err| match err {
+            SocketError::Connect(reason) => NodeRpcError::Connect {
+                path: socket.to_path_buf(),
+                reason,
+            },
+            other => NodeRpcError::Getinfo {
+                path: socket.to_path_buf(),
+                reason: other.to_string(),
+            },
+        })?;
+    match result.get("id").and_then(|id| id.as_str()) {
+        Some(id) => Ok(id.to_owned()),
+        None => Err(NodeRpcError::Getinfo {
+            path: socket.to_path_buf(),
+            reason: format!(
+                "the result has no string \"id\": {}",
+                crate::protocol::preview::preview(result.to_string().as_bytes())
+            ),
+        }),
     }
 }

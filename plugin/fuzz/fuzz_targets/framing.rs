@@ -1,26 +1,43 @@
 //! Fuzzes framing plus message parsing. The input's first byte seeds where
-//! reads are split; the rest is the stream. Checked on every input:
-//! - the objects that come out do not depend on where reads split;
+//! reads are split; the rest is the stream, read with two limits (a small
+//! one, so that oversized objects are common, and 4 KiB). Checked on every
+//! input (the properties of `tests/framing_props.rs`):
+//! - the objects that come out, and the ids that get a reply, do not depend
+//!   on where reads split;
 //! - if serde_json reads the whole stream as a sequence of objects, the
 //!   framer cuts exactly those;
-//! - nothing panics, and the reader never holds more than the limit plus
-//!   one read;
-//! - every frame can be turned into a message or a rejection.
+//! - the frames are those of the slow reference framer
+//!   (`tests/reference`), which checks every candidate from scratch;
+//! - work is linear in the input (at most 5 steps a byte) and memory stays
+//!   within a small multiple of the limit plus one read;
+//! - every id that gets a reply was sent whole: its text is in the input,
+//!   after a `:` and followed by the `,` or `}` that ends its member;
+//! - every frame turns into a message or a rejection without panicking.
 
 #![no_main]
+
+#[path = "../../tests/reference/mod.rs"]
+mod reference;
 
 use libfuzzer_sys::fuzz_target;
 use myplugin::protocol::framing::{Frame, FrameReader};
 use myplugin::protocol::messages::{Incoming, Rejected};
 use serde_json::value::RawValue;
 
-const LIMIT: usize = 4096;
+const LIMITS: [usize; 2] = [64, 4096];
 
-fn run(input: &[u8], split_seed: u8) -> Vec<Frame> {
-    let mut reader = FrameReader::with_limit(LIMIT);
+struct Run {
+    frames: Vec<Frame>,
+    work: u64,
+    max_held: usize,
+}
+
+fn run(input: &[u8], split_seed: u8, limit: usize) -> Run {
+    let mut reader = FrameReader::with_limit(limit);
     let mut frames = Vec::new();
     let mut rest = input;
     let mut step = split_seed as usize;
+    let mut max_held = 0;
     while !rest.is_empty() {
         // 0 means "all at once"; otherwise a varying chunk size.
         let len = if split_seed == 0 { rest.len() } else { 1 + step % 17 };
@@ -31,45 +48,107 @@ fn run(input: &[u8], split_seed: u8) -> Vec<Frame> {
         while let Some(frame) = reader.next_frame() {
             frames.push(frame);
         }
-        assert!(reader.pending().len() <= LIMIT + 17 + chunk.len());
+        max_held = max_held.max(reader.held_bytes());
+        assert!(reader.pending().len() <= limit + chunk.len());
     }
-    frames
+    Run {
+        frames,
+        work: reader.work(),
+        max_held,
+    }
 }
 
 fn objects(frames: &[Frame]) -> Vec<&[u8]> {
     frames
         .iter()
         .filter_map(|f| match f {
-            Frame::Object(b) => Some(b.as_slice()),
+            Frame::Object(b) | Frame::Inner(b) => Some(b.as_slice()),
             _ => None,
         })
         .collect()
+}
+
+/// The id each frame gets a reply with, as the server decides it.
+fn answered(frames: &[Frame]) -> Vec<String> {
+    frames
+        .iter()
+        .filter_map(|frame| {
+            let rejected = match frame {
+                Frame::Object(bytes) => match Incoming::parse(bytes) {
+                    Ok(Incoming::Request { id, .. }) => return Some(id.get().to_owned()),
+                    Ok(Incoming::Notification { .. }) => return None,
+                    Err(rejected) => rejected,
+                },
+                Frame::Inner(bytes) => match Incoming::parse(bytes) {
+                    Ok(Incoming::Request { id, .. }) => return Some(id.get().to_owned()),
+                    _ => return None,
+                },
+                Frame::Broken { id, .. } => Rejected::parse_error(id.as_deref(), "fuzz"),
+                Frame::Oversized { id, limit, .. } => Rejected::oversized(id.as_deref(), *limit),
+                Frame::Garbage(_) => return None,
+            };
+            match rejected {
+                Rejected::Answer { id, .. } => Some(id.get().to_owned()),
+                Rejected::Drop { .. } => None,
+            }
+        })
+        .collect()
+}
+
+/// Whether `id` occurs in `input` as a whole member value: after `:` and
+/// whitespace, and followed by whitespace and `,` or `}`.
+fn sent_whole(input: &[u8], id: &[u8]) -> bool {
+    let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    (0..input.len()).any(|i| {
+        input[i..].starts_with(id)
+            && input[..i].iter().rev().find(|b| !ws(b)) == Some(&b':')
+            && matches!(
+                input[i + id.len()..].iter().find(|b| !ws(b)),
+                Some(b',' | b'}')
+            )
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
     let Some((&seed, input)) = data.split_first() else {
         return;
     };
-    let whole = run(input, 0);
-    let split = run(input, seed);
-    assert_eq!(objects(&whole), objects(&split));
-
-    let serde: Result<Vec<&RawValue>, _> =
-        serde_json::Deserializer::from_slice(input).into_iter::<&RawValue>().collect();
-    if let Ok(values) = serde {
-        if values.iter().all(|v| v.get().starts_with('{') && v.get().len() <= LIMIT) {
-            let expected: Vec<&[u8]> = values.iter().map(|v| v.get().as_bytes()).collect();
-            assert_eq!(objects(&whole), expected);
-            assert_eq!(whole.len(), expected.len());
+    for limit in LIMITS {
+        let whole = run(input, 0, limit);
+        let split = run(input, seed, limit);
+        assert_eq!(objects(&whole.frames), objects(&split.frames));
+        let replies = answered(&whole.frames);
+        assert_eq!(replies, answered(&split.frames));
+        for id in &replies {
+            assert!(sent_whole(input, id.as_bytes()), "answered {id}, not sent whole");
+        }
+        assert_eq!(whole.frames, reference::frames(input, limit));
+        for got in [&whole, &split] {
+            assert!(got.work <= 5 * input.len() as u64 + 8, "{} steps", got.work);
+            assert!(got.max_held <= 8 * (limit.min(input.len()) + input.len()) + 4096);
+        }
+        for frame in &split.frames {
+            match frame {
+                Frame::Object(bytes) | Frame::Inner(bytes) => assert!(bytes.len() <= limit),
+                Frame::Oversized { len, .. } => assert!(*len > limit as u64),
+                _ => {}
+            }
         }
     }
 
-    for frame in split {
-        match frame {
-            Frame::Object(bytes) => drop(Incoming::parse(&bytes)),
-            Frame::Broken { bytes, .. } => drop(Rejected::parse_error(&bytes, "fuzz")),
-            Frame::Oversized { head, limit } => drop(Rejected::oversized(&head, limit)),
-            Frame::Garbage(_) => {}
+    let serde: Result<Vec<&RawValue>, _> = serde_json::Deserializer::from_slice(input)
+        .into_iter::<&RawValue>()
+        .collect();
+    if let Ok(values) = serde {
+        let limit = LIMITS[1];
+        if values
+            .iter()
+            .all(|v| v.get().starts_with('{') && v.get().len() <= limit)
+        {
+            let got = run(input, 0, limit).frames;
+            let expected: Vec<&[u8]> = values.iter().map(|v| v.get().as_bytes()).collect();
+            assert_eq!(objects(&got), expected);
+            assert_eq!(got.len(), expected.len());
         }
     }
 });

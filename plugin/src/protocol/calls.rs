@@ -6,7 +6,10 @@
 //! a call that has to wait is spawned, and registered under its id so that,
 //! when the plugin stops, whatever has not finished within a short grace
 //! period gets an error reply instead of silence. Registration also bounds
-//! how many calls can wait at once.
+//! how many calls can wait at once: a call that would wait beyond
+//! [`MAX_WAITING`] is answered with an error at once, so the reading loop
+//! never stops reading (a `shutdown` or EOF behind 2 000 calls on a hung
+//! socket takes effect at once, not after their timeout).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -19,11 +22,11 @@ use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
 use super::handler::RpcError;
-use super::messages::{codes, ErrorObject, Outgoing};
+use super::messages::{codes, ErrorObject, Level, Outgoing};
 use super::writer::Output;
 
-/// At most this many calls wait at once; the reading loop waits for one to
-/// finish before it reads more requests.
+/// At most this many calls wait at once; a call that would be one more is
+/// refused with an error reply.
 pub const MAX_WAITING: usize = 1024;
 
 #[derive(Default)]
@@ -31,6 +34,9 @@ struct Registry {
     /// Ids of the waiting calls, by registration number.
     waiting: BTreeMap<u64, Box<RawValue>>,
     next: u64,
+    /// Whether calls are being refused (logged once per overload, not once
+    /// per call).
+    refusing: bool,
 }
 
 /// The calls of one plugin run.
@@ -43,6 +49,7 @@ pub struct Calls {
 }
 
 impl Calls {
+    /// No calls yet; replies go to `out`.
     pub fn new(out: Output) -> Self {
         Self {
             out,
@@ -52,7 +59,8 @@ impl Calls {
     }
 
     /// Runs the call `future` for request `id`: answers it now if it is
-    /// done at once, else in a task of its own.
+    /// done at once, else in a task of its own, or refuses it at once if
+    /// [`MAX_WAITING`] calls wait already.
     pub fn run<F>(&self, id: Box<RawValue>, future: F)
     where
         F: Future<Output = Result<Box<RawValue>, RpcError>> + Send + 'static,
@@ -65,6 +73,13 @@ impl Calls {
         }
         let key = {
             let mut registry = self.registry.lock().expect("calls lock");
+            if registry.waiting.len() >= MAX_WAITING {
+                let first = !registry.refusing;
+                registry.refusing = true;
+                drop(registry);
+                drop(future);
+                return self.refuse(id, first);
+            }
             let key = registry.next;
             registry.next += 1;
             registry.waiting.insert(key, id);
@@ -77,9 +92,29 @@ impl Calls {
         });
     }
 
+    /// Answers a call that would have had to wait beyond the cap.
+    fn refuse(&self, id: Box<RawValue>, log: bool) {
+        let message = format!(
+            "too many calls waiting ({MAX_WAITING}): refused without waiting; try again later"
+        );
+        if log {
+            self.out.log(
+                Level::Warn,
+                format!("{message} (logged once until a waiting call finishes)"),
+            );
+        }
+        let error = ErrorObject {
+            code: codes::INTERNAL_ERROR,
+            message,
+            data: None,
+        };
+        self.out.send(&Outgoing::Error { id, error });
+    }
+
     /// Answers call `key`, unless shutdown already did.
     fn finish(&self, key: u64, result: Result<Box<RawValue>, RpcError>) {
         let mut registry = self.registry.lock().expect("calls lock");
+        registry.refusing = false;
         if let Some(id) = registry.waiting.remove(&key) {
             // Sent under the lock, so shutdown cannot answer it too.
             self.out.send(&reply(id, result));
@@ -90,11 +125,6 @@ impl Calls {
 
     fn count(&self) -> usize {
         self.registry.lock().expect("calls lock").waiting.len()
-    }
-
-    /// Whether fewer than [`MAX_WAITING`] calls wait.
-    pub fn has_room(&self) -> bool {
-        self.count() < MAX_WAITING
     }
 
     /// At shutdown: gives the waiting calls up to `grace` to finish, then

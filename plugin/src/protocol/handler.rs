@@ -43,7 +43,9 @@ pub trait Handler: Send + Sync + 'static {
 /// The `result` of `getmanifest`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
+    /// Startup options the plugin takes.
     pub options: Vec<ConfigOption>,
+    /// JSON-RPC methods the plugin adds to lightningd.
     pub rpcmethods: Vec<RpcMethod>,
     /// Notification topics; include `"shutdown"` so that `plugin stop` and a
     /// stopping node ask the plugin to exit instead of killing it.
@@ -58,11 +60,15 @@ pub struct Manifest {
 /// One startup option (`--name=value`, or `plugin start ... name=value`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigOption {
+    /// The option's name, without `--`.
     pub name: String,
+    /// Its type, which lightningd checks values against.
     #[serde(rename = "type")]
     pub kind: OptionType,
+    /// Its value when nobody sets it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
+    /// What `lightningd --help` says about it.
     pub description: String,
 }
 
@@ -70,17 +76,24 @@ pub struct ConfigOption {
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptionType {
+    /// Any string.
     String,
+    /// An integer.
     Int,
+    /// `true` or `false`.
     Bool,
+    /// Present or not, no value.
     Flag,
 }
 
 /// One JSON-RPC method the plugin adds to lightningd.
 #[derive(Debug, Clone, Serialize)]
 pub struct RpcMethod {
+    /// The method's name.
     pub name: String,
+    /// Its parameters, as `lightning-cli help` shows them.
     pub usage: String,
+    /// What it does (`help` shows it before v24.08).
     pub description: String,
 }
 
@@ -90,12 +103,14 @@ pub struct Init<O> {
     /// Values of the declared options (lightningd omits unset ones without
     /// a default on some versions: give the fields serde defaults).
     pub options: O,
+    /// Where the node is and how it runs.
     pub configuration: Configuration,
 }
 
 /// The parts of `init`'s `configuration` a plugin commonly needs.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Configuration {
+    /// The node's directory (its network subdirectory).
     #[serde(rename = "lightning-dir")]
     pub lightning_dir: PathBuf,
     /// Relative to `lightning_dir` unless absolute.
@@ -104,6 +119,7 @@ pub struct Configuration {
     /// Whether the plugin was started with the node, not by `plugin start`.
     #[serde(default)]
     pub startup: bool,
+    /// `bitcoin`, `regtest`, ...
     #[serde(default)]
     pub network: Option<String>,
 }
@@ -118,9 +134,11 @@ impl Configuration {
 /// One call of a declared method.
 #[derive(Debug)]
 pub struct Call {
+    /// Which of the declared methods.
     pub method: String,
     /// The params as received, compacted (an array or an object).
     pub params: Box<RawValue>,
+    /// Where to log about it.
     pub log: Log,
 }
 
@@ -167,18 +185,22 @@ impl std::fmt::Debug for Log {
 }
 
 impl Log {
+    /// A line shown with `--log-level=debug`.
     pub fn debug(&self, message: impl Into<String>) {
         self.0.log(Level::Debug, message);
     }
 
+    /// A line shown by default.
     pub fn info(&self, message: impl Into<String>) {
         self.0.log(Level::Info, message);
     }
 
+    /// Something went wrong, but the plugin carries on.
     pub fn warn(&self, message: impl Into<String>) {
         self.0.log(Level::Warn, message);
     }
 
+    /// Something failed.
     pub fn error(&self, message: impl Into<String>) {
         self.0.log(Level::Error, message);
     }

@@ -5,8 +5,8 @@
 //!   so ids are kept as raw JSON (`RawValue`) and echoed byte for byte: a
 //!   number stays a number (v23.02 before `nonnumericids`), a string keeps its
 //!   exact escaping (later versions use ids like `"cli:myplugin#42/cln:myplugin#7"`).
-//!   Only an id holding raw newlines is compacted, since a reply must stay on
-//!   one line.
+//!   Ids of other types (`true`, arrays, objects) are not answered at all;
+//!   see [`Incoming::parse`] and README.md, "JSON-RPC to the letter".
 //! - passthrough params are the client's own bytes; they are kept raw (no
 //!   float rounding, no reordered keys) and only compacted.
 //!
@@ -18,18 +18,26 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::preview::preview;
+use super::syntax::find_id;
+
 /// A message lightningd sent us.
 #[derive(Debug)]
 pub enum Incoming {
     /// Has an `id`: lightningd waits for exactly one response with that id.
     Request {
+        /// The id as sent (a string or a number), echoed byte for byte.
         id: Box<RawValue>,
+        /// The method, its escapes decoded.
         method: String,
+        /// An array or an object, compacted.
         params: Box<RawValue>,
     },
     /// No `id`: nothing may be answered.
     Notification {
+        /// The method (the topic), its escapes decoded.
         method: String,
+        /// An array or an object, compacted.
         params: Box<RawValue>,
     },
 }
@@ -39,11 +47,16 @@ pub enum Incoming {
 pub enum Rejected {
     /// Its id could be read: answer it with this error.
     Answer {
+        /// Whom to answer.
         id: Box<RawValue>,
+        /// With what.
         error: ErrorObject,
     },
     /// No id to answer: log it and move on.
-    Drop { reason: String },
+    Drop {
+        /// Why it cannot be served, for the log.
+        reason: String,
+    },
 }
 
 /// JSON-RPC error codes the protocol layer answers with.
@@ -62,16 +75,22 @@ pub mod codes {
 
 /// The members we look at, kept raw so that a wrongly typed one can be
 /// reported to the caller rather than making the whole message unreadable.
+/// A member that is present is `Some`, even when it is `null` (serde's
+/// `Option` would read `"params": null` as absent).
 #[derive(Deserialize)]
 struct Envelope<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     jsonrpc: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     method: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     params: Option<&'a RawValue>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(de).map(Some)
 }
 
 impl Incoming {
@@ -79,15 +98,23 @@ impl Incoming {
     /// as no parameters (`[]`), as JSON-RPC 2.0 allows.
     pub fn parse(bytes: &[u8]) -> Result<Self, Rejected> {
         let env: Envelope = serde_json::from_slice(bytes)
-            .map_err(|err| Rejected::parse_error(bytes, &err.to_string()))?;
-        let id = env.id.filter(|id| id.get() != "null").map(one_line);
+            .map_err(|err| Rejected::parse_error(find_id(bytes), &err.to_string()))?;
+        let id = match env.id.map(|raw| (raw, Id::check(raw.get().as_bytes()))) {
+            None | Some((_, Id::Null)) => None,
+            Some((raw, Id::Usable)) => Some(raw.to_owned()),
+            Some((raw, Id::Unusable(why))) => {
+                return Err(Rejected::Drop {
+                    reason: format!("{why}: {}", preview(raw.get().as_bytes())),
+                })
+            }
+        };
         let reject = |reason: &str| match &id {
             Some(id) => Rejected::answer(id.clone(), codes::INVALID_REQUEST, reason),
             None => Rejected::Drop {
                 reason: format!("notification: {reason}"),
             },
         };
-        if env.jsonrpc.map(RawValue::get) != Some("\"2.0\"") {
+        if !env.jsonrpc.is_some_and(is_version_2) {
             return Err(reject("Invalid request: \"jsonrpc\" must be \"2.0\""));
         }
         let Some(method) = env
@@ -99,7 +126,12 @@ impl Incoming {
             ));
         };
         let params = match env.params {
-            Some(raw) => compact(raw),
+            Some(raw) if raw.get().starts_with(['[', '{']) => compact(raw),
+            Some(_) => {
+                return Err(reject(
+                    "Invalid request: \"params\" must be an array or an object",
+                ))
+            }
             None => RawValue::from_string("[]".to_owned()).expect("valid JSON"),
         };
         Ok(match id {
@@ -107,6 +139,47 @@ impl Incoming {
             None => Incoming::Notification { method, params },
         })
     }
+}
+
+/// Whether the `jsonrpc` member is the string `2.0`, however escaped
+/// (`"2\u002e0"` is that string too).
+fn is_version_2(raw: &RawValue) -> bool {
+    raw.get() == "\"2.0\"" || serde_json::from_str::<String>(raw.get()).is_ok_and(|v| v == "2.0")
+}
+
+/// What an `id` member's value allows.
+enum Id {
+    /// A string or a number: echoed byte for byte.
+    Usable,
+    /// `null`: JSON-RPC's "no id"; nothing to answer.
+    Null,
+    /// Anything else: JSON-RPC 2.0 allows only strings, numbers and null,
+    /// and lightningd sends only strings and numbers, so a reply to it
+    /// would go to an id nobody sent.
+    Unusable(&'static str),
+}
+
+impl Id {
+    /// Classifies the raw text of a syntactically checked value.
+    fn check(raw: &[u8]) -> Self {
+        match raw.first() {
+            Some(b'"' | b'-' | b'0'..=b'9') => Id::Usable,
+            Some(b'n') => Id::Null,
+            _ => Id::Unusable("the id is neither a string nor a number"),
+        }
+    }
+}
+
+/// The id to answer, from the raw text of an id the framer saw whole.
+fn usable_id(raw: Option<&[u8]>) -> Result<Box<RawValue>, &'static str> {
+    let raw = raw.ok_or("no readable id")?;
+    match Id::check(raw) {
+        Id::Usable => {}
+        Id::Null => return Err("the id is null"),
+        Id::Unusable(why) => return Err(why),
+    }
+    // The checker does not look inside strings (UTF-8, surrogates).
+    serde_json::from_slice::<Box<RawValue>>(raw).map_err(|_| "the id is not valid JSON")
 }
 
 impl Rejected {
@@ -122,85 +195,26 @@ impl Rejected {
     }
 
     /// Bytes that are not valid JSON: `-32700` to whoever sent them, if
-    /// their id can still be read.
-    pub fn parse_error(bytes: &[u8], why: &str) -> Self {
-        match recover_id(bytes) {
-            Some(id) => Rejected::answer(id, codes::PARSE_ERROR, format!("Parse error: {why}")),
-            None => Rejected::Drop {
-                reason: format!("not valid JSON, no readable id ({why})"),
+    /// their top-level id (`id`, its raw text) was whole before the bad
+    /// byte.
+    pub fn parse_error(id: Option<&[u8]>, why: &str) -> Self {
+        match usable_id(id) {
+            Ok(id) => Rejected::answer(id, codes::PARSE_ERROR, format!("Parse error: {why}")),
+            Err(no_id) => Rejected::Drop {
+                reason: format!("not valid JSON, {no_id} ({why})"),
             },
         }
     }
 
-    /// A message over the size limit, of which only `head` was kept.
-    pub fn oversized(head: &[u8], limit: usize) -> Self {
+    /// A message over the size limit, with its id if it was whole.
+    pub fn oversized(id: Option<&[u8]>, limit: usize) -> Self {
         let why = format!("Invalid request: message larger than {limit} bytes");
-        match recover_id(head) {
-            Some(id) => Rejected::answer(id, codes::INVALID_REQUEST, why),
-            None => Rejected::Drop {
-                reason: format!("{why}, no readable id"),
+        match usable_id(id) {
+            Ok(id) => Rejected::answer(id, codes::INVALID_REQUEST, why),
+            Err(no_id) => Rejected::Drop {
+                reason: format!("{why}, {no_id}"),
             },
         }
-    }
-}
-
-/// Finds the top-level `"id"` member of a broken object and reads its value,
-/// which must itself be valid JSON other than `null`. Tolerant by design: the
-/// rest of the object may be anything.
-pub fn recover_id(bytes: &[u8]) -> Option<Box<RawValue>> {
-    let (mut depth, mut i) = (0usize, 0usize);
-    while i < bytes.len() {
-        match bytes[i] {
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            b'"' => {
-                let end = string_end(bytes, i)?;
-                if depth == 1 && &bytes[i..=end] == b"\"id\"" {
-                    let after = skip_ws(bytes, end + 1);
-                    if bytes.get(after) == Some(&b':') {
-                        let value = skip_ws(bytes, after + 1);
-                        let mut de = serde_json::Deserializer::from_slice(&bytes[value..]);
-                        let id = Box::<RawValue>::deserialize(&mut de).ok()?;
-                        return (id.get() != "null").then(|| one_line(&id));
-                    }
-                }
-                i = end;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Index of the `"` closing the string that opens at `start`.
-fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let mut i = start + 1;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 1,
-            b'"' => return Some(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-fn skip_ws(bytes: &[u8], from: usize) -> usize {
-    from + bytes[from.min(bytes.len())..]
-        .iter()
-        .take_while(|b| b.is_ascii_whitespace())
-        .count()
-}
-
-/// The id as sent, unless it holds raw line breaks (only possible between
-/// the tokens of an array or object id): then compacted.
-fn one_line(id: &RawValue) -> Box<RawValue> {
-    if id.get().contains(['\n', '\r']) {
-        compact(id)
-    } else {
-        id.to_owned()
     }
 }
 
@@ -240,17 +254,24 @@ pub fn compact(raw: &RawValue) -> Box<RawValue> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// Shown with `--log-level=debug`.
     Debug,
+    /// Shown by default.
     Info,
+    /// Something went wrong, but we carry on.
     Warn,
+    /// Something failed.
     Error,
 }
 
 /// The `error` member of a JSON-RPC error response.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorObject {
+    /// A JSON-RPC error code (see [`codes`]) or the plugin's own.
     pub code: i64,
+    /// What went wrong, for a person.
     pub message: String,
+    /// Anything that helps, for a program.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
 }
@@ -258,16 +279,25 @@ pub struct ErrorObject {
 /// A message we send to lightningd.
 #[derive(Debug)]
 pub enum Outgoing {
+    /// A request's result.
     Response {
+        /// The request's id, as it was sent.
         id: Box<RawValue>,
+        /// The result, as raw JSON.
         result: Box<RawValue>,
     },
+    /// A request's error.
     Error {
+        /// The request's id, as it was sent.
         id: Box<RawValue>,
+        /// What went wrong.
         error: ErrorObject,
     },
+    /// A `log` notification.
     Log {
+        /// How severe.
         level: Level,
+        /// The line for the node's log.
         message: String,
     },
 }

@@ -13,7 +13,8 @@
 //!   methods to its [`Handler`], and exits on `shutdown` or EOF;
 //! - [`calls`] makes sure every call gets exactly one reply, even at
 //!   shutdown;
-//! - [`writer`] owns stdout, bounded; [`stdio`] opens the pipes.
+//! - [`writer`] owns stdout, bounded; [`stdio`] opens the pipes;
+//! - [`garbage`] and [`preview`] keep the log short whatever arrives.
 //!
 //! The contract, whatever bytes arrive: the plugin never wedges, every
 //! request whose id can be read gets exactly one reply, and memory stays
@@ -21,8 +22,10 @@
 
 pub mod calls;
 pub mod framing;
+pub mod garbage;
 pub mod handler;
 pub mod messages;
+pub mod preview;
 pub mod server;
 pub mod stdio;
 pub mod syntax;

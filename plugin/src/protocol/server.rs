@@ -1,17 +1,20 @@
 //! The reading loop: frames in, handler calls and replies out.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::value::RawValue;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use super::calls::Calls;
 use super::framing::{Frame, FrameReader};
+use super::garbage::GarbageRun;
 use super::handler::{Call, Handler, Init, Log, Manifest};
 use super::messages::{codes, ErrorObject, Incoming, Level, Outgoing, Rejected};
+use super::preview::preview;
+use super::stdio::Input;
 use super::writer::Output;
 
 /// How long calls still running at `shutdown` or EOF may take before they
@@ -22,9 +25,6 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 /// (lightningd may have stopped reading).
 const FLUSH_GRACE: Duration = Duration::from_millis(1000);
 
-/// How much of a bad message goes into the log.
-const PREVIEW_BYTES: usize = 200;
-
 /// Serves lightningd on `input`/`output` with `handler` until the `shutdown`
 /// notification or the end of `input`. Bad input is answered or logged,
 /// never fatal; only failing to read or write the pipes ends the plugin
@@ -33,13 +33,19 @@ const PREVIEW_BYTES: usize = 200;
 /// One loop does all the I/O: write what is queued, then wait for input or
 /// for a call finishing elsewhere. Replies go out before more requests are
 /// read, which bounds memory when lightningd reads slowly, and costs no
-/// task switch on the common path.
+/// task switch on the common path. stdin is read however many calls wait,
+/// so `shutdown` and EOF are always seen at once; calls past the cap are
+/// refused on the spot instead ([`Calls::run`]). When no task is alive and
+/// everything is written, nothing can happen before the next request, so
+/// the loop waits for it in [`Input::read_when_idle`] (see `stdio.rs` for
+/// why that wait is not tokio's).
 pub async fn serve<H, R, W>(handler: H, mut input: R, mut output: W) -> std::io::Result<()>
 where
     H: Handler,
-    R: AsyncRead + Unpin,
+    R: Input,
     W: AsyncWrite + Unpin,
 {
+    let runtime = tokio::runtime::Handle::current();
     let out = Output::new();
     let session = Session::new(handler, out.clone());
     let mut frames = FrameReader::new();
@@ -47,17 +53,19 @@ where
     let mut spare = Vec::new();
     'read: loop {
         out.write_to(&mut output, &mut spare).await?;
-        // Too many calls waiting: take no more requests until one finishes.
-        let room = session.calls.has_room();
-        let read = tokio::select! {
-            biased;
-            read = input.read(&mut buf), if room => Some(read?),
-            () = out.queued() => None,
+        let idle = runtime.metrics().num_alive_tasks() == 0;
+        let read = match idle.then(|| input.read_when_idle(&mut buf)).flatten() {
+            Some(read) => Some(read?),
+            None => tokio::select! {
+                biased;
+                read = input.read(&mut buf) => Some(read?),
+                () = out.queued() => None,
+            },
         };
         match read {
             None => continue,
             Some(0) => {
-                session.stdin_closed(frames.pending());
+                session.stdin_closed(&frames);
                 break;
             }
             Some(n) => frames.push(&buf[..n]),
@@ -68,6 +76,7 @@ where
             }
         }
     }
+    session.flush_garbage();
     session.calls.settle(SHUTDOWN_GRACE).await;
     match tokio::time::timeout(FLUSH_GRACE, out.write_to(&mut output, &mut spare)).await {
         Ok(written) => written,
@@ -91,6 +100,8 @@ struct Session<H: Handler> {
     initialized: Cell<bool>,
     out: Output,
     calls: Calls,
+    /// Unanswerable input since the last message served or answered.
+    garbage: RefCell<GarbageRun>,
 }
 
 impl<H: Handler> Session<H> {
@@ -104,54 +115,86 @@ impl<H: Handler> Session<H> {
             initialized: Cell::new(false),
             calls: Calls::new(out.clone()),
             out,
+            garbage: RefCell::default(),
         }
     }
 
     fn handle(&self, frame: Frame) -> Flow {
-        let (rejected, bytes) = match frame {
+        let (rejected, shown, len) = match frame {
             Frame::Object(bytes) => match Incoming::parse(&bytes) {
-                Ok(message) => return self.dispatch(message),
-                Err(rejected) => (rejected, bytes),
+                Ok(message) => {
+                    self.flush_garbage();
+                    return self.dispatch(message);
+                }
+                Err(rejected) => {
+                    let len = bytes.len() as u64;
+                    (rejected, bytes, len)
+                }
             },
-            Frame::Broken { bytes, reason, at } => (
-                Rejected::parse_error(&bytes, &format!("{reason} at byte {at}")),
+            // A message a broken one swallowed is served; a piece of the
+            // broken one is not answered, whatever id it holds.
+            Frame::Inner(bytes) => match Incoming::parse(&bytes) {
+                Ok(message) => {
+                    self.flush_garbage();
+                    return self.dispatch(message);
+                }
+                Err(rejected) => {
+                    let reason = match rejected {
+                        Rejected::Answer { error, .. } => error.message,
+                        Rejected::Drop { reason } => reason,
+                    };
+                    let len = bytes.len() as u64;
+                    let reason = format!("a piece of a broken message: {reason}");
+                    (Rejected::Drop { reason }, bytes, len)
+                }
+            },
+            Frame::Broken {
                 bytes,
-            ),
-            Frame::Oversized { head, limit } => (Rejected::oversized(&head, limit), head),
+                reason,
+                at,
+                id,
+            } => {
+                let why = format!("{reason} at byte {at}");
+                let len = bytes.len() as u64;
+                (Rejected::parse_error(id.as_deref(), &why), bytes, len)
+            }
+            Frame::Oversized {
+                head,
+                len,
+                id,
+                limit,
+            } => (Rejected::oversized(id.as_deref(), limit), head, len),
             Frame::Garbage(bytes) => {
-                self.out.log(
-                    Level::Warn,
-                    format!(
-                        "dropped {} bytes that are not a JSON object: {}",
-                        bytes.len(),
-                        preview(&bytes)
-                    ),
-                );
+                let len = bytes.len() as u64;
+                self.garbage
+                    .borrow_mut()
+                    .add(len, &bytes, || "not a JSON object".into());
                 return Flow::Continue;
             }
         };
-        self.reject(rejected, &bytes);
-        Flow::Continue
-    }
-
-    fn reject(&self, rejected: Rejected, bytes: &[u8]) {
         match rejected {
             Rejected::Answer { id, error } => {
+                self.flush_garbage();
                 self.out.log(
                     Level::Warn,
                     format!(
                         "answered {} to {}: {}",
                         error.code,
-                        preview(bytes),
+                        preview(&shown),
                         error.message
                     ),
                 );
                 self.out.send(&Outgoing::Error { id, error });
             }
-            Rejected::Drop { reason } => self.out.log(
-                Level::Warn,
-                format!("dropped a message ({reason}): {}", preview(bytes)),
-            ),
+            Rejected::Drop { reason } => self.garbage.borrow_mut().add(len, &shown, || reason),
+        }
+        Flow::Continue
+    }
+
+    /// Logs the run of unanswerable input that just ended, if any.
+    fn flush_garbage(&self) {
+        if let Some(line) = self.garbage.borrow_mut().take_summary() {
+            self.out.log(Level::Warn, line);
         }
     }
 
@@ -184,7 +227,7 @@ impl<H: Handler> Session<H> {
                     Level::Debug,
                     format!(
                         "ignoring notification '{method}' with params {}",
-                        params.get()
+                        preview(params.get().as_bytes())
                     ),
                 );
             }
@@ -197,8 +240,10 @@ impl<H: Handler> Session<H> {
             Ok(init) => init,
             Err(err) => {
                 let message = format!("init params do not fit this plugin: {err}");
-                self.out
-                    .log(Level::Error, format!("{message}: {}", params.get()));
+                self.out.log(
+                    Level::Error,
+                    format!("{message}: {}", preview(params.get().as_bytes())),
+                );
                 return self.error(id, codes::INVALID_PARAMS, message);
             }
         };
@@ -240,13 +285,19 @@ impl<H: Handler> Session<H> {
     }
 
     /// Logs what EOF cut off, if anything.
-    fn stdin_closed(&self, pending: &[u8]) {
-        if pending.iter().any(|b| !b.is_ascii_whitespace()) {
+    fn stdin_closed(&self, frames: &FrameReader) {
+        self.flush_garbage();
+        if let Some(len) = frames.skipping_oversized() {
+            self.out.log(
+                Level::Warn,
+                format!("stdin closed in the middle of a message too large to keep, after {len} of its bytes"),
+            );
+        } else if frames.pending().iter().any(|b| !b.is_ascii_whitespace()) {
             self.out.log(
                 Level::Warn,
                 format!(
                     "stdin closed in the middle of a message: {}",
-                    preview(pending)
+                    preview(frames.pending())
                 ),
             );
         }
@@ -255,14 +306,4 @@ impl<H: Handler> Session<H> {
 
 fn empty_object() -> Box<RawValue> {
     RawValue::from_string("{}".to_owned()).expect("valid JSON")
-}
-
-fn preview(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(PREVIEW_BYTES)]);
-    let more = if bytes.len() > PREVIEW_BYTES {
-        "..."
-    } else {
-        ""
-    };
-    format!("{text:?}{more}")
 }

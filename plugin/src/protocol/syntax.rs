@@ -1,15 +1,27 @@
 //! An incremental JSON syntax checker for one top-level object.
 //!
-//! The framer feeds it one byte at a time and learns two things as early as
-//! they can be known: where the object ends, and the first byte at which the
-//! input stops being JSON. Finding the end by counting braces alone is not
-//! enough: a stray `{` would then swallow every message after it. The checker
-//! follows RFC 8259's grammar as strictly as `serde_json` does, except for
-//! the contents of strings (UTF-8 and `\u` surrogates), which `serde_json`
-//! still checks when the message is parsed.
+//! The framer feeds it one byte at a time and learns, as early as they can
+//! be known: where the object ends, the first byte at which the input stops
+//! being JSON, and where the top-level `"id"` member's value lies. Finding the
+//! end by counting braces alone is not enough: a stray `{` would then swallow
+//! every message after it. The checker follows RFC 8259's grammar as strictly
+//! as `serde_json` does, except for the contents of strings (UTF-8 and `\u`
+//! surrogates), which `serde_json` still checks when the message is parsed.
 //!
 //! Its state survives between reads, so a large message arriving in many
-//! small reads is checked once.
+//! small reads is checked once. Its memory is bounded by the input it has
+//! seen: one bit per open bracket ([`BitStack`]) and, while the framer keeps
+//! the object, four bytes per open object (each needs at least four bytes of
+//! input, `{"":`). Nesting is capped at `max_depth` levels, which the framer
+//! sets to the message limit, so even an oversized object that is checked
+//! without being kept cannot grow the stack past that.
+
+mod bits;
+mod id;
+
+pub use bits::BitStack;
+pub use id::IdSpan;
+use id::IdTracker;
 
 /// What one byte did to the object being checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,64 +82,117 @@ impl Num {
 }
 
 /// The checker. [`Syntax::start`] it on an object's `{`, then
-/// [`Syntax::step`] every following byte.
+/// [`Syntax::step`] every following byte. Positions are offsets in the
+/// whole stream, so they survive the framer dropping bytes it has handed
+/// out.
 #[derive(Debug, Clone)]
 pub struct Syntax {
     expect: Expect,
-    /// Open containers, innermost last: `true` for an object. Paired with
-    /// where each one started, so the framer knows which `{` are still open
-    /// when the input goes bad.
-    open: Vec<(bool, usize)>,
-}
-
-impl Default for Syntax {
-    fn default() -> Self {
-        Self {
-            expect: Expect::KeyOrClose,
-            open: Vec::new(),
-        }
-    }
+    /// Open containers, innermost last: `true` for an object.
+    kinds: BitStack,
+    /// Where the open objects below the top-level one start, as offsets
+    /// from it (innermost last), while `keep_positions`: the framer needs
+    /// them to resynchronise after bad input.
+    objects: Vec<u32>,
+    keep_positions: bool,
+    /// Where the top-level `{` is.
+    start: u64,
+    /// Deeper nesting than this is invalid.
+    max_depth: usize,
+    id: IdTracker,
 }
 
 impl Syntax {
-    /// Starts checking a new top-level object whose `{` is at `at`.
-    pub fn start(&mut self, at: usize) {
-        self.expect = Expect::KeyOrClose;
-        self.open.clear();
-        self.open.push((true, at));
-    }
-
-    /// Where the objects still open start (the top-level one first).
-    pub fn open_objects(&self) -> impl Iterator<Item = usize> + '_ {
-        self.open.iter().filter(|(obj, _)| *obj).map(|(_, at)| *at)
-    }
-
-    /// Moves every remembered position back by `by` (the framer dropped
-    /// that many bytes before them).
-    pub fn shift(&mut self, by: usize) {
-        for (_, at) in &mut self.open {
-            *at -= by;
+    /// A checker that refuses nesting deeper than `max_depth` levels.
+    pub fn new(max_depth: usize) -> Self {
+        Self {
+            expect: Expect::KeyOrClose,
+            kinds: BitStack::default(),
+            objects: Vec::new(),
+            keep_positions: true,
+            start: 0,
+            max_depth: max_depth.max(1),
+            id: IdTracker::default(),
         }
+    }
+
+    /// Starts checking a new top-level object whose `{` is at `at`.
+    /// `keep_positions` says whether to remember where the open objects
+    /// start (for [`Syntax::open_objects`]); offsets from `at` must then
+    /// fit in a `u32`.
+    pub fn start(&mut self, at: u64, keep_positions: bool) {
+        self.expect = Expect::KeyOrClose;
+        self.kinds.clear();
+        self.kinds.push(true);
+        self.objects.clear();
+        self.keep_positions = keep_positions;
+        self.start = at;
+        self.id = IdTracker::default();
+    }
+
+    /// Stops remembering where open objects start, and frees that memory
+    /// (the framer no longer keeps the bytes, so it cannot resync into
+    /// them).
+    pub fn forget_positions(&mut self) {
+        self.keep_positions = false;
+        self.objects = Vec::new();
+    }
+
+    /// Where the open objects below the top-level one start, outermost
+    /// first, as offsets from the top-level `{`. Empty unless positions are
+    /// kept.
+    pub fn open_objects(&self) -> &[u32] {
+        &self.objects
+    }
+
+    /// Hands over [`Syntax::open_objects`], leaving the checker without
+    /// them (after the object went bad, when the checker is done with it).
+    pub fn take_open_objects(&mut self) -> Vec<u32> {
+        let mut objects = std::mem::take(&mut self.objects);
+        objects.shrink_to_fit();
+        objects
+    }
+
+    /// The top-level `"id"` member's value, as far as it is known.
+    pub fn id(&self) -> IdSpan {
+        self.id.span()
+    }
+
+    /// Bytes of memory the checker holds (its stacks), for bounds checks.
+    pub fn held_bytes(&self) -> usize {
+        self.kinds.held_bytes() + self.objects.capacity() * std::mem::size_of::<u32>()
+    }
+
+    fn depth(&self) -> usize {
+        self.kinds.len()
     }
 
     /// How many of `bytes` [`Syntax::step`] would accept without changing
-    /// state (the inside of a string): the framer skips them in one go.
+    /// state (the inside of a string): the framer skips them in one go. A
+    /// top-level key short enough to be `"id"` is stepped byte by byte, so
+    /// that the checker can tell.
     pub fn plain_run(&self, bytes: &[u8]) -> usize {
-        if !matches!(self.expect, Expect::Str { .. }) {
-            return 0;
+        match self.expect {
+            Expect::Str { key: true } if self.depth() == 1 && self.id.reading_key() => 0,
+            Expect::Str { .. } => bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(bytes.len()),
+            _ => 0,
         }
-        bytes
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            .unwrap_or(bytes.len())
     }
 
     /// Checks the byte `b`, found at position `at` of the stream.
-    pub fn step(&mut self, b: u8, at: usize) -> Step {
+    pub fn step(&mut self, b: u8, at: u64) -> Step {
         use Expect::*;
+        if let Str { key: true } | Escape { key: true } | Hex { key: true, .. } = self.expect {
+            if self.depth() == 1 && !(self.expect == Str { key: true } && b == b'"') {
+                self.id.key_byte(b);
+            }
+        }
         match self.expect {
             Str { key } => match b {
-                b'"' => self.after_string(key),
+                b'"' => self.after_string(key, at),
                 b'\\' => self.go(Escape { key }),
                 0x00..=0x1f => Step::Invalid("raw control character in a string"),
                 _ => Step::More,
@@ -147,29 +212,37 @@ impl Syntax {
             Hex { .. } => Step::Invalid("invalid \\u escape in a string"),
             Number(num) => self.number(num, b, at),
             Literal(rest) if b == rest[0] => match &rest[1..] {
-                [] => self.after_value(),
+                [] => self.after_value(at + 1),
                 rest => self.go(Literal(rest)),
             },
             Literal(_) => Step::Invalid("invalid literal (expected true, false or null)"),
             _ if matches!(b, b' ' | b'\t' | b'\n' | b'\r') => Step::More,
             KeyOrClose | Key => match b {
-                b'"' => self.go(Str { key: true }),
-                b'}' if self.expect == KeyOrClose => self.close(true),
+                b'"' => {
+                    if self.depth() == 1 {
+                        self.id.key_starts();
+                    }
+                    self.go(Str { key: true })
+                }
+                b'}' if self.expect == KeyOrClose => self.close(true, at),
                 _ => Step::Invalid("expected a string key"),
             },
             Colon => match b {
                 b':' => self.go(Value),
                 _ => Step::Invalid("expected `:` after a key"),
             },
-            ValueOrClose if b == b']' => self.close(false),
+            ValueOrClose if b == b']' => self.close(false, at),
             ValueOrClose | Value => self.value(b, at),
             CommaOrClose => match b {
                 b',' => {
-                    let in_object = self.open.last().is_some_and(|(obj, _)| *obj);
+                    if self.depth() == 1 {
+                        self.id.delimiter();
+                    }
+                    let in_object = self.kinds.last() == Some(true);
                     self.go(if in_object { Key } else { Value })
                 }
-                b'}' => self.close(true),
-                b']' => self.close(false),
+                b'}' => self.close(true, at),
+                b']' => self.close(false, at),
                 _ => Step::Invalid("expected `,` or a closing bracket"),
             },
         }
@@ -180,12 +253,24 @@ impl Syntax {
         Step::More
     }
 
-    fn value(&mut self, b: u8, at: usize) -> Step {
+    fn value(&mut self, b: u8, at: u64) -> Step {
         use Expect::*;
+        if self.depth() == 1 {
+            self.id.value_starts(at);
+        }
         match b {
             b'{' | b'[' => {
-                self.open.push((b == b'{', at));
-                self.go(if b == b'{' { KeyOrClose } else { ValueOrClose })
+                if self.depth() >= self.max_depth {
+                    return Step::Invalid("nested deeper than the message limit allows");
+                }
+                let object = b == b'{';
+                self.kinds.push(object);
+                if object && self.keep_positions {
+                    let offset = u32::try_from(at - self.start)
+                        .expect("positions are kept only for objects under 4 GiB");
+                    self.objects.push(offset);
+                }
+                self.go(if object { KeyOrClose } else { ValueOrClose })
             }
             b'"' => self.go(Str { key: false }),
             b'-' => self.go(Number(Num::Minus)),
@@ -198,7 +283,7 @@ impl Syntax {
         }
     }
 
-    fn number(&mut self, num: Num, b: u8, at: usize) -> Step {
+    fn number(&mut self, num: Num, b: u8, at: u64) -> Step {
         let next = match (num, b) {
             (Num::Minus, b'0') => Num::Zero,
             (Num::Minus | Num::Int, b'0'..=b'9') => Num::Int,
@@ -210,7 +295,7 @@ impl Syntax {
             // A number ends at the first byte that cannot continue it,
             // which must then be read as what follows a value.
             (num, _) if num.complete() => {
-                self.after_value();
+                self.after_value(at);
                 return self.step(b, at);
             }
             _ => return Step::Invalid("invalid number"),
@@ -218,91 +303,66 @@ impl Syntax {
         self.go(Expect::Number(next))
     }
 
-    fn after_string(&mut self, key: bool) -> Step {
+    fn after_string(&mut self, key: bool, at: u64) -> Step {
         if key {
+            if self.depth() == 1 {
+                self.id.key_ends();
+            }
             self.go(Expect::Colon)
         } else {
-            self.after_value()
+            self.after_value(at + 1)
         }
     }
 
-    fn after_value(&mut self) -> Step {
+    /// A value ended just before `end`.
+    fn after_value(&mut self, end: u64) -> Step {
+        if self.depth() == 1 {
+            self.id.value_ends(end);
+        }
         self.go(Expect::CommaOrClose)
     }
 
-    fn close(&mut self, object: bool) -> Step {
-        match self.open.pop() {
-            Some((obj, _)) if obj == object => {}
-            _ => return Step::Invalid("mismatched closing bracket"),
+    fn close(&mut self, object: bool, at: u64) -> Step {
+        if self.kinds.last() != Some(object) {
+            return Step::Invalid("mismatched closing bracket");
         }
-        if self.open.is_empty() {
+        if self.depth() == 1 {
+            self.id.delimiter();
+        }
+        self.kinds.pop();
+        if object && self.keep_positions && !self.kinds.is_empty() {
+            self.objects.pop();
+        }
+        if self.kinds.is_empty() {
             Step::End
         } else {
-            self.after_value()
+            self.after_value(at + 1)
         }
+    }
+}
+
+/// The raw text of the top-level `id` member of `object` (bytes starting
+/// with `{`), if the checker sees it whole (followed by its `,` or `}`)
+/// before the object ends, goes bad or is cut off.
+pub fn find_id(object: &[u8]) -> Option<&[u8]> {
+    if object.first() != Some(&b'{') {
+        return None;
+    }
+    let mut syntax = Syntax::new(object.len());
+    syntax.start(0, false);
+    let mut at = 1;
+    while at < object.len() {
+        at += syntax.plain_run(&object[at..]);
+        if at == object.len() || syntax.step(object[at], at as u64) != Step::More {
+            break;
+        }
+        at += 1;
+    }
+    match syntax.id() {
+        IdSpan::Whole { start, end } => Some(&object[start as usize..end as usize]),
+        _ => None,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rstest::rstest;
-
-    /// Runs the checker over `text` (which must start with `{`): the
-    /// position where it ended or failed.
-    fn check(text: &str) -> (usize, Step) {
-        let bytes = text.as_bytes();
-        let mut syntax = Syntax::default();
-        syntax.start(0);
-        for (at, &b) in bytes.iter().enumerate().skip(1) {
-            match syntax.step(b, at) {
-                Step::More => {}
-                other => return (at, other),
-            }
-        }
-        (bytes.len(), Step::More)
-    }
-
-    #[rstest]
-    #[case::empty("{}")]
-    #[case::all_kinds(r#"{"a":[1,-0.5,2e10,1E-3,0,true,false,null,"s",{},[]]}"#)]
-    #[case::whitespace(" {\n\t\"a\" :\r\n [ 1 , 2 ] }")]
-    #[case::escapes(r#"{"a":"\"\\\/\b\f\n\r\t\u00e9\uD83D\uDE00"}"#)]
-    #[case::numbers_end_at_brackets(r#"{"a":[1],"b":1}"#)]
-    #[case::deep(r#"{"a":[[[[[[[[[[{"b":[[[]]]}]]]]]]]]]]}"#)]
-    fn valid_objects_end_at_their_last_byte(#[case] text: &str) {
-        let text = text.trim_start();
-        assert_eq!(check(text), (text.len() - 1, Step::End), "{text}");
-        serde_json::from_str::<serde_json::Value>(text).expect("the case is valid JSON");
-    }
-
-    #[rstest]
-    #[case::bare_word("{this", 1)]
-    #[case::trailing_comma(r#"{"a":1,}"#, 7)]
-    #[case::leading_zero(r#"{"a":01}"#, 6)]
-    #[case::bare_dot(r#"{"a":1.}"#, 7)]
-    #[case::single_quotes("{'a':1}", 1)]
-    #[case::raw_newline_in_string("{\"a\":\"x\ny\"}", 7)]
-    #[case::bad_escape(r#"{"a":"\x"}"#, 7)]
-    #[case::short_unicode_escape(r#"{"a":"\u12"}"#, 10)]
-    #[case::mismatched(r#"{"a":[}"#, 6)]
-    #[case::missing_colon(r#"{"a" 1}"#, 5)]
-    #[case::literal_typo(r#"{"a":nul}"#, 8)]
-    #[case::two_values(r#"{"a":1 2}"#, 7)]
-    fn invalid_input_fails_at_the_first_bad_byte(#[case] text: &str, #[case] at: usize) {
-        let (pos, step) = check(text);
-        assert!(matches!(step, Step::Invalid(_)), "{text}: {step:?}");
-        assert_eq!(pos, at, "{text}");
-        assert!(serde_json::from_str::<serde_json::Value>(text).is_err());
-    }
-
-    #[test]
-    fn open_objects_are_reported_with_their_positions() {
-        let mut syntax = Syntax::default();
-        syntax.start(0);
-        for (at, b) in r#"{"a":[{"b":{}},{"#.bytes().enumerate().skip(1) {
-            assert_eq!(syntax.step(b, at), Step::More);
-        }
-        assert_eq!(syntax.open_objects().collect::<Vec<_>>(), vec![0, 15]);
-    }
-}
+mod tests;

@@ -33,6 +33,7 @@ pub struct Output {
 }
 
 impl Output {
+    /// Nothing queued yet.
     pub fn new() -> Self {
         Self::default()
     }

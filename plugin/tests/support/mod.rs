@@ -30,6 +30,7 @@ pub struct PluginProc {
     pub logs: Vec<Value>,
     /// The exact text of the last message read (for byte-level checks).
     pub last_raw: String,
+    writer: Option<tokio::task::JoinHandle<ChildStdin>>,
 }
 
 impl PluginProc {
@@ -58,6 +59,7 @@ impl PluginProc {
             buf: Vec::new(),
             logs: Vec::new(),
             last_raw: String::new(),
+            writer: None,
         }
     }
 
@@ -78,15 +80,66 @@ impl PluginProc {
         self.stdin.take().expect("stdin still open")
     }
 
+    /// Writes `bytes` from a task of its own, so that the test can read
+    /// replies meanwhile: the plugin writes its replies before it reads
+    /// more, so a large write with nobody reading stdout would block both
+    /// sides. [`PluginProc::join_writer`] waits for it and gives stdin back.
+    pub fn write_in_background(&mut self, bytes: impl Into<Vec<u8>>) {
+        let mut stdin = self.take_stdin();
+        let bytes = bytes.into();
+        self.writer = Some(tokio::spawn(async move {
+            stdin.write_all(&bytes).await.unwrap();
+            stdin.flush().await.unwrap();
+            stdin
+        }));
+    }
+
+    /// Waits for [`PluginProc::write_in_background`] to finish.
+    pub async fn join_writer(&mut self) {
+        let writer = self.writer.take().expect("a background write");
+        let stdin = tokio::time::timeout(WAIT, writer)
+            .await
+            .expect("the plugin did not read its stdin")
+            .unwrap();
+        self.stdin = Some(stdin);
+    }
+
     /// The plugin's resident memory in KiB, from /proc.
     pub fn vm_rss_kib(&self) -> u64 {
+        self.vm_kib("VmRSS:")
+    }
+
+    /// The plugin's peak resident memory so far in KiB, from /proc.
+    pub fn vm_hwm_kib(&self) -> u64 {
+        self.vm_kib("VmHWM:")
+    }
+
+    /// The system call the plugin is blocked in, once it is blocked in one
+    /// (`/proc/<pid>/syscall` says "running" while it runs).
+    pub async fn blocking_syscall(&self) -> i64 {
+        let pid = self.child.id().expect("plugin still running");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap();
+            if let Some(Ok(nr)) = text.split_whitespace().next().map(str::parse) {
+                return nr;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the plugin never blocked"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn vm_kib(&self, field: &str) -> u64 {
         let pid = self.child.id().expect("plugin still running");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .expect("VmRSS in /proc/<pid>/status")
+            .unwrap_or_else(|| panic!("{field} in /proc/<pid>/status"))
     }
 
     pub fn close_stdin(&mut self) {
@@ -215,13 +268,22 @@ pub enum Behaviour {
     /// Reads the request and never answers, keeping the connection open.
     Hang,
     Error,
+    /// Answers with an error after a while.
+    ErrorAfter(Duration),
+    /// Answers with this many bytes of one never-ending JSON string.
+    Flood(usize),
+    /// Answers like an HTTP server: not JSON at all.
+    NotJson,
 }
 
 /// A unix socket that answers `getinfo` like lightningd's RPC does.
 pub struct StandIn {
     pub dir: tempfile::TempDir,
     pub node_id: String,
+    /// Requests read.
     pub getinfo_calls: Arc<AtomicUsize>,
+    /// Connections accepted.
+    pub connections: Arc<AtomicUsize>,
 }
 
 impl StandIn {
@@ -238,6 +300,7 @@ impl StandIn {
             dir,
             node_id,
             getinfo_calls: Arc::new(AtomicUsize::new(0)),
+            connections: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -260,8 +323,10 @@ impl StandIn {
         let listener = UnixListener::bind(self.socket()).unwrap();
         let node_id = self.node_id.clone();
         let calls = Arc::clone(&self.getinfo_calls);
+        let connections = Arc::clone(&self.connections);
         tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
                 let node_id = node_id.clone();
                 let calls = Arc::clone(&calls);
                 tokio::spawn(async move {
@@ -284,6 +349,38 @@ impl StandIn {
                         Behaviour::Answer => getinfo_reply(&request["id"], &node_id),
                         Behaviour::Error => json!({"jsonrpc": "2.0", "id": request["id"],
                             "error": {"code": -1, "message": "stand-in says no"}}),
+                        Behaviour::ErrorAfter(delay) => {
+                            tokio::time::sleep(delay).await;
+                            json!({"jsonrpc": "2.0", "id": request["id"],
+                                "error": {"code": -1, "message": "stand-in says no"}})
+                        }
+                        Behaviour::Flood(len) => {
+                            let head = format!(
+                                r#"{{"jsonrpc":"2.0","id":{},"result":{{"id":""#,
+                                request["id"]
+                            );
+                            let _ = conn.write_all(head.as_bytes()).await;
+                            let chunk = vec![b'x'; 1 << 20];
+                            let mut left = len;
+                            while left > 0 {
+                                let n = left.min(chunk.len());
+                                if conn.write_all(&chunk[..n]).await.is_err() {
+                                    return; // the plugin hung up: what we want
+                                }
+                                left -= n;
+                            }
+                            let mut rest = Vec::new();
+                            let _ = conn.read_to_end(&mut rest).await;
+                            return;
+                        }
+                        Behaviour::NotJson => {
+                            let _ = conn
+                                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                                .await;
+                            let mut rest = Vec::new();
+                            let _ = conn.read_to_end(&mut rest).await;
+                            return;
+                        }
                     };
                     let _ = conn.write_all(format!("{reply}\n\n").as_bytes()).await;
                     // Keep the connection open as lightningd would.

@@ -31,6 +31,7 @@ fn summary(frames: &[Frame]) -> Vec<String> {
         .iter()
         .map(|f| match f {
             Frame::Object(b) => format!("obj {}", String::from_utf8_lossy(b)),
+            Frame::Inner(b) => format!("inner {}", String::from_utf8_lossy(b)),
             Frame::Garbage(b) => format!("garbage {}", String::from_utf8_lossy(b)),
             Frame::Broken { bytes, .. } => format!("broken {}", String::from_utf8_lossy(bytes)),
             Frame::Oversized { head, .. } => format!("oversized {}", String::from_utf8_lossy(head)),
@@ -79,15 +80,15 @@ fn splits(#[case] chunks: &[&str], #[case] expected: Vec<Frame>) {
 )]
 #[case::unterminated_string_glued(
     "{\"a\":\"oops{\"b\":2}",
-    &["broken {\"a\":\"oops", "obj {\"b\":2}"]
+    &["broken {\"a\":\"oops", "inner {\"b\":2}"]
 )]
 #[case::quote_holding_a_brace(
     "\"x{\" {\"b\":2}",
-    &["garbage \"x", "broken {\" ", "obj {\"b\":2}"]
+    &["garbage \"x", "broken {\" ", "inner {\"b\":2}"]
 )]
 #[case::open_array_then_messages(
     "{\"a\":[[\n\n{\"b\":1}\n\n{\"c\":2}",
-    &["broken {\"a\":[[\n\n", "obj {\"b\":1}", "obj {\"c\":2}"]
+    &["broken {\"a\":[[\n\n", "inner {\"b\":1}", "obj {\"c\":2}"]
 )]
 #[case::invalid_but_balanced(
     "{\"a\": oops}\n\n{\"b\":2}",
@@ -99,7 +100,7 @@ fn splits(#[case] chunks: &[&str], #[case] expected: Vec<Frame>) {
 )]
 #[case::closed_inner_object_is_a_resync_point(
     "{\"a\":[{\"b\":1} {\"c\":2}",
-    &["broken {\"a\":[", "obj {\"b\":1}", "obj {\"c\":2}"]
+    &["broken {\"a\":[", "inner {\"b\":1}", "obj {\"c\":2}"]
 )]
 fn resyncs_after_broken_input(#[case] input: &str, #[case] expected: &[&str]) {
     assert_eq!(summary(&frames(&[input.as_bytes()])), expected);
@@ -114,6 +115,7 @@ fn broken_frame_says_where_and_why() {
             bytes: b"{\"id\":1,\"m\": x}".to_vec(),
             reason: "expected a value",
             at: 13,
+            id: Some(b"1".to_vec()),
         }]
     );
 }
@@ -142,6 +144,8 @@ fn oversized_message_is_cut_and_what_follows_survives() {
         vec![
             Frame::Oversized {
                 head: big.as_bytes()[..100].to_vec(),
+                len: big.len() as u64,
+                id: Some(b"7".to_vec()),
                 limit: 100
             },
             obj("{\"b\":2}")
@@ -153,17 +157,21 @@ fn oversized_message_is_cut_and_what_follows_survives() {
 fn memory_stays_bounded_by_the_limit_when_an_object_never_ends() {
     let mut reader = FrameReader::with_limit(10_000);
     reader.push(b"{\"a\":\"");
-    let mut oversized = 0;
     for _ in 0..1000 {
         reader.push(&[b'x'; 4096]);
-        while let Some(frame) = reader.next_frame() {
-            assert!(matches!(frame, Frame::Oversized { .. }));
-            oversized += 1;
-        }
+        assert_eq!(reader.next_frame(), None, "an oversized object ends first");
         assert!(reader.pending().len() <= 10_000 + 4096);
+        assert!(reader.held_bytes() <= 4 * (10_000 + 4096));
     }
-    assert_eq!(oversized, 1);
     reader.push(b"\"}{\"b\":1}");
+    assert!(matches!(
+        reader.next_frame(),
+        Some(Frame::Oversized {
+            len: 4_096_008,
+            id: None,
+            ..
+        })
+    ));
     assert_eq!(reader.next_frame(), Some(obj("{\"b\":1}")));
 }
 
@@ -174,4 +182,81 @@ fn pending_keeps_an_incomplete_message() {
     assert_eq!(reader.next_frame(), Some(obj("{\"a\":1}")));
     assert_eq!(reader.next_frame(), None);
     assert_eq!(reader.pending(), b"{\"b\":");
+}
+
+/// After a resync point inside a string, the broken object's open objects
+/// are reached again: they fail at the same byte, answered from memory,
+/// with no id (they are part of the broken message).
+#[test]
+fn open_objects_of_a_broken_object_are_answered_from_memory() {
+    let input = b"{\"a\":{\"{}\":{\"id\":1,\"{}\":x{\"b\":2}";
+    let got = frames(&[input]);
+    assert_eq!(
+        summary(&got),
+        vec![
+            "broken {\"a\":{\"",
+            "inner {}",
+            "garbage \":",
+            "broken {\"id\":1,\"",
+            "inner {}",
+            "garbage \":x",
+            "obj {\"b\":2}",
+        ]
+    );
+    let ids: Vec<_> = got
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Broken { id, .. } => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, vec![None, None]);
+}
+
+#[test]
+fn a_broken_object_carries_its_id_only_if_it_was_whole_before_the_bad_byte() {
+    let id_of = |input: &[u8]| match frames(&[input]).into_iter().next() {
+        Some(Frame::Broken { id, .. }) => id,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        id_of(b"{\"id\":\"a{b\",\"m\":x}"),
+        Some(b"\"a{b\"".to_vec())
+    );
+    assert_eq!(id_of(b"{\"m\":x,\"id\":1}"), None);
+    assert_eq!(id_of(b"{\"id\":12x}"), None);
+}
+
+#[test]
+fn an_oversized_object_is_answered_with_an_id_from_anywhere_in_it() {
+    let big = format!("{{\"params\":[\"{}\"],\"id\":\"late\"}}", "x".repeat(1000));
+    let chunks: Vec<&[u8]> = big.as_bytes().chunks(7).collect();
+    match frames_with(100, &chunks).as_slice() {
+        [Frame::Oversized { id, len, .. }] => {
+            assert_eq!(id.as_deref(), Some(b"\"late\"".as_slice()));
+            assert_eq!(*len, big.len() as u64);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_junk_that_made_resync_quadratic_costs_linear_work() {
+    let mut junk = b"{\"a\":".to_vec();
+    for _ in 0..20_000 {
+        junk.extend_from_slice(b"{\"{}\":");
+    }
+    junk.extend_from_slice(b"x\n\n{\"ok\":1}");
+    let mut reader = FrameReader::new();
+    reader.push(&junk);
+    let mut last = None;
+    while let Some(frame) = reader.next_frame() {
+        last = Some(frame);
+    }
+    assert_eq!(last, Some(obj("{\"ok\":1}")));
+    assert!(
+        reader.work() <= 4 * junk.len() as u64,
+        "{} steps",
+        reader.work()
+    );
 }

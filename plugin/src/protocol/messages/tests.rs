@@ -37,13 +37,60 @@ fn answered(bytes: &[u8]) -> (String, i64, String) {
     r#""\u00e9""#
 )]
 #[case::float_like_id_kept(r#"{"jsonrpc":"2.0","id":5.0,"method":"x","params":[]}"#, "5.0")]
-#[case::spaces_in_array_id_kept(r#"{"jsonrpc":"2.0","id":[1, 2],"method":"x"}"#, "[1, 2]")]
-#[case::newlines_in_array_id_compacted(
-    "{\"jsonrpc\":\"2.0\",\"id\":[1,\n\n 2],\"method\":\"x\"}",
-    "[1,2]"
-)]
-fn ids_are_kept_byte_for_byte_unless_multiline(#[case] msg: &str, #[case] id: &str) {
+#[case::negative_exponent_kept(r#"{"jsonrpc":"2.0","id":-1e3,"method":"x","params":[]}"#, "-1e3")]
+fn ids_are_kept_byte_for_byte(#[case] msg: &str, #[case] id: &str) {
     assert_eq!(request(msg).0, id);
+}
+
+/// JSON-RPC 2.0 allows string, number and null ids; lightningd sends only
+/// strings and numbers. Any other id is nobody's: no reply at all.
+#[rstest]
+#[case::bool(r#"{"jsonrpc":"2.0","id":true,"method":"myplugin","params":[]}"#)]
+#[case::array(r#"{"jsonrpc":"2.0","id":[1, 2],"method":"myplugin","params":[]}"#)]
+#[case::object(r#"{"jsonrpc":"2.0","id":{"a":1},"method":"myplugin","params":[]}"#)]
+#[case::wrong_type_and_bad_version(r#"{"jsonrpc":"1.0","id":false,"method":"x"}"#)]
+fn ids_of_other_types_are_not_answered(#[case] msg: &str) {
+    match Incoming::parse(msg.as_bytes()) {
+        Err(Rejected::Drop { reason }) => {
+            assert!(
+                reason.starts_with("the id is neither a string nor a number"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a drop, got {other:?}"),
+    }
+}
+
+#[rstest]
+#[case::string(r#""x""#)]
+#[case::number("7")]
+#[case::null("null")]
+#[case::array("[1]")]
+#[case::object("{}")]
+#[case::bool("false")]
+fn params_must_be_an_array_or_an_object(#[case] params: &str) {
+    let msg = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"myplugin","params":{params}}}"#);
+    match Incoming::parse(msg.as_bytes()) {
+        Ok(Incoming::Request { .. }) => assert!(params.starts_with(['[', '{']), "{params}"),
+        Err(Rejected::Answer { error, .. }) => {
+            assert!(!params.starts_with(['[', '{']), "{params}");
+            assert_eq!(error.code, codes::INVALID_REQUEST);
+            assert_eq!(
+                error.message,
+                "Invalid request: \"params\" must be an array or an object"
+            );
+        }
+        other => panic!("{params}: {other:?}"),
+    }
+}
+
+#[rstest]
+#[case::plain(r#""2.0""#)]
+#[case::escaped_dot(r#""2\u002e0""#)]
+#[case::escaped_all(r#""\u0032\u002E\u0030""#)]
+fn the_version_is_the_string_2_0_however_escaped(#[case] version: &str) {
+    let msg = format!(r#"{{"jsonrpc":{version},"id":1,"method":"myplugin","params":[]}}"#);
+    assert_eq!(request(&msg).1, "myplugin");
 }
 
 #[rstest]
@@ -116,24 +163,33 @@ fn messages_without_id_are_dropped(#[case] msg: impl AsRef<[u8]>) {
     ));
 }
 
+/// Only an id before the first bad byte, followed by its `,` or `}`, is
+/// answered: after a syntax error the structure is unknown.
 #[rstest]
 #[case::before_error(br#"{"jsonrpc":"2.0","id":"a b","method": oops"#.as_slice(), Some(r#""a b""#))]
-#[case::after_error(br#"{"method": oops, "id" : 42, "x""#.as_slice(), Some("42"))]
+#[case::brace_in_the_id(br#"{"jsonrpc":"2.0","id":"a{b","method":"x",oops}"#.as_slice(), Some(r#""a{b""#))]
+#[case::after_error(br#"{"method": oops, "id" : 42, "x""#.as_slice(), None)]
 #[case::nested_id_ignored(br#"{"params":{"id":1}, oops"#.as_slice(), None)]
 #[case::id_in_a_string_ignored(br#"{"x":"\"id\":1", oops"#.as_slice(), None)]
 #[case::null_id(br#"{"id":null,"#.as_slice(), None)]
 #[case::unreadable_id(br#"{"id":nope,"#.as_slice(), None)]
-#[case::multiline_id(b"{\"id\":[1,\n2],x".as_slice(), Some("[1,2]"))]
-fn ids_are_recovered_from_broken_objects(#[case] bytes: &[u8], #[case] id: Option<&str>) {
-    assert_eq!(
-        recover_id(bytes).map(|id| id.get().to_owned()).as_deref(),
-        id
-    );
+#[case::cut_number(br#"{"jsonrpc":"2.0","id":123"#.as_slice(), None)]
+#[case::array_id(b"{\"id\":[1,\n2],x".as_slice(), None)]
+#[case::invalid_utf8_in_the_id(b"{\"id\":\"\xff\",x".as_slice(), None)]
+fn broken_objects_are_answered_only_to_a_whole_id(#[case] bytes: &[u8], #[case] id: Option<&str>) {
+    let answered = match Rejected::parse_error(find_id(bytes), "test") {
+        Rejected::Answer { id, error } => {
+            assert_eq!(error.code, codes::PARSE_ERROR);
+            Some(id.get().to_owned())
+        }
+        Rejected::Drop { .. } => None,
+    };
+    assert_eq!(answered.as_deref(), id);
 }
 
 #[test]
-fn oversized_request_is_answered_when_its_head_has_the_id() {
-    match Rejected::oversized(br#"{"jsonrpc":"2.0","id":"big","params":["xxx"#, 100) {
+fn oversized_request_is_answered_when_its_id_was_whole() {
+    match Rejected::oversized(Some(br#""big""#), 100) {
         Rejected::Answer { id, error } => {
             assert_eq!(id.get(), r#""big""#);
             assert_eq!(error.code, codes::INVALID_REQUEST);
@@ -144,6 +200,10 @@ fn oversized_request_is_answered_when_its_head_has_the_id() {
         }
         other => panic!("{other:?}"),
     }
+    assert!(matches!(
+        Rejected::oversized(None, 100),
+        Rejected::Drop { .. }
+    ));
 }
 
 #[test]

@@ -1,0 +1,166 @@
+//! One JSON-RPC call over lightningd's unix socket, read with a cap.
+//!
+//! A general client (`cln-rpc`'s codec) buffers a reply until it is
+//! complete, so a socket that streams 256 MiB without ever finishing one
+//! held 265 MB until our timeout fired. We need one small reply, so we read
+//! it ourselves with the protocol's own [`FrameReader`]: at most
+//! [`MAX_REPLY`] bytes, and a socket that answers with something that is not
+//! JSON is reported as exactly that, with what it said.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+use crate::protocol::framing::{Frame, FrameReader};
+use crate::protocol::preview::preview;
+
+/// The largest reply read. A filtered `getinfo` is under 200 bytes; an
+/// unfiltered one a few kilobytes.
+pub const MAX_REPLY: usize = 1 << 20;
+
+/// Why a call over the socket failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SocketError {
+    /// Connecting failed (no such socket, nobody listening, no permission).
+    #[error("{0}")]
+    Connect(String),
+    /// Reading or writing the connection failed.
+    #[error("{what}: {reason}")]
+    Io {
+        /// What we were doing.
+        what: &'static str,
+        /// The OS error.
+        reason: String,
+    },
+    /// The connection ended before a whole reply arrived.
+    #[error("lightningd closed the connection before a complete reply (after {received} bytes)")]
+    Closed {
+        /// Bytes received until then.
+        received: usize,
+    },
+    /// The reply is larger than we read.
+    #[error("the reply is larger than {limit} bytes, more than a reply to this call can be")]
+    TooLarge {
+        /// [`MAX_REPLY`].
+        limit: usize,
+    },
+    /// The socket answered with bytes that are not JSON.
+    #[error("the socket answered with something that is not JSON ({reason}): {shown}")]
+    NotJson {
+        /// What is wrong with it.
+        reason: String,
+        /// A preview of what it sent.
+        shown: String,
+    },
+    /// lightningd answered with a JSON-RPC error.
+    #[error("lightningd answered with error {code}: {message}")]
+    Rpc {
+        /// The error's code.
+        code: i64,
+        /// The error's message.
+        message: String,
+    },
+    /// JSON, but not a reply to our request.
+    #[error("the reply is not a JSON-RPC response to our request: {0}")]
+    Unexpected(String),
+}
+
+/// Calls `method` with `params` (and `filter`, which lightningd applies to
+/// its built-in commands) on the node's socket: the `result`.
+pub async fn call(
+    socket: &Path,
+    method: &str,
+    params: &Value,
+    filter: Option<&Value>,
+) -> Result<Value, SocketError> {
+    let mut stream = UnixStream::connect(socket)
+        .await
+        .map_err(|e| SocketError::Connect(e.to_string()))?;
+    let id = format!("myplugin:{method}#{}", std::process::id());
+    let mut request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    if let Some(filter) = filter {
+        request["filter"] = filter.clone();
+    }
+    let mut bytes = request.to_string().into_bytes();
+    bytes.extend_from_slice(b"\n\n");
+    stream
+        .write_all(&bytes)
+        .await
+        .map_err(|e| SocketError::Io {
+            what: "sending the request",
+            reason: e.to_string(),
+        })?;
+    let reply = read_reply(&mut stream, &id).await?;
+    if let Some(error) = reply.get("error") {
+        return Err(SocketError::Rpc {
+            code: error["code"].as_i64().unwrap_or_default(),
+            message: error["message"]
+                .as_str()
+                .map_or_else(|| error.to_string(), str::to_owned),
+        });
+    }
+    match reply.get("result") {
+        Some(result) => Ok(result.clone()),
+        None => Err(SocketError::Unexpected(preview(
+            reply.to_string().as_bytes(),
+        ))),
+    }
+}
+
+/// Reads until the response to `id` (skipping notifications), at most
+/// [`MAX_REPLY`] bytes.
+async fn read_reply(stream: &mut UnixStream, id: &str) -> Result<Value, SocketError> {
+    let mut frames = FrameReader::with_limit(MAX_REPLY);
+    let mut chunk = vec![0u8; 16 << 10];
+    let mut received = 0;
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(|e| SocketError::Io {
+            what: "reading the reply",
+            reason: e.to_string(),
+        })?;
+        if n == 0 {
+            return Err(SocketError::Closed { received });
+        }
+        received += n;
+        frames.push(&chunk[..n]);
+        while let Some(frame) = frames.next_frame() {
+            let reply = match frame {
+                Frame::Object(bytes) | Frame::Inner(bytes) => {
+                    serde_json::from_slice::<Value>(&bytes).map_err(|e| SocketError::NotJson {
+                        reason: e.to_string(),
+                        shown: preview(&bytes),
+                    })?
+                }
+                Frame::Garbage(bytes) => {
+                    return Err(SocketError::NotJson {
+                        reason: "not a JSON object".into(),
+                        shown: preview(&bytes),
+                    })
+                }
+                Frame::Broken {
+                    bytes, reason, at, ..
+                } => {
+                    return Err(SocketError::NotJson {
+                        reason: format!("{reason} at byte {at}"),
+                        shown: preview(&bytes),
+                    })
+                }
+                Frame::Oversized { limit, .. } => return Err(SocketError::TooLarge { limit }),
+            };
+            match reply.get("id") {
+                None => continue, // a notification
+                Some(got) if got == id => return Ok(reply),
+                Some(_) => {
+                    return Err(SocketError::Unexpected(preview(
+                        reply.to_string().as_bytes(),
+                    )))
+                }
+            }
+        }
+        if received > MAX_REPLY {
+            return Err(SocketError::TooLarge { limit: MAX_REPLY });
+        }
+    }
+}
