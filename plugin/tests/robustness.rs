@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rstest::rstest;
 use serde_json::{json, Value};
@@ -132,13 +132,13 @@ async fn jsonrpc_version_is_checked(#[case] request: Value) {
 }
 
 /// Three calls waiting on a `getinfo` that never answers are all answered
-/// within the timeout (not one after the other), and a later call retries.
+/// with the timeout error, around one shared attempt (not one attempt after
+/// the other), and a later call retries.
 #[tokio::test]
 async fn concurrent_calls_on_a_hung_socket_all_fail_within_the_timeout() {
     let node = StandIn::start(Behaviour::Hang);
     let mut plugin = PluginProc::spawn_with_env(&[("MYPLUGIN_GETINFO_TIMEOUT", "2")]);
     plugin.handshake(node.path(), json!({})).await;
-    let started = Instant::now();
     plugin
         .write(format!("{}{}{}", call("h1"), call("h2"), call("h3")))
         .await;
@@ -150,14 +150,10 @@ async fn concurrent_calls_on_a_hung_socket_all_fail_within_the_timeout() {
         assert!(message.contains("did not answer within 2 s"), "{message}");
         ids.push(reply["id"].as_str().unwrap().to_owned());
     }
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_secs(3),
-        "three calls took {took:?}, more than the 2 s timeout + 1 s"
-    );
     ids.sort();
     assert_eq!(ids, ["h1", "h2", "h3"]);
     let before = node.getinfo_calls.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(before, 1, "the three calls did not share one getinfo attempt");
     plugin.write(call("h4")).await;
     assert_eq!(plugin.next_reply().await["error"]["code"], -32603);
     let after = node.getinfo_calls.load(std::sync::atomic::Ordering::SeqCst);
@@ -202,17 +198,17 @@ async fn a_reader_that_stops_reading_slows_the_plugin_down_without_memory_growth
 }
 
 /// Calls still waiting for `getinfo` when the plugin is told to stop get an
-/// answer before it exits, promptly.
+/// answer before it exits: the shutdown's, not the getinfo timeout's (set
+/// to an hour, so waiting for it would hang the test).
 #[rstest]
 #[case::shutdown_notification(true)]
 #[case::stdin_closed(false)]
 #[tokio::test]
 async fn calls_in_flight_at_shutdown_are_answered(#[case] notification: bool) {
     let node = StandIn::start(Behaviour::Hang);
-    let mut plugin = PluginProc::spawn();
+    let mut plugin = PluginProc::spawn_with_env(&[("MYPLUGIN_GETINFO_TIMEOUT", "3600")]);
     plugin.handshake(node.path(), json!({})).await;
     plugin.write(format!("{}{}", call("s1"), call("s2"))).await;
-    let started = Instant::now();
     if notification {
         plugin
             .send(&json!({"jsonrpc": "2.0", "method": "shutdown", "params": {}}))
@@ -231,8 +227,6 @@ async fn calls_in_flight_at_shutdown_are_answered(#[case] notification: bool) {
     ids.sort();
     assert_eq!(ids, ["s1", "s2"]);
     assert_eq!(plugin.exit_code().await, Some(0));
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(3), "exit took {took:?}");
 }
 
 #[tokio::test]
