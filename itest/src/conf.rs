@@ -178,6 +178,16 @@ impl Conf {
         }
     }
 
+    /// The defaults with these nodes, in order (pyln-testing's
+    /// `get_node(options=..)` for one, `get_nodes` with per-node options
+    /// for several): `Conf::from_nodes([NodeConf::default().may_fail()])`.
+    pub fn from_nodes(nodes: impl IntoIterator<Item = NodeConf>) -> Self {
+        Self {
+            nodes: nodes.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
     /// Adds `option` (e.g. `--plugin=/abs/path`) to every node.
     pub fn with_node_option(mut self, option: impl Into<String>) -> Self {
         let option = option.into();

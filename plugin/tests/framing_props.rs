@@ -11,10 +11,11 @@
 //! - work is linear in the input and memory bounded by the message limit,
 //!   whatever the input, also the junk that once made resync quadratic.
 
+mod checks;
 mod reference;
 
+use checks::{answered, objects};
 use myplugin::protocol::framing::{Frame, FrameReader};
-use myplugin::protocol::messages::{Incoming, Rejected};
 use proptest::prelude::*;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -48,44 +49,6 @@ fn run(limit: usize, input: &[u8], cuts: &[usize]) -> Run {
         work: reader.work(),
         longest_read,
     }
-}
-
-fn objects(frames: &[Frame]) -> Vec<&[u8]> {
-    frames
-        .iter()
-        .filter_map(|f| match f {
-            Frame::Object(bytes) | Frame::Inner(bytes) => Some(bytes.as_slice()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The id each frame is answered with (served or rejected), in order.
-fn answered(frames: &[Frame]) -> Vec<String> {
-    frames
-        .iter()
-        .filter_map(|frame| {
-            let rejected = match frame {
-                Frame::Object(bytes) => match Incoming::parse(bytes) {
-                    Ok(Incoming::Request { id, .. }) => return Some(id.get().to_owned()),
-                    Ok(Incoming::Notification { .. }) => return None,
-                    Err(rejected) => rejected,
-                },
-                // Served if valid, never answered otherwise (as the server does).
-                Frame::Inner(bytes) => match Incoming::parse(bytes) {
-                    Ok(Incoming::Request { id, .. }) => return Some(id.get().to_owned()),
-                    _ => return None,
-                },
-                Frame::Broken { id, .. } => Rejected::parse_error(id.as_deref(), "test"),
-                Frame::Oversized { id, limit, .. } => Rejected::oversized(id.as_deref(), *limit),
-                Frame::Garbage(_) => return None,
-            };
-            match rejected {
-                Rejected::Answer { id, .. } => Some(id.get().to_owned()),
-                Rejected::Drop { .. } => None,
-            }
-        })
-        .collect()
 }
 
 fn json_value() -> impl Strategy<Value = Value> {

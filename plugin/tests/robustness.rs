@@ -153,7 +153,10 @@ async fn concurrent_calls_on_a_hung_socket_all_fail_within_the_timeout() {
     ids.sort();
     assert_eq!(ids, ["h1", "h2", "h3"]);
     let before = node.getinfo_calls.load(std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(before, 1, "the three calls did not share one getinfo attempt");
+    assert_eq!(
+        before, 1,
+        "the three calls did not share one getinfo attempt"
+    );
     plugin.write(call("h4")).await;
     assert_eq!(plugin.next_reply().await["error"]["code"], -32603);
     let after = node.getinfo_calls.load(std::sync::atomic::Ordering::SeqCst);

@@ -5,19 +5,13 @@
 use cln_itest::{Conf, MockReply, Network, NodeConf};
 use serde_json::json;
 
-/// A network of one node, configured by `node`.
-fn one_node(node: NodeConf) -> Network {
-    let mut conf = Conf::with_nodes(1);
-    conf.nodes[0] = node;
-    Network::with_conf(&conf).expect("starting the network")
-}
-
 cln_itest::needs_lightningd! {
 /// `test_bitcoin_ibd`: lightningd notices bitcoind's initial block download,
 /// warns in `getinfo`, and carries on once it is over.
 #[test]
 fn lightningd_waits_out_bitcoinds_initial_block_download() {
-    let net = one_node(NodeConf::default().not_started());
+    let net = Network::with_conf(&Conf::from_nodes([NodeConf::default().not_started()]))
+        .expect("starting the network");
     let l1 = net.node(0);
     let mut info = net.bitcoind().rpc("getblockchaininfo", json!([])).unwrap();
     info["initialblockdownload"] = json!(true);
@@ -45,7 +39,8 @@ cln_itest::needs_lightningd! {
 /// lightningd starts makes it exit with status 1, saying why on stderr.
 #[test]
 fn nonsense_from_bitcoind_at_startup_stops_lightningd() {
-    let net = one_node(NodeConf::default().not_started().may_fail());
+    let net = Network::with_conf(&Conf::from_nodes([NodeConf::default().not_started().may_fail()]))
+        .expect("starting the network");
     let l1 = net.node(0);
     l1.bitcoind_proxy()
         .mock_result("getblockhash", json!("not_a_valid_blockhash"));
@@ -63,11 +58,12 @@ cln_itest::needs_lightningd! {
 /// says why.
 #[test]
 fn nonsense_from_bitcoind_later_kills_lightningd() {
-    let net = one_node(
+    let net = Network::with_conf(&Conf::from_nodes([
         NodeConf::default()
             .may_fail()
             .allow_log("getrawblockbyheight|FATAL SIGNAL|backtrace"),
-    );
+    ]))
+        .expect("starting the network");
     let l1 = net.node(0);
     // Not between getblockhash and getblock when the mock comes in.
     net.sync_blockheight().unwrap();

@@ -13,19 +13,15 @@ fn plugin(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn one_node(node: NodeConf) -> Network {
-    let mut conf = Conf::with_nodes(1);
-    conf.nodes[0] = node;
-    Network::with_conf(&conf).expect("starting the network")
-}
-
 cln_itest::needs_lightningd! {
 /// `test_async_rpcmethod`: a plugin may hold calls open and answer them
 /// later; the calls run side by side on one node, in the background
 /// (pyln's `executor.submit`).
 #[test]
 fn calls_held_by_a_plugin_are_answered_when_it_lets_them_go() {
-    let net = one_node(NodeConf::default().with_plugin_conf(PluginConf::new(plugin("async_queue.py"))));
+    let queue = PluginConf::new(plugin("async_queue.py"));
+    let net = Network::with_conf(&Conf::from_nodes([NodeConf::default().with_plugin_conf(queue)]))
+        .expect("starting the network");
     let l1 = net.node(0);
     let waiting: Vec<_> = (0..10).map(|_| l1.spawn_call("asyncqueue", json!([]))).collect();
     let queued: Vec<&str> = vec!["plugin-async_queue.py: queued"; 10];
@@ -48,7 +44,8 @@ fn lightningd_stops_without_its_important_plugin() {
         .may_fail()
         // What lightningd and its other plugins log as it stops suddenly.
         .allow_log("Plugin marked as important, shutting down lightningd|Lost connection to the RPC socket|Connection reset by peer|Plugin terminated before replying to RPC call|askrene-create-layer failed");
-    let net = one_node(node);
+    let net = Network::with_conf(&Conf::from_nodes([node]))
+        .expect("starting the network");
     let l1 = net.node(0);
 
     // A missing one: lightningd does not start.
@@ -101,7 +98,8 @@ cln_itest::needs_lightningd! {
 #[test]
 fn a_plugin_that_takes_its_time_to_shut_down_is_waited_for() {
     let slow = PluginConf::new(plugin("slow_shutdown.py")).with_env("SLOW_SHUTDOWN_SECS", "5");
-    let net = one_node(NodeConf::default().with_plugin_conf(slow));
+    let net = Network::with_conf(&Conf::from_nodes([NodeConf::default().with_plugin_conf(slow)]))
+        .expect("starting the network");
     let l1 = net.node(0);
     l1.stop().unwrap();
     assert!(l1.exit_status().is_some_and(|s| s.success()), "{:?}", l1.state());

@@ -216,3 +216,22 @@ mod tests {
         assert!(!oom.success());
     }
 }
+
+/// Checks `exited` every `every` until it is true or `timeout` has passed;
+/// whether it became true. What every backend's `wait_exit` does.
+pub(crate) fn poll_exit(
+    timeout: Duration,
+    every: Duration,
+    mut exited: impl FnMut() -> bool,
+) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if exited() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+}

@@ -16,12 +16,14 @@
 
 #![no_main]
 
+#[path = "../../tests/checks/mod.rs"]
+mod checks;
 #[path = "../../tests/reference/mod.rs"]
 mod reference;
 
 use libfuzzer_sys::fuzz_target;
+use checks::{answered, objects};
 use myplugin::protocol::framing::{Frame, FrameReader};
-use myplugin::protocol::messages::{Incoming, Rejected};
 use serde_json::value::RawValue;
 
 const LIMITS: [usize; 2] = [64, 4096];
@@ -56,43 +58,6 @@ fn run(input: &[u8], split_seed: u8, limit: usize) -> Run {
         work: reader.work(),
         max_held,
     }
-}
-
-fn objects(frames: &[Frame]) -> Vec<&[u8]> {
-    frames
-        .iter()
-        .filter_map(|f| match f {
-            Frame::Object(b) | Frame::Inner(b) => Some(b.as_slice()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The id each frame gets a reply with, as the server decides it.
-fn answered(frames: &[Frame]) -> Vec<String> {
-    frames
-        .iter()
-        .filter_map(|frame| {
-            let rejected = match frame {
-                Frame::Object(bytes) => match Incoming::parse(bytes) {
-                    Ok(Incoming::Request { id, .. }) => return Some(id.get().to_owned()),
-                    Ok(Incoming::Notification { .. }) => return None,
-                    Err(rejected) => rejected,
-                },
-                Frame::Inner(bytes) => match Incoming::parse(bytes) {
-                    Ok(Incoming::Request { id, .. }) => return Some(id.get().to_owned()),
-                    _ => return None,
-                },
-                Frame::Broken { id, .. } => Rejected::parse_error(id.as_deref(), "fuzz"),
-                Frame::Oversized { id, limit, .. } => Rejected::oversized(id.as_deref(), *limit),
-                Frame::Garbage(_) => return None,
-            };
-            match rejected {
-                Rejected::Answer { id, .. } => Some(id.get().to_owned()),
-                Rejected::Drop { .. } => None,
-            }
-        })
-        .collect()
 }
 
 /// Whether `id` occurs in `input` as a whole member value: after `:` and

@@ -34,7 +34,7 @@ use super::isolated::{self, Running};
 use super::sidecar::Sidecar;
 use super::spec::{ContainerSpec, IsolatedSpec, Sharing};
 use super::{engine, host, owner, runtime};
-use crate::daemon::boundary::{Daemon, ExitStatus, Side};
+use crate::daemon::boundary::{poll_exit, Daemon, ExitStatus, Side};
 use crate::logs::tails::labelled_tails;
 
 /// What the running container shares, for the questions that depend on it.
@@ -208,16 +208,10 @@ impl Container {
 
     /// Polls until the daemon exits or `timeout` passes; whether it exited.
     pub fn wait_exit(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.exited().is_some() {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // Each check asks the engine: less often than for a process.
+        poll_exit(timeout, Duration::from_millis(50), || {
+            self.exited().is_some()
+        })
     }
 
     /// The last `n` lines of the daemon's log, then of its stderr and

@@ -17,11 +17,11 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::daemon::boundary::{Daemon, DaemonSpec, ExitStatus, Side};
+use crate::daemon::boundary::{poll_exit, Daemon, DaemonSpec, ExitStatus, Side};
 use crate::daemon::native::guard::{self, OrphanGuard, Supervisor};
 use crate::logs::tails::labelled_tails;
 
@@ -114,16 +114,9 @@ impl Daemon for LocalProcess {
     }
 
     fn wait_exit(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.try_exit().is_some() {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        poll_exit(timeout, Duration::from_millis(20), || {
+            self.try_exit().is_some()
+        })
     }
 
     fn kill(&self, grace: Duration) {
@@ -180,6 +173,7 @@ mod tests {
 
     use super::*;
     use crate::daemon::native::liveness::pid_alive;
+    use std::time::Instant;
 
     fn shell(dir: &Path, script: &str, guard: OrphanGuard) -> LocalProcess {
         LocalProcess::spawn(
