@@ -189,6 +189,25 @@ pub(crate) trait Launcher: Send + Sync + fmt::Debug {
     fn launch(&self, spec: &DaemonSpec) -> Result<Box<dyn Daemon>>;
 }
 
+/// Checks `exited` every `every` until it is true or `timeout` has passed;
+/// whether it became true. What every backend's `wait_exit` does.
+pub(crate) fn poll_exit(
+    timeout: Duration,
+    every: Duration,
+    mut exited: impl FnMut() -> bool,
+) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if exited() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::process::ExitStatusExt;
@@ -214,24 +233,5 @@ mod tests {
         assert!(clean.success() && clean.code() == Some(0));
         let oom = ExitStatus::from_engine(0, true, String::new());
         assert!(!oom.success());
-    }
-}
-
-/// Checks `exited` every `every` until it is true or `timeout` has passed;
-/// whether it became true. What every backend's `wait_exit` does.
-pub(crate) fn poll_exit(
-    timeout: Duration,
-    every: Duration,
-    mut exited: impl FnMut() -> bool,
-) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if exited() {
-            return true;
-        }
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(every);
     }
 }
