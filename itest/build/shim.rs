@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const SOURCE: &str = "shim/bitcoin_cli.rs";
+/// The source is part of the crate, not of the machine: reading it at
+/// compile time makes a package that leaves it out fail to build (as
+/// `cargo package` verifies) instead of losing the stand-in in silence.
+const SOURCE_TEXT: &[u8] = include_bytes!("../shim/bitcoin_cli.rs");
 
 /// Builds the stand-in (unless an identical build is already there) and
 /// writes what the library needs to know about it; returns where it is,
@@ -46,19 +50,18 @@ pub fn compile() -> Result<PathBuf, String> {
 fn build(out: &Path) -> Result<PathBuf, String> {
     let rustc = std::env::var("RUSTC").map_err(|_| "RUSTC is not set".to_string())?;
     let target = std::env::var("TARGET").map_err(|_| "TARGET is not set".to_string())?;
-    let manifest = std::env::var("CARGO_MANIFEST_DIR")
-        .map_err(|_| "CARGO_MANIFEST_DIR is not set".to_string())?;
-    let source = Path::new(&manifest).join(SOURCE);
-    let text = std::fs::read(&source).map_err(|e| format!("reading {}: {e}", source.display()))?;
+    let source = out.join("bitcoin_cli.rs");
+    let text = SOURCE_TEXT;
     let binary = out.join("bitcoin-cli");
     // This script re-runs whenever PATH or a PATH directory changes; skip
     // the compile when the source, compiler and target are the same.
     let stamp_path = out.join("bitcoin-cli.stamp");
     let mut stamp = format!("{rustc}\n{target}\n").into_bytes();
-    stamp.extend_from_slice(&text);
+    stamp.extend_from_slice(text);
     if binary.is_file() && std::fs::read(&stamp_path).is_ok_and(|s| s == stamp) {
         return Ok(binary);
     }
+    std::fs::write(&source, text).map_err(|e| format!("writing {}: {e}", source.display()))?;
     let output = Command::new(&rustc)
         .args([
             "--edition",
