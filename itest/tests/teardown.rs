@@ -133,11 +133,12 @@ fn a_node_that_died_fails_the_teardown_unless_it_may_fail() {
 }
 }
 
-/// Whether `node`'s lightningd has developer options (`--dev-no-reconnect`,
-/// `dev-memleak`): every release from v23.11 (with `--developer`). The
-/// releases here before that are release builds without them.
-fn has_dev_options(node: &cln_itest::Node) -> bool {
-    node.version() >= cln_itest::Version::new(23, 11, 0)
+/// Whether the lightningd of `conf`'s nodes has developer options
+/// (`--dev-no-reconnect`, `dev-memleak`): every release from v23.11 (with
+/// `--developer`), and developer builds of older ones. Asked of the binary
+/// through the public API, as the harness does, not guessed from the version.
+fn has_dev_options(conf: &Conf) -> bool {
+    cln_itest::Lightningd::of(conf).expect("reading lightningd --help").has_option("dev-no-reconnect")
 }
 
 cln_itest::needs_lightningd! {
@@ -185,7 +186,7 @@ fn a_reconnected_channel_fails_the_teardown_unless_the_node_may_reconnect() {
         .unwrap();
         net.connect(l1, l2).unwrap();
         let line = l1.wait_for_log("Peer has reconnected, state CHANNELD_NORMAL").unwrap();
-        let (dev, version) = (has_dev_options(l1), l1.version());
+        let (dev, version) = (has_dev_options(&conf), l1.version());
         let outcome = net.finish();
         if dev && !may_reconnect {
             let text = format!("{:#}", outcome.expect_err("an unexpected reconnection fails"));
@@ -213,7 +214,7 @@ fn check_memleak_turns_on_leak_tracking_and_a_clean_node_passes() {
     conf.nodes[0] = NodeConf::default().check_memleak();
     let net = Network::with_conf(&conf).expect("starting two nodes");
     let (l1, l2) = (net.node(0), net.node(1));
-    let dev = has_dev_options(l1);
+    let dev = has_dev_options(&conf);
     if dev {
         let leaks = l1.call("dev-memleak", json!({})).expect("leak detection is on");
         assert_eq!(leaks["leaks"], json!([]), "{leaks:#}");
