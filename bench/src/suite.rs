@@ -24,6 +24,9 @@ const PREFERRED: &[&str] = &[
     "params_are_returned_exactly_as_received::case_3_positional",
 ];
 
+/// The harness's package, as `cargo test -p` names it (the folder is `itest/`).
+const PACKAGE: &str = "cln-itest";
+
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
@@ -32,7 +35,7 @@ pub fn run(cfg: &Config, paths: &Paths, rows: &mut Vec<Row>) -> Result<()> {
     eprintln!("bench: section 5: cargo test -p cln-itest (compiling first, untimed)");
     compile(paths)?;
     let listed = Command::new(cargo())
-        .args(["test", "-p", "itest", "-q", "--", "--list"])
+        .args(["test", "-p", PACKAGE, "-q", "--", "--list"])
         .current_dir(&paths.workspace)
         .stderr(Stdio::null())
         .output()?;
@@ -76,7 +79,7 @@ pub fn run(cfg: &Config, paths: &Paths, rows: &mut Vec<Row>) -> Result<()> {
             // no timed run includes compiling it.
             compile(paths)?;
             let mut cmd = Command::new(cargo());
-            cmd.args(["test", "-p", "itest"])
+            cmd.args(["test", "-p", PACKAGE])
                 .current_dir(&paths.workspace);
             if !filters.is_empty() {
                 cmd.arg("--").arg("--exact").args(&filters);
@@ -150,7 +153,7 @@ fn results(stdout: &str) -> (usize, usize) {
 
 fn compile(paths: &Paths) -> Result<()> {
     let status = Command::new(cargo())
-        .args(["test", "-p", "itest", "--no-run", "-q"])
+        .args(["test", "-p", PACKAGE, "--no-run", "-q"])
         .current_dir(&paths.workspace)
         .status()?;
     if !status.success() {
