@@ -138,7 +138,9 @@ fn a_node_that_died_fails_the_teardown_unless_it_may_fail() {
 /// `--developer`), and developer builds of older ones. Asked of the binary
 /// through the public API, as the harness does, not guessed from the version.
 fn has_dev_options(conf: &Conf) -> bool {
-    cln_itest::Lightningd::of(conf).expect("reading lightningd --help").has_option("dev-no-reconnect")
+    cln_itest::Lightningd::of(conf)
+        .expect("reading lightningd --help")
+        .has_option("dev-no-reconnect")
 }
 
 cln_itest::needs_lightningd! {
