@@ -4,8 +4,10 @@
 //! The decision uses `src/probe`, the same code the library runs: where the
 //! binaries are, which backend each daemon is asked to use, whether the
 //! Docker engine answers and has (or can pull) the images.
-//! `ITEST_REQUIRE=1` makes every macro a pass-through, so a missing part
-//! fails its tests instead of skipping them.
+//! `ITEST_REQUIRE` (see `src/probe/require.rs`) makes the macros of the
+//! backends it names pass-throughs, so a missing part fails their tests
+//! instead of skipping them: `1` names the backends the daemons run on,
+//! `native,docker` (or `all`) both.
 
 #[allow(dead_code)]
 #[path = "src/probe/mod.rs"]
@@ -15,17 +17,19 @@ mod shim;
 #[path = "build/skips.rs"]
 mod skips;
 
-use probe::backend::{Backend, BITCOIND_BACKEND_VAR, LIGHTNINGD_BACKEND_VAR};
-use probe::images::{
-    BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE, LIGHTNINGD_IMAGE_VAR,
+use probe::backend::{
+    Backend, Choice, Daemon, BITCOIND_BACKEND_VAR, BITCOIND_DAEMON, LIGHTNINGD_BACKEND_VAR,
+    LIGHTNINGD_DAEMON,
 };
+use probe::images::{BITCOIND_IMAGE_VAR, LIGHTNINGD_IMAGE_VAR};
 use probe::lookup::{Tool, BITCOIND, BITCOIN_CLI, LIGHTNINGD};
+use probe::require::{Required, REQUIRE_VAR};
 use skips::Skip;
 
 fn main() {
     for var in [
         "PATH",
-        "ITEST_REQUIRE",
+        REQUIRE_VAR,
         "ITEST_BACKEND",
         BITCOIND_BACKEND_VAR,
         LIGHTNINGD_BACKEND_VAR,
@@ -40,24 +44,17 @@ fn main() {
     // lightningd's bitcoin-cli stand-in, for machines without bitcoin-cli.
     let shim_built = shim::compile();
 
-    let require = std::env::var("ITEST_REQUIRE").is_ok_and(|v| v == "1");
     let machine = Machine::probe();
-    let bitcoind = machine.daemon(
-        BITCOIND_BACKEND_VAR,
-        BITCOIND,
-        BITCOIND_IMAGE_VAR,
-        DEFAULT_BITCOIND_IMAGE,
-    );
-    let lightningd = machine.daemon(
-        LIGHTNINGD_BACKEND_VAR,
-        LIGHTNINGD,
-        LIGHTNINGD_IMAGE_VAR,
-        DEFAULT_LIGHTNINGD_IMAGE,
-    );
+    let bitcoind_choice = machine.choose(&BITCOIND_DAEMON);
+    let lightningd_choice = machine.choose(&LIGHTNINGD_DAEMON);
+    let chosen = [bitcoind_choice.backend, lightningd_choice.backend];
+    let required = Required::from_env(&chosen).unwrap_or_else(|e| panic!("itest: {e}"));
+    let bitcoind = machine.daemon(&BITCOIND_DAEMON, &bitcoind_choice);
+    let lightningd = machine.daemon(&LIGHTNINGD_DAEMON, &lightningd_choice);
     // lightningd's bcli plugin runs bitcoin-cli where lightningd runs; a
     // lightningd image brings its own, and this machine's lightningd gets
     // the stand-in when there is no bitcoin-cli here.
-    let bitcoin_cli = match backend(LIGHTNINGD_BACKEND_VAR) {
+    let bitcoin_cli = match lightningd_choice.backend {
         Backend::Native => machine.binary(BITCOIN_CLI).and_then(|missing| {
             shim_built.as_ref().err().map(|why| {
                 format!(
@@ -79,16 +76,20 @@ fn main() {
         )
     });
     let docker = machine.engine().err().or_else(|| {
-        let image = probe::images::from_env(BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE);
-        machine.image(&image, BITCOIND_IMAGE_VAR).err()
+        machine
+            .image(&BITCOIND_DAEMON.image(), BITCOIND_IMAGE_VAR)
+            .err()
     });
     let shared_docker = docker
         .clone()
         .or_else(|| probe::engine::check_shared().err());
     let docker_daemons = docker.clone().or_else(|| {
-        let image = probe::images::from_env(LIGHTNINGD_IMAGE_VAR, DEFAULT_LIGHTNINGD_IMAGE);
-        machine.image(&image, LIGHTNINGD_IMAGE_VAR).err()
+        machine
+            .image(&LIGHTNINGD_DAEMON.image(), LIGHTNINGD_IMAGE_VAR)
+            .err()
     });
+    let uses_docker = chosen.contains(&Backend::Docker);
+    let uses_native = chosen.contains(&Backend::Native);
 
     let mut all = vec![
         Skip {
@@ -96,15 +97,20 @@ fn main() {
             doc: "Wraps a test that needs lightningd and bitcoind (natively or in\n\
                   containers, as the backends say): it is compiled as\n\
                   `#[ignore = \"...\"]`, naming what is missing and how to get it,\n\
-                  when either was missing at build time (never under\n\
-                  `ITEST_REQUIRE=1`). Works with `#[test]`, `#[tokio::test]` and\n\
+                  when either was missing at build time (never when\n\
+                  `ITEST_REQUIRE` names their backends). Works with `#[test]`, `#[tokio::test]` and\n\
                   `#[rstest]`.",
-            missing: join([lightningd, bitcoind.clone(), bitcoin_cli]),
+            missing: join([lightningd.clone(), bitcoind.clone(), bitcoin_cli.clone()]),
+            required: required.backend(lightningd_choice.backend)
+                && required.backend(bitcoind_choice.backend),
+            chosen: true,
         },
         Skip {
             name: "needs_bitcoind",
             doc: "Wraps a test that needs only bitcoind (see [`needs_lightningd!`]).",
-            missing: bitcoind,
+            missing: bitcoind.clone(),
+            required: required.backend(bitcoind_choice.backend),
+            chosen: true,
         },
         Skip {
             name: "needs_docker",
@@ -112,7 +118,9 @@ fn main() {
                   (`ITEST_BITCOIND_IMAGE`, local or pullable), whatever the backends:\n\
                   ignored with the reason (engine address tried, image, how to fix\n\
                   it) when either was missing at build time.",
-            missing: docker,
+            missing: docker.clone(),
+            required: required.docker,
+            chosen: uses_docker,
         },
         Skip {
             name: "needs_shared_docker",
@@ -121,6 +129,8 @@ fn main() {
                   image, and an engine on this Linux machine (a unix socket, neither\n\
                   Docker Desktop nor rootless).",
             missing: shared_docker,
+            required: required.docker,
+            chosen: uses_docker,
         },
         Skip {
             name: "needs_docker_daemons",
@@ -128,6 +138,8 @@ fn main() {
                   the backends: it needs the Docker engine and both images\n\
                   (`ITEST_BITCOIND_IMAGE`, `ITEST_LIGHTNINGD_IMAGE`, local or pullable).",
             missing: docker_daemons,
+            required: required.docker,
+            chosen: uses_docker,
         },
         Skip {
             name: "needs_native_daemons",
@@ -137,18 +149,43 @@ fn main() {
                   even if the docker backend would give a\n\
                   [`Network`](crate::Network) its daemons.",
             missing: native,
+            required: required.native,
+            chosen: uses_native,
         },
     ];
-    for skip in &mut all {
-        if let Some(reason) = &skip.missing {
-            if require {
-                skip.missing = None;
-            } else {
-                println!(
-                    "cargo::warning=itest: {}! tests are compiled as ignored: {reason} (set ITEST_REQUIRE=1 to make them fail instead)",
-                    skip.name
-                );
+    // One warning line, and only about what the chosen backends need: a
+    // native run is not told about Docker at every build (its ignored
+    // tests still name it).
+    let mut warnings: Vec<String> = [&bitcoind_choice, &lightningd_choice]
+        .into_iter()
+        .filter_map(|c| c.automatic.clone())
+        .collect();
+    let ignored: Vec<&str> = all
+        .iter()
+        .filter(|s| s.chosen && !s.required && s.missing.is_some())
+        .map(|s| s.name)
+        .collect();
+    if !ignored.is_empty() {
+        let mut reasons: Vec<String> = Vec::new();
+        let daemons = [&lightningd, &bitcoind, &bitcoin_cli];
+        let engine = if uses_docker { &docker } else { &None };
+        for reason in daemons.into_iter().chain([engine]).flatten() {
+            if !reasons.contains(reason) {
+                reasons.push(reason.clone());
             }
+        }
+        warnings.push(format!(
+            "{}! tests are compiled as ignored: {} (ITEST_REQUIRE=1 makes them fail instead)",
+            ignored.join("!, "),
+            reasons.join("; ")
+        ));
+    }
+    for warning in warnings {
+        println!("cargo::warning=itest: {warning}");
+    }
+    for skip in &mut all {
+        if skip.required {
+            skip.missing = None;
         }
     }
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -182,11 +219,6 @@ fn watch_engine_address() {
     }
 }
 
-/// The backend the environment asks for; a misspelt value stops the build.
-fn backend(var: &str) -> Backend {
-    Backend::from_env(var).unwrap_or_else(|e| panic!("itest: {e}"))
-}
-
 /// The reasons of everything missing, in one line; `None` if nothing is.
 fn join(reasons: impl IntoIterator<Item = Option<String>>) -> Option<String> {
     let reasons: Vec<String> = reasons.into_iter().flatten().collect();
@@ -216,12 +248,12 @@ impl Machine {
     /// `None` if `tool` is found here, else why not.
     fn binary(&self, tool: Tool) -> Option<String> {
         println!("cargo::rerun-if-env-changed={}", tool.env);
-        match tool.resolve(std::env::var_os(tool.env), self.path.clone()) {
-            Some(found) => {
+        match tool.find(std::env::var_os(tool.env), self.path.clone()) {
+            Ok(found) => {
                 println!("cargo::rerun-if-changed={}", found.display());
                 None
             }
-            None => Some(tool.missing_message()),
+            Err(missing) => Some(missing),
         }
     }
 
@@ -248,23 +280,23 @@ impl Machine {
         probe::engine::image_available(&probe::engine::docker_host()?, image, var)
     }
 
-    /// `None` if the daemon can run on the backend `backend_var` chooses:
-    /// its binary here, or the engine with its image.
-    fn daemon(
-        &self,
-        backend_var: &str,
-        tool: Tool,
-        image_var: &str,
-        default_image: &str,
-    ) -> Option<String> {
-        match backend(backend_var) {
-            Backend::Native => self.binary(tool),
-            Backend::Docker => {
-                let image = probe::images::from_env(image_var, default_image);
-                self.image(&image, image_var)
-                    .err()
-                    .map(|why| format!("{} in a container: {why}", tool.name))
-            }
+    /// The backend `daemon` runs on (see `probe::backend::Daemon::choose`);
+    /// a misspelt variable stops the build.
+    fn choose(&self, daemon: &Daemon) -> Choice {
+        daemon
+            .choose(|image| self.image(image, daemon.image_var))
+            .unwrap_or_else(|e| panic!("itest: {e}"))
+    }
+
+    /// `None` if `daemon` can run on the backend of `choice`: its binary
+    /// here, or the engine with its image; else why not.
+    fn daemon(&self, daemon: &Daemon, choice: &Choice) -> Option<String> {
+        match choice.backend {
+            Backend::Native => choice.missing.clone().or_else(|| self.binary(daemon.tool)),
+            Backend::Docker => self
+                .image(&daemon.image(), daemon.image_var)
+                .err()
+                .map(|why| format!("{} in a container: {why}", daemon.tool.name)),
         }
     }
 }

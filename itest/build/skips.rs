@@ -17,6 +17,11 @@ pub struct Skip {
     pub name: &'static str,
     pub doc: &'static str,
     pub missing: Option<String>,
+    /// `ITEST_REQUIRE` makes its tests run whatever is missing.
+    pub required: bool,
+    /// It concerns a backend a daemon runs on, so what it misses is worth
+    /// a build warning (the ignore reason says it in any case).
+    pub chosen: bool,
 }
 
 /// The text of every macro in `skips`.

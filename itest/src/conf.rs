@@ -6,11 +6,12 @@
 //! `Conf::default()` / `NodeConf::default()` and change fields.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::chain_proxy::Feerates;
 use crate::daemon::native::guard::OrphanGuard;
-use crate::probe::backend::{Backend, DockerMode, BITCOIND_BACKEND_VAR, LIGHTNINGD_BACKEND_VAR};
+use crate::probe::backend::{Backend, Daemon, DockerMode, BITCOIND_DAEMON, LIGHTNINGD_DAEMON};
 use crate::probe::images::{
     self, BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE,
     LIGHTNINGD_IMAGE_VAR,
@@ -91,10 +92,13 @@ pub struct Conf {
     /// 30 s.
     pub libfaketime: Option<PathBuf>,
     /// Where bitcoind runs. Default: `ITEST_BITCOIND_BACKEND`, else
-    /// `ITEST_BACKEND` (`native` or `docker`), else native.
+    /// `ITEST_BACKEND` (`native` or `docker`); with neither set, natively
+    /// if `bitcoind` is found here, else in a container if a Docker engine
+    /// answers with the image (said once on stderr), else natively (and
+    /// the tests needing it skip, naming what is missing).
     pub bitcoind_backend: Backend,
     /// Where every lightningd runs. Default: `ITEST_LIGHTNINGD_BACKEND`,
-    /// else `ITEST_BACKEND`, else native.
+    /// else `ITEST_BACKEND`, else chosen as [`Conf::bitcoind_backend`] is.
     pub lightningd_backend: Backend,
     /// bitcoind's image on the docker backend, `name:tag`; any image with
     /// `bitcoind` on its PATH. Default: `ITEST_BITCOIND_IMAGE`, else a
@@ -155,8 +159,8 @@ impl Default for Conf {
                 Some(path) => Some(path),
                 None => find_libfaketime(),
             },
-            bitcoind_backend: env_backend(BITCOIND_BACKEND_VAR),
-            lightningd_backend: env_backend(LIGHTNINGD_BACKEND_VAR),
+            bitcoind_backend: chosen_backend(&BITCOIND_DAEMON),
+            lightningd_backend: chosen_backend(&LIGHTNINGD_DAEMON),
             bitcoind_image: images::from_env(BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE),
             lightningd_image: images::from_env(LIGHTNINGD_IMAGE_VAR, DEFAULT_LIGHTNINGD_IMAGE),
             docker_mode: DockerMode::from_env().unwrap_or_else(|e| panic!("itest: {e}")),
@@ -261,6 +265,18 @@ pub struct NodeConf {
     /// The node may crash or exit non-zero without failing the test
     /// (pyln-testing's `may_fail`). Its log lines are still checked.
     pub may_fail: bool,
+    /// The node's start is expected to fail (pyln-testing's
+    /// `expect_fail`): when it does, [`Network::with_conf`] and
+    /// [`Network::add_node`] still succeed, with the node stopped (its
+    /// [`Node::exit_status`], [`Node::stderr`] and log tell how it ended),
+    /// and a test that passes leaves no directory behind. Implies
+    /// [`NodeConf::may_fail`].
+    ///
+    /// [`Network::with_conf`]: crate::Network::with_conf
+    /// [`Network::add_node`]: crate::Network::add_node
+    /// [`Node::exit_status`]: crate::Node::exit_status
+    /// [`Node::stderr`]: crate::Node::stderr
+    pub expect_fail: bool,
     /// The feerates the node's bitcoind proxy answers lightningd's fee
     /// estimates with ([`Node::bitcoind_proxy`](crate::Node::bitcoind_proxy)).
     /// Default: [`Feerates::default`] (pyln-testing's: 15000, 11000, 7500
@@ -327,6 +343,7 @@ impl Default for NodeConf {
             log_level: None,
             allow_log: Vec::new(),
             may_fail: false,
+            expect_fail: false,
             feerates: Some(Feerates::default()),
             may_reconnect: false,
             allow_warning: false,
@@ -352,16 +369,15 @@ impl NodeConf {
     }
 
     /// Loads the plugin at `path` at startup with these options
-    /// (`--name=value` each).
-    pub fn with_plugin<N, V>(
+    /// (`--name=value` each): `with_plugin(path, [("opt", "v")])`, or
+    /// `with_plugin(path, [])` for none. Options built at run time
+    /// (`String`s): [`NodeConf::with_plugin_conf`] and
+    /// [`PluginConf::with_option`].
+    pub fn with_plugin<'a>(
         mut self,
         path: impl Into<PathBuf>,
-        options: impl IntoIterator<Item = (N, V)>,
-    ) -> Self
-    where
-        N: Into<String>,
-        V: Into<String>,
-    {
+        options: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
         let mut plugin = PluginConf::new(path);
         for (n, v) in options {
             plugin = plugin.with_option(n, v);
@@ -406,6 +422,13 @@ impl NodeConf {
     /// Lets this node crash or exit non-zero without failing the test at
     /// teardown (its log is still checked).
     pub fn may_fail(mut self) -> Self {
+        self.may_fail = true;
+        self
+    }
+
+    /// Expects this node's start to fail; see [`NodeConf::expect_fail`].
+    pub fn expect_fail(mut self) -> Self {
+        self.expect_fail = true;
         self.may_fail = true;
         self
     }
@@ -543,6 +566,10 @@ pub struct PluginConf {
     pub options: Vec<(String, String)>,
     /// Environment variables for this plugin only.
     pub env: Vec<(String, String)>,
+    /// The plugin may die, or never finish starting, without failing the
+    /// node's start. By default a node whose startup plugin is not active
+    /// once lightningd is up fails to start, naming the plugin.
+    pub may_fail: bool,
 }
 
 impl PluginConf {
@@ -552,7 +579,14 @@ impl PluginConf {
             path: path.into(),
             options: Vec::new(),
             env: Vec::new(),
+            may_fail: false,
         }
+    }
+
+    /// Lets the plugin die or hang at startup; see [`PluginConf::may_fail`].
+    pub fn may_fail(mut self) -> Self {
+        self.may_fail = true;
+        self
     }
 
     /// Adds `--name=value`.
@@ -581,10 +615,30 @@ fn env_path(var: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// The backend `var` (or `ITEST_BACKEND`) asks for. A misspelt value
-/// panics: silently running natively would hide it.
-fn env_backend(var: &str) -> Backend {
-    Backend::from_env(var).unwrap_or_else(|e| panic!("itest: {e}"))
+/// The backend for `daemon` (see [`Daemon::choose`]): a variable's, else
+/// natively where its binary is here, else in a container where the Docker
+/// engine can run its image. Chosen once per process, and said once on
+/// stderr when a container stands in for a missing binary. A misspelt
+/// variable panics: silently running natively would hide it.
+fn chosen_backend(daemon: &'static Daemon) -> Backend {
+    static CHOSEN: [OnceLock<Backend>; 2] = [OnceLock::new(), OnceLock::new()];
+    let slot = &CHOSEN[usize::from(daemon.backend_var == LIGHTNINGD_DAEMON.backend_var)];
+    *slot.get_or_init(|| {
+        let choice = daemon
+            .choose(|image| {
+                crate::probe::engine::check()?;
+                let host = crate::probe::engine::docker_host()?;
+                crate::probe::engine::image_available(&host, image, daemon.image_var)
+            })
+            .unwrap_or_else(|e| panic!("itest: {e}"));
+        if let Some(note) = &choice.automatic {
+            // Straight to the process's stderr, past libtest's capture: the
+            // choice concerns the whole run, not one test.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "itest: {note}");
+        }
+        choice.backend
+    })
 }
 
 /// The cargo target dir the running test binary was built into
@@ -630,7 +684,9 @@ mod tests {
             .with_plugin("/p/one.py", [("x", "1")])
             .with_option("--aliasx=b")
             .with_option("alias")
-            .with_plugin_conf(PluginConf::new("/p/two.py"));
+            .with_plugin_conf(PluginConf::new("/p/two.py"))
+            // No options: `[]` needs no type annotation.
+            .with_plugin("/p/three.py", []);
         let order: Vec<String> = node
             .args
             .iter()
@@ -641,15 +697,23 @@ mod tests {
             .collect();
         assert_eq!(
             order,
-            ["--alias=a", "/p/one.py", "--aliasx=b", "alias", "/p/two.py"]
+            [
+                "--alias=a",
+                "/p/one.py",
+                "--aliasx=b",
+                "alias",
+                "/p/two.py",
+                "/p/three.py"
+            ]
         );
         assert_eq!(node.remove_option("--alias"), 2);
         assert_eq!(node.options().collect::<Vec<_>>(), ["--aliasx=b"]);
         assert_eq!(node.remove_plugin("one.py"), 1);
         assert_eq!(
             node.plugins().map(|p| &p.path).collect::<Vec<_>>(),
-            ["/p/two.py"]
+            ["/p/two.py", "/p/three.py"]
         );
+        assert!(node.plugins().last().unwrap().options.is_empty());
     }
 
     #[test]

@@ -32,7 +32,7 @@ fn network(nodes: Vec<NodeConf>) -> (TempDir, Network) {
 }
 
 fn with_plugin(node: NodeConf) -> NodeConf {
-    node.with_plugin(plugin(), Vec::<(String, String)>::new())
+    node.with_plugin(plugin(), [])
 }
 
 cln_itest::needs_lightningd! {

@@ -146,7 +146,7 @@ fn plain_text_patterns_match_json_in_log_lines() {
     let mut conf = Conf::with_nodes(1);
     conf.nodes[0] = NodeConf::default().with_plugin(
         fixture("misbehave_on_call.py"),
-        Vec::<(String, String)>::new(),
+        [],
     );
     let net = Network::with_conf(&conf).expect("starting one node");
     let l1 = net.node(0);

@@ -17,10 +17,7 @@ use support::fixture;
 fn one_node(node: NodeConf) -> (TempDir, Network) {
     let root = tempfile::tempdir().unwrap();
     let mut conf = Conf::with_nodes(1);
-    conf.nodes[0] = node.with_plugin(
-        fixture("misbehave_on_call.py"),
-        Vec::<(String, String)>::new(),
-    );
+    conf.nodes[0] = node.with_plugin(fixture("misbehave_on_call.py"), []);
     conf.tmp_root = Some(root.path().to_path_buf());
     let net = Network::with_conf(&conf).expect("starting one node");
     (root, net)

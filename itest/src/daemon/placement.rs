@@ -466,7 +466,7 @@ fn resolve_in(
                 tool.name,
                 value
             ),
-            None => bail!("{}", tool.missing_message()),
+            None => bail!("{}", tool.missing_message(None)),
         },
     }
 }

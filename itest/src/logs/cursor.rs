@@ -162,6 +162,9 @@ impl LogCursor {
             quoted(patterns.iter())
         );
         let mut matcher = Matcher::new(&regexes);
+        // Lines before `from` never change: looked at once, on the first
+        // miss, for the timeout's message.
+        let mut before: Option<String> = None;
         let waited = wait_until(&what, timeout, |last| {
             // Asked before reading: whatever was written before the writer
             // ended is in the file by the time it is read.
@@ -175,8 +178,14 @@ impl LogCursor {
                 }
                 Assignment::Partial { unmatched } => {
                     let missing = quoted(unmatched.iter().map(|&p| &patterns[p]));
-                    let searched =
-                        format!("searched from line {} of {}", from + 1, self.lines.len());
+                    let before = before.get_or_insert_with(|| {
+                        self.matches_before(from, &regexes, patterns, &unmatched)
+                    });
+                    let searched = format!(
+                        "searched from line {} of {}{before}",
+                        from + 1,
+                        self.lines.len()
+                    );
                     if let LogState::Complete(why) = now {
                         return Err(why.note(format!(
                             "so nothing more can be logged: {searched}, no line for {missing} \
@@ -192,6 +201,36 @@ impl LogCursor {
             Some(_) => e,
             None => e.note(self.tail(TAIL_LINES)),
         })
+    }
+
+    /// For a wait's message: the last line before `from` matching each of
+    /// the `unmatched` patterns, which the wait cannot see, and how to
+    /// search from earlier. Empty if there is none.
+    fn matches_before(
+        &self,
+        from: usize,
+        regexes: &[Regex],
+        patterns: &[Pattern],
+        unmatched: &[usize],
+    ) -> String {
+        let found: Vec<String> = unmatched
+            .iter()
+            .filter_map(|&p| {
+                let line = self.lines[..from]
+                    .iter()
+                    .rposition(|l| regexes[p].is_match(l))?;
+                Some(format!("{} matches line {}", patterns[p], line + 1))
+            })
+            .collect();
+        if found.is_empty() {
+            return String::new();
+        }
+        format!(
+            " ({}, before the cursor: a wait only sees lines after the last line an earlier wait matched; \
+             take a mark with log_mark() before the action and wait with wait_for_log_since(&mark, ..), \
+             or search the whole log with LogMark::start() or is_in_log)",
+            found.join(", ")
+        )
     }
 
     /// The first line anywhere in the log (not only after the cursor) that
@@ -490,6 +529,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_timeout_names_a_matching_line_before_the_cursor_and_how_to_reach_it() {
+        let (_dir, path) = log_with(&["plugin started", "noise", "ready", "more"]);
+        let mut log = LogCursor::new(&path);
+        assert_eq!(log.wait_for_log("ready", SHORT).unwrap(), "ready");
+        let text = format!(
+            "{:#}",
+            log.wait_for_log("plugin started", SHORT).unwrap_err()
+        );
+        assert!(text.contains("searched from line 4 of 4"), "{text}");
+        assert!(text.contains("`plugin started` matches line 1"), "{text}");
+        assert!(text.contains("wait_for_log_since(&mark"), "{text}");
+        // Nothing before the cursor matches: nothing is claimed.
+        let text = format!("{:#}", log.wait_for_log("absent", SHORT).unwrap_err());
+        assert!(!text.contains("before the cursor"), "{text}");
     }
 
     #[test]

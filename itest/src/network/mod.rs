@@ -188,12 +188,12 @@ impl Network {
             .map(|(n, _)| n)
             .collect();
         for node in &to_start {
-            node.launch()?;
+            node.launch().or_else(|e| node.failed_as_expected(e))?;
         }
         std::thread::scope(|s| {
             let waits: Vec<_> = to_start
                 .iter()
-                .map(|n| s.spawn(move || n.wait_ready()))
+                .map(|n| s.spawn(move || n.wait_ready().or_else(|e| n.failed_as_expected(e))))
                 .collect();
             waits
                 .into_iter()
@@ -240,7 +240,7 @@ impl Network {
             self.prepare_node(conf, placed, bin)?
         };
         if start {
-            node.start()?;
+            node.start().or_else(|e| node.failed_as_expected(e))?;
         }
         Ok(node)
     }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{lock, Ended, Node, TAIL_LINES};
+use super::{lock, startup_plugins, Ended, Node, TAIL_LINES};
 use crate::daemon::boundary::{Daemon, DaemonSpec, ExitStatus, Side};
 use crate::error::{Error, Result, StartError};
 use crate::findings::{self, Exit, Finding};
@@ -169,6 +169,7 @@ impl Node {
             .collect();
         spec.socket = Some(self.rpc.socket_path().to_path_buf());
         running.stderr_from = self.stderr_len();
+        running.plugins = startup_plugins::expected(&conf, &plugins);
         match self.placement.launch(&spec) {
             Ok(daemon) => {
                 let here = self
@@ -199,6 +200,7 @@ impl Node {
                 None,
             ));
         }
+        let started = Instant::now();
         let ready = self.bitcoind.height().and_then(|min_height| {
             let what = format!(
                 "{}: getinfo without sync warnings and blockheight >= {min_height}",
@@ -230,12 +232,20 @@ impl Node {
                 }
             })
         });
-        ready.map_err(|e| {
+        let plugins = lock(&self.running).plugins.clone();
+        let checked = match ready {
+            Ok(()) => {
+                let left = self.timeout.saturating_sub(started.elapsed());
+                self.check_plugins(&plugins, left)
+            }
+            Err(e) => Err(format!("{e}{}", self.plugin_diagnosis(&plugins))),
+        };
+        checked.map_err(|reason| {
             let exited = self.current_exit();
             self.kill();
             // Killed now if it had not exited: then the kill is how it ended.
             let status = exited.or_else(|| self.exit_status());
-            self.start_error(e.to_string(), status)
+            self.start_error(reason, status)
         })?;
         self.note_ready();
         Ok(())
@@ -249,6 +259,18 @@ impl Node {
             stderr: self.stderr().unwrap_or_default(),
             log_tail: self.log_tail(TAIL_LINES),
         })
+    }
+
+    /// `Ok` when `err` is this node's failure to start and its
+    /// configuration expects one ([`NodeConf::expect_fail`]), else `err`.
+    ///
+    /// [`NodeConf::expect_fail`]: crate::NodeConf::expect_fail
+    pub(crate) fn failed_as_expected(&self, err: Error) -> Result<()> {
+        if err.start_error().is_some() && lock(&self.conf).expect_fail {
+            Ok(())
+        } else {
+            Err(err)
+        }
     }
 
     /// Starts the node and waits until it is ready (synced with bitcoind):

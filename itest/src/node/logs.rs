@@ -45,6 +45,11 @@ impl NodeLog {
         }
     }
 
+    /// Lines in the log when lightningd was last launched.
+    pub(crate) fn launched_at(&self) -> usize {
+        self.launched_at
+    }
+
     /// Every line of the log.
     pub(crate) fn lines(&mut self) -> Result<&[String]> {
         self.cursor.lines()

@@ -27,6 +27,7 @@ pub(crate) mod lifecycle;
 mod logs;
 mod memleak;
 mod plugins;
+mod startup_plugins;
 mod stderr;
 mod wrappers;
 
@@ -95,6 +96,9 @@ struct Running {
     exits: Vec<Exit>,
     /// Where this run's output starts in the stderr file.
     stderr_from: u64,
+    /// The startup plugins this run must have running (see
+    /// `startup_plugins`).
+    plugins: Vec<PathBuf>,
 }
 
 /// How a taken lightningd process had ended.
@@ -425,10 +429,23 @@ impl Node {
 fn tolerance(name: &str, conf: &NodeConf, bin: &LightningdBin) -> Result<Tolerance> {
     faults::check(name, conf, bin)?;
     memleak::note_if_skipped(name, conf, bin);
+    // A plugin allowed to fail may be killed by lightningd too.
+    let killed = conf
+        .plugins()
+        .filter(|p| p.may_fail)
+        .filter_map(|p| p.path.file_name())
+        .map(|f| {
+            format!(
+                "plugin-{}: Killing plugin: ",
+                regex::escape(&f.to_string_lossy())
+            )
+        });
     let allow_log = conf
         .allow_log
         .iter()
-        .map(|r| regex::Regex::new(r).with_context(|| format!("{name}: allow_log `{r}`")))
+        .cloned()
+        .chain(killed)
+        .map(|r| regex::Regex::new(&r).with_context(|| format!("{name}: allow_log `{r}`")))
         .collect::<Result<_>>()?;
     Ok(Tolerance {
         allow_log,

@@ -10,11 +10,21 @@ use crate::error::{Error, Result};
 impl Node {
     /// `plugin start` with the plugin's options as named parameters (values
     /// sent as JSON strings; lightningd parses them with the option's type).
+    /// A failure names the plugin and quotes what lightningd logged about
+    /// it and lightningd's stderr, which the plugin shares; a plugin that
+    /// never answers gets no reply before lightningd's own limit (120 s on
+    /// v25.02 and later), so the call's limit usually passes first.
     pub fn plugin_start(&self, path: impl AsRef<Path>, options: &[(&str, &str)]) -> Result<Value> {
-        self.check_visible(path.as_ref())?;
+        let stderr_from = self.stderr_len();
+        self.start_plugin(path.as_ref(), options)
+            .map_err(|e| e.note(self.plugin_start_failure(path.as_ref(), stderr_from)))
+    }
+
+    fn start_plugin(&self, path: &Path, options: &[(&str, &str)]) -> Result<Value> {
+        self.check_visible(path)?;
         let mut params = Map::new();
         params.insert("subcommand".into(), json!("start"));
-        params.insert("plugin".into(), json!(path.as_ref()));
+        params.insert("plugin".into(), json!(path));
         for (name, value) in options {
             params.insert((*name).to_string(), json!(value));
         }

@@ -20,6 +20,16 @@ impl Node {
     /// after it exited, e.g. after a failed start). Empty if nothing.
     pub fn stderr(&self) -> Result<String> {
         let from = lock(&self.running).stderr_from;
+        self.stderr_from(from)
+    }
+
+    /// What lightningd wrote on stderr from byte `from` of the file on;
+    /// empty if that cannot be read.
+    pub(super) fn stderr_since(&self, from: u64) -> String {
+        self.stderr_from(from).unwrap_or_default()
+    }
+
+    fn stderr_from(&self, from: u64) -> Result<String> {
         let path = self.stderr_path();
         let mut file = match std::fs::File::open(&path) {
             Ok(file) => file,

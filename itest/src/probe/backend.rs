@@ -4,6 +4,12 @@
 
 use std::fmt;
 
+use super::images::{
+    self, BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE,
+    LIGHTNINGD_IMAGE_VAR,
+};
+use super::lookup::{Tool, BITCOIND, LIGHTNINGD};
+
 /// Where a daemon runs. See [`Conf::bitcoind_backend`] and
 /// [`Conf::lightningd_backend`].
 ///
@@ -22,18 +28,20 @@ pub enum Backend {
 impl Backend {
     /// The backend the environment asks for one daemon: `specific_var`
     /// (`ITEST_BITCOIND_BACKEND` or `ITEST_LIGHTNINGD_BACKEND`), else
-    /// `ITEST_BACKEND`, else native. A value other than `native` or
-    /// `docker` is an error naming the variable.
-    pub(crate) fn from_env(specific_var: &str) -> Result<Self, String> {
+    /// `ITEST_BACKEND`; `None` if neither is set. A value other than
+    /// `native` or `docker` is an error naming the variable.
+    pub(crate) fn asked(specific_var: &str) -> Result<Option<Self>, String> {
         for var in [specific_var, "ITEST_BACKEND"] {
             match std::env::var(var) {
                 Ok(value) if !value.trim().is_empty() => {
-                    return Self::parse(&value).map_err(|e| format!("{var}: {e}"))
+                    return Self::parse(&value)
+                        .map(Some)
+                        .map_err(|e| format!("{var}: {e}"))
                 }
                 _ => {}
             }
         }
-        Ok(Self::Native)
+        Ok(None)
     }
 
     /// `native` or `docker` (case-insensitive).
@@ -53,6 +61,105 @@ impl fmt::Display for Backend {
         f.write_str(match self {
             Self::Native => "native",
             Self::Docker => "docker",
+        })
+    }
+}
+
+/// One of the two daemons the harness runs, with what decides its
+/// backend: a variable, else whether its binary is here, else whether the
+/// Docker engine can run its image.
+#[derive(Debug, Clone, Copy)]
+pub struct Daemon {
+    /// The variable choosing this daemon's backend (before `ITEST_BACKEND`).
+    pub backend_var: &'static str,
+    /// Its binary on this machine.
+    pub tool: Tool,
+    /// The variable naming its image.
+    pub image_var: &'static str,
+    /// Its image when `image_var` is unset.
+    pub default_image: &'static str,
+}
+
+/// bitcoind: [`BITCOIND_BACKEND_VAR`], `BITCOIND`, `ITEST_BITCOIND_IMAGE`.
+pub const BITCOIND_DAEMON: Daemon = Daemon {
+    backend_var: BITCOIND_BACKEND_VAR,
+    tool: BITCOIND,
+    image_var: BITCOIND_IMAGE_VAR,
+    default_image: DEFAULT_BITCOIND_IMAGE,
+};
+
+/// lightningd: [`LIGHTNINGD_BACKEND_VAR`], `LIGHTNINGD`,
+/// `ITEST_LIGHTNINGD_IMAGE`.
+pub const LIGHTNINGD_DAEMON: Daemon = Daemon {
+    backend_var: LIGHTNINGD_BACKEND_VAR,
+    tool: LIGHTNINGD,
+    image_var: LIGHTNINGD_IMAGE_VAR,
+    default_image: DEFAULT_LIGHTNINGD_IMAGE,
+};
+
+/// The backend chosen for a daemon, and what a user should be told of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    /// Where the daemon runs.
+    pub backend: Backend,
+    /// Set when no variable asked for a backend and the binary was not
+    /// found here, so a container stands in: the one line that says so.
+    pub automatic: Option<String>,
+    /// Set when no variable asked, the binary is not here and no container
+    /// can stand in: why not, as one line (its tests skip with it).
+    pub missing: Option<String>,
+}
+
+impl Daemon {
+    /// The image it runs from in a container.
+    pub fn image(&self) -> String {
+        images::from_env(self.image_var, self.default_image)
+    }
+
+    /// Chooses the backend: the one a variable asks for; else natively,
+    /// where the binary is found here; else in a container, where
+    /// `container(image)` says the engine answers and has (or can pull)
+    /// the image; else natively, with why neither works in
+    /// [`Choice::missing`]. Only a misspelt variable is an error.
+    pub fn choose(
+        &self,
+        container: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Result<Choice, String> {
+        if let Some(backend) = Backend::asked(self.backend_var)? {
+            return Ok(Choice {
+                backend,
+                automatic: None,
+                missing: None,
+            });
+        }
+        let found = self
+            .tool
+            .find(std::env::var_os(self.tool.env), std::env::var_os("PATH"));
+        let Err(not_here) = found else {
+            return Ok(Choice {
+                backend: Backend::Native,
+                automatic: None,
+                missing: None,
+            });
+        };
+        let image = self.image();
+        Ok(match container(&image) {
+            Ok(()) => Choice {
+                backend: Backend::Docker,
+                automatic: Some(format!(
+                    "no {name} on this machine ({not_here}), so {name} runs in containers from image {image} (set {var}=native or ITEST_BACKEND=native to refuse that)",
+                    name = self.tool.name,
+                    var = self.backend_var,
+                )),
+                missing: None,
+            },
+            Err(why) => Choice {
+                backend: Backend::Native,
+                automatic: None,
+                missing: Some(format!(
+                    "{not_here}; nor can it run in a container instead: {why}"
+                )),
+            },
         })
     }
 }

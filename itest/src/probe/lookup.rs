@@ -29,13 +29,31 @@ pub const BITCOIN_CLI: Tool = Tool {
 
 impl Tool {
     /// The message shown when the tool is missing: both as the `ignore`
-    /// reason (build.rs) and as the panic text at run time.
-    pub fn missing_message(&self) -> String {
-        format!(
-            "{name} not found: run inside `nix develop`, put {name} on PATH, or set {env}=/path/to/{name}",
-            name = self.name,
-            env = self.env
-        )
+    /// reason (build.rs) and as the error at run time. Names what was
+    /// tried: the variable's value, or the `PATH` searched.
+    pub fn missing_message(&self, env_value: Option<&OsString>) -> String {
+        let name = self.name;
+        let env = self.env;
+        match env_value.filter(|v| !v.is_empty()) {
+            Some(value) => format!(
+                "{env}={} is not an executable file{}: fix {env}, or unset it to use the {name} on PATH",
+                value.to_string_lossy(),
+                if PathBuf::from(value).components().count() > 1 { "" } else { " on PATH" },
+            ),
+            None => format!(
+                "{name} not found on PATH ({env} unset): run inside `nix develop`, put {name} on PATH, or set {env}=/path/to/{name}"
+            ),
+        }
+    }
+
+    /// [`Tool::resolve`], or why not ([`Tool::missing_message`]).
+    pub fn find(
+        &self,
+        env_value: Option<OsString>,
+        path_var: Option<OsString>,
+    ) -> Result<PathBuf, String> {
+        self.resolve(env_value.clone(), path_var)
+            .ok_or_else(|| self.missing_message(env_value.as_ref()))
     }
 
     /// Resolves the tool: the env variable wins (a bare name in it is looked

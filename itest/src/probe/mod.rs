@@ -15,3 +15,4 @@ pub mod engine_host;
 pub mod images;
 pub mod lookup;
 pub mod properties;
+pub mod require;
