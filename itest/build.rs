@@ -90,6 +90,13 @@ fn main() {
     });
     let uses_docker = chosen.contains(&Backend::Docker);
     let uses_native = chosen.contains(&Backend::Native);
+    // A variable naming a binary that is not there is a mistake to fix,
+    // not a machine without the daemon: its tests run and fail, saying so.
+    let misset = |tool: Tool| {
+        std::env::var_os(tool.env).is_some_and(|v| !v.is_empty()) && machine.binary(tool).is_some()
+    };
+    let lightningd_misset = misset(LIGHTNINGD) || misset(BITCOIN_CLI);
+    let bitcoind_misset = misset(BITCOIND);
 
     let mut all = vec![
         Skip {
@@ -101,15 +108,17 @@ fn main() {
                   `ITEST_REQUIRE` names their backends). Works with `#[test]`, `#[tokio::test]` and\n\
                   `#[rstest]`.",
             missing: join([lightningd.clone(), bitcoind.clone(), bitcoin_cli.clone()]),
-            required: required.backend(lightningd_choice.backend)
-                && required.backend(bitcoind_choice.backend),
+            required: (required.backend(lightningd_choice.backend)
+                && required.backend(bitcoind_choice.backend))
+                || lightningd_misset
+                || bitcoind_misset,
             chosen: true,
         },
         Skip {
             name: "needs_bitcoind",
             doc: "Wraps a test that needs only bitcoind (see [`needs_lightningd!`]).",
             missing: bitcoind.clone(),
-            required: required.backend(bitcoind_choice.backend),
+            required: required.backend(bitcoind_choice.backend) || bitcoind_misset,
             chosen: true,
         },
         Skip {
@@ -149,7 +158,7 @@ fn main() {
                   even if the docker backend would give a\n\
                   [`Network`](crate::Network) its daemons.",
             missing: native,
-            required: required.native,
+            required: required.native || lightningd_misset || bitcoind_misset,
             chosen: uses_native,
         },
     ];
@@ -178,6 +187,13 @@ fn main() {
             "{}! tests are compiled as ignored: {} (ITEST_REQUIRE=1 makes them fail instead)",
             ignored.join("!, "),
             reasons.join("; ")
+        ));
+    }
+    for tool in [LIGHTNINGD, BITCOIND, BITCOIN_CLI].into_iter().filter(|t| misset(*t)) {
+        warnings.push(format!(
+            "{}: the tests that need it will run and fail (unset {} to skip them instead)",
+            tool.missing_message(std::env::var_os(tool.env).as_ref()),
+            tool.env
         ));
     }
     for warning in warnings {

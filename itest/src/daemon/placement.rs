@@ -462,9 +462,11 @@ fn resolve_in(
         Some(path) => Ok(path),
         None => match configured {
             Some(value) => bail!(
-                "{} {:?} is not an executable file (configured path)",
+                "{} {:?} is not an executable file (configured: Conf::{} or NodeConf's, whose default is {})",
                 tool.name,
-                value
+                value,
+                tool.name.replace('-', "_"),
+                tool.env
             ),
             None => bail!("{}", tool.missing_message(None)),
         },

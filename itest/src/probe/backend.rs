@@ -117,7 +117,8 @@ impl Daemon {
     }
 
     /// Chooses the backend: the one a variable asks for; else natively,
-    /// where the binary is found here; else in a container, where
+    /// where the binary is found here or its variable (`LIGHTNINGD`, ...)
+    /// names one; else in a container, where
     /// `container(image)` says the engine answers and has (or can pull)
     /// the image; else natively, with why neither works in
     /// [`Choice::missing`]. Only a misspelt variable is an error.
@@ -132,9 +133,9 @@ impl Daemon {
                 missing: None,
             });
         }
-        let found = self
-            .tool
-            .find(std::env::var_os(self.tool.env), std::env::var_os("PATH"));
+        let named = std::env::var_os(self.tool.env).filter(|v| !v.is_empty());
+        let explicit = named.is_some();
+        let found = self.tool.find(named, std::env::var_os("PATH"));
         let Err(not_here) = found else {
             return Ok(Choice {
                 backend: Backend::Native,
@@ -142,6 +143,15 @@ impl Daemon {
                 missing: None,
             });
         };
+        // A binary named by its variable is asked for natively: a wrong
+        // path is a mistake to report, not a reason to use a container.
+        if explicit {
+            return Ok(Choice {
+                backend: Backend::Native,
+                automatic: None,
+                missing: Some(not_here),
+            });
+        }
         let image = self.image();
         Ok(match container(&image) {
             Ok(()) => Choice {
