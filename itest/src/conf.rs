@@ -269,8 +269,10 @@ pub struct NodeConf {
     /// `expect_fail`): when it does, [`Network::with_conf`] and
     /// [`Network::add_node`] still succeed, with the node stopped (its
     /// [`Node::exit_status`], [`Node::stderr`] and log tell how it ended),
-    /// and a test that passes leaves no directory behind. Implies
-    /// [`NodeConf::may_fail`].
+    /// and a test that passes leaves no directory behind. Its exit and
+    /// its plugins killed by lightningd are no teardown findings (as with
+    /// [`NodeConf::may_fail`]); its startup plugins are still checked,
+    /// since one that is not running is a way for the start to fail.
     ///
     /// [`Network::with_conf`]: crate::Network::with_conf
     /// [`Network::add_node`]: crate::Network::add_node
@@ -429,7 +431,6 @@ impl NodeConf {
     /// Expects this node's start to fail; see [`NodeConf::expect_fail`].
     pub fn expect_fail(mut self) -> Self {
         self.expect_fail = true;
-        self.may_fail = true;
         self
     }
 

@@ -242,23 +242,30 @@ impl Node {
         };
         checked.map_err(|reason| {
             let exited = self.current_exit();
+            // Read before the kill: then its plugins only complain of the
+            // lost connection.
+            let mut error = self.start_error_parts(reason, None);
             self.kill();
             // Killed now if it had not exited: then the kill is how it ended.
-            let status = exited.or_else(|| self.exit_status());
-            self.start_error(reason, status)
+            error.status = exited.or_else(|| self.exit_status());
+            Error::start(error)
         })?;
         self.note_ready();
         Ok(())
     }
 
     fn start_error(&self, reason: String, status: Option<ExitStatus>) -> Error {
-        Error::start(StartError {
+        Error::start(self.start_error_parts(reason, status))
+    }
+
+    fn start_error_parts(&self, reason: String, status: Option<ExitStatus>) -> StartError {
+        StartError {
             node: self.name.clone(),
             reason,
             status,
             stderr: self.stderr().unwrap_or_default(),
             log_tail: self.log_tail(TAIL_LINES),
-        })
+        }
     }
 
     /// `Ok` when `err` is this node's failure to start and its

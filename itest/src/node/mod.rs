@@ -429,7 +429,8 @@ impl Node {
 fn tolerance(name: &str, conf: &NodeConf, bin: &LightningdBin) -> Result<Tolerance> {
     faults::check(name, conf, bin)?;
     memleak::note_if_skipped(name, conf, bin);
-    // A plugin allowed to fail may be killed by lightningd too.
+    // A plugin allowed to fail may be killed by lightningd too, and so
+    // may any plugin of a node whose start is expected to fail.
     let killed = conf
         .plugins()
         .filter(|p| p.may_fail)
@@ -439,7 +440,8 @@ fn tolerance(name: &str, conf: &NodeConf, bin: &LightningdBin) -> Result<Toleran
                 "plugin-{}: Killing plugin: ",
                 regex::escape(&f.to_string_lossy())
             )
-        });
+        })
+        .chain(conf.expect_fail.then(|| "plugin-.*: Killing plugin: ".to_string()));
     let allow_log = conf
         .allow_log
         .iter()
@@ -449,7 +451,7 @@ fn tolerance(name: &str, conf: &NodeConf, bin: &LightningdBin) -> Result<Toleran
         .collect::<Result<_>>()?;
     Ok(Tolerance {
         allow_log,
-        may_fail: conf.may_fail,
+        may_fail: conf.may_fail || conf.expect_fail,
         allow_warning: conf.allow_warning,
         allow_bad_gossip: conf.allow_bad_gossip,
         check_reconnects: faults::suppresses_reconnects(conf, bin),

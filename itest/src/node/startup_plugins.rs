@@ -104,7 +104,9 @@ impl Node {
     /// logged one, and its lines about the plugin.
     fn plugin_gone(&self, path: &Path) -> String {
         let lines = self.log_lines_about(path);
-        let verdict = lines.iter().rev().find_map(|l| {
+        // The first: lightningd may log a second one as it fails the
+        // request the plugin never answered.
+        let verdict = lines.iter().find_map(|l| {
             l.split_once("Killing plugin: ")
                 .map(|(_, v)| v.trim().to_string())
         });
@@ -131,7 +133,7 @@ impl Node {
         let mut out = String::new();
         for path in expected {
             let about = about(&lines, path);
-            if let Some(killed) = about.iter().rev().find(|l| l.contains("Killing plugin: ")) {
+            if let Some(killed) = about.iter().find(|l| l.contains("Killing plugin: ")) {
                 out.push_str(&format!("\nplugin {}: {}", path.display(), killed.trim()));
             }
         }
