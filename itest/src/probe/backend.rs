@@ -26,14 +26,14 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The backend the environment asks for one daemon: `specific_var`
+    /// The backend `env` asks for one daemon: `specific_var`
     /// (`ITEST_BITCOIND_BACKEND` or `ITEST_LIGHTNINGD_BACKEND`), else
     /// `ITEST_BACKEND`; `None` if neither is set. A value other than
     /// `native` or `docker` is an error naming the variable.
-    pub(crate) fn asked(specific_var: &str) -> Result<Option<Self>, String> {
+    fn asked_in(specific_var: &str, env: &Env) -> Result<Option<Self>, String> {
         for var in [specific_var, "ITEST_BACKEND"] {
-            match std::env::var(var) {
-                Ok(value) if !value.trim().is_empty() => {
+            match env(var).map(|v| v.to_string_lossy().into_owned()) {
+                Some(value) if !value.trim().is_empty() => {
                     return Self::parse(&value)
                         .map(Some)
                         .map_err(|e| format!("{var}: {e}"))
@@ -97,6 +97,9 @@ pub const LIGHTNINGD_DAEMON: Daemon = Daemon {
     default_image: DEFAULT_LIGHTNINGD_IMAGE,
 };
 
+/// An environment to read variables from (the process's, or a test's).
+type Env = dyn Fn(&str) -> Option<std::ffi::OsString>;
+
 /// The backend chosen for a daemon, and what a user should be told of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choice {
@@ -126,16 +129,25 @@ impl Daemon {
         &self,
         container: impl FnOnce(&str) -> Result<(), String>,
     ) -> Result<Choice, String> {
-        if let Some(backend) = Backend::asked(self.backend_var)? {
+        self.choose_in(&|v| std::env::var_os(v), container)
+    }
+
+    /// [`Daemon::choose`] with `env` as the environment.
+    fn choose_in(
+        &self,
+        env: &Env,
+        container: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Result<Choice, String> {
+        if let Some(backend) = Backend::asked_in(self.backend_var, env)? {
             return Ok(Choice {
                 backend,
                 automatic: None,
                 missing: None,
             });
         }
-        let named = std::env::var_os(self.tool.env).filter(|v| !v.is_empty());
+        let named = env(self.tool.env).filter(|v| !v.is_empty());
         let explicit = named.is_some();
-        let found = self.tool.find(named, std::env::var_os("PATH"));
+        let found = self.tool.find(named, env("PATH"));
         let Err(not_here) = found else {
             return Ok(Choice {
                 backend: Backend::Native,
@@ -249,6 +261,83 @@ mod tests {
         let err = Backend::parse("dokcer").unwrap_err();
         assert!(
             err.contains("dokcer") && err.contains("native or docker"),
+            "{err}"
+        );
+    }
+
+    /// An environment of `vars` only.
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<std::ffi::OsString> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.into())
+    }
+
+    #[test]
+    fn a_daemon_runs_natively_where_found_else_in_a_container_that_can_run_it() {
+        let bin = tempfile::tempdir().unwrap();
+        let lightningd = bin.path().join("lightningd");
+        std::fs::write(&lightningd, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&lightningd, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = bin.path().display().to_string();
+        let found = LIGHTNINGD_DAEMON
+            .choose_in(&env_of(&[("PATH", &path)]), |_| {
+                panic!("no engine is asked when the binary is here")
+            })
+            .unwrap();
+        assert_eq!(
+            (found.backend, found.automatic, found.missing),
+            (Backend::Native, None, None)
+        );
+
+        let nowhere = env_of(&[("PATH", "/nonexistent")]);
+        let docker = LIGHTNINGD_DAEMON.choose_in(&nowhere, |_| Ok(())).unwrap();
+        assert_eq!(docker.backend, Backend::Docker);
+        let note = docker.automatic.unwrap();
+        assert!(
+            note.contains("runs in containers from image")
+                && note.contains("ITEST_LIGHTNINGD_BACKEND=native"),
+            "{note}"
+        );
+
+        let neither = LIGHTNINGD_DAEMON
+            .choose_in(&nowhere, |_| Err("no engine".into()))
+            .unwrap();
+        assert_eq!(neither.backend, Backend::Native);
+        let missing = neither.missing.unwrap();
+        assert!(
+            missing.contains("not found on PATH") && missing.contains("no engine"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn a_variable_decides_and_a_named_binary_is_never_replaced_by_a_container() {
+        let asked = env_of(&[("ITEST_BACKEND", "docker"), ("PATH", "/nonexistent")]);
+        let docker = BITCOIND_DAEMON
+            .choose_in(&asked, |_| panic!("not probed"))
+            .unwrap();
+        assert_eq!((docker.backend, docker.automatic), (Backend::Docker, None));
+
+        let wrong = env_of(&[
+            ("LIGHTNINGD", "/no/such/lightningd"),
+            ("PATH", "/nonexistent"),
+        ]);
+        let native = LIGHTNINGD_DAEMON.choose_in(&wrong, |_| Ok(())).unwrap();
+        assert_eq!(native.backend, Backend::Native);
+        assert!(native
+            .missing
+            .unwrap()
+            .contains("LIGHTNINGD=/no/such/lightningd"));
+
+        let misspelt = env_of(&[("ITEST_LIGHTNINGD_BACKEND", "dokcer")]);
+        let err = LIGHTNINGD_DAEMON
+            .choose_in(&misspelt, |_| Ok(()))
+            .unwrap_err();
+        assert!(
+            err.contains("ITEST_LIGHTNINGD_BACKEND") && err.contains("dokcer"),
             "{err}"
         );
     }
