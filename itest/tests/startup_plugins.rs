@@ -126,3 +126,30 @@ fn a_start_expected_to_fail_leaves_the_network_up_and_no_directory_behind() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 }
+
+cln_itest::needs_lightningd! {
+#[test]
+fn plugin_start_failures_name_the_plugin_and_quote_its_stderr_and_lightningds_limit() {
+    let root = tempfile::tempdir().unwrap();
+    let mut conf = Conf::with_nodes(1);
+    conf.tmp_root = Some(root.path().to_path_buf());
+    // The silent plugin's call gives up at this limit, long before
+    // lightningd's own (60 or 120 s).
+    conf.timeout = Duration::from_secs(5);
+    conf.nodes[0] = NodeConf::default().allow_log("Killing plugin: ");
+    let net = Network::with_conf(&conf).expect("one node");
+    let l1 = net.node(0);
+
+    let crashing = fixture("crashes_at_start.py");
+    let text = format!("{:#}", l1.plugin_start(&crashing, &[]).unwrap_err());
+    assert!(text.contains(&format!("plugin {}", crashing.display())), "{text}");
+    assert!(text.contains("boom before getmanifest"), "{text}");
+    assert!(text.contains("Killing plugin: exited before replying to getmanifest"), "{text}");
+
+    let silent = fixture("never_answers.sh");
+    let text = format!("{:#}", l1.plugin_start(&silent, &[]).unwrap_err());
+    assert!(text.contains(&format!("plugin {}", silent.display())), "{text}");
+    let limit = if l1.version() >= cln_itest::Version::new(25, 2, 0) { "120 s" } else { "60 s" };
+    assert!(text.contains(&format!("gives a plugin {limit} to answer")), "{text}");
+}
+}
