@@ -127,12 +127,11 @@ async fn read_reply(stream: &mut UnixStream, id: &str) -> Result<Value, SocketEr
         frames.push(&chunk[..n]);
         while let Some(frame) = frames.next_frame() {
             let reply = match frame {
-                Frame::Object(bytes) | Frame::Inner(bytes) => {
-                    serde_json::from_slice::<Value>(&bytes).map_err(|e| SocketError::NotJson {
+                Frame::Object(message) => serde_json::from_slice::<Value>(&message.bytes)
+                    .map_err(|e| SocketError::NotJson {
                         reason: e.to_string(),
-                        shown: preview(&bytes),
-                    })?
-                }
+                        shown: preview(&message.bytes),
+                    })?,
                 Frame::Garbage(bytes) => {
                     return Err(SocketError::NotJson {
                         reason: "not a JSON object".into(),

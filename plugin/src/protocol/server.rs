@@ -121,31 +121,14 @@ impl<H: Handler> Session<H> {
 
     fn handle(&self, frame: Frame) -> Flow {
         let (rejected, shown, len) = match frame {
-            Frame::Object(bytes) => match Incoming::parse(&bytes) {
-                Ok(message) => {
+            Frame::Object(message) => match Incoming::parse(&message) {
+                Ok(incoming) => {
                     self.flush_garbage();
-                    return self.dispatch(message);
+                    return self.dispatch(incoming);
                 }
                 Err(rejected) => {
-                    let len = bytes.len() as u64;
-                    (rejected, bytes, len)
-                }
-            },
-            // A message a broken one swallowed is served; a piece of the
-            // broken one is not answered, whatever id it holds.
-            Frame::Inner(bytes) => match Incoming::parse(&bytes) {
-                Ok(message) => {
-                    self.flush_garbage();
-                    return self.dispatch(message);
-                }
-                Err(rejected) => {
-                    let reason = match rejected {
-                        Rejected::Answer { error, .. } => error.message,
-                        Rejected::Drop { reason } => reason,
-                    };
-                    let len = bytes.len() as u64;
-                    let reason = format!("a piece of a broken message: {reason}");
-                    (Rejected::Drop { reason }, bytes, len)
+                    let len = message.bytes.len() as u64;
+                    (rejected, message.bytes, len)
                 }
             },
             Frame::Broken {
