@@ -212,18 +212,25 @@ proptest! {
         messages in prop::collection::vec(json_object(), 1..4),
         cuts in prop::collection::vec(any::<usize>(), 0..8),
     ) {
-        // lightningd's framing, with one more message after the last one
-        // (a garbage prefix may wait for the next byte to be known broken).
+        // Once the garbage's own value is over (lightningd's tokenizer
+        // would go on reading an open object into what follows, and so do
+        // we), every message after it comes out, in lightningd's framing.
+        let mut probe = FrameReader::new();
+        probe.push(&garbage);
+        probe.push(b"\n\n");
+        while probe.next_frame().is_some() {}
+        if probe.pending().iter().any(|b| !b.is_ascii_whitespace()) {
+            return Ok(());
+        }
         let mut input = garbage.clone();
         for m in &messages {
             input.extend_from_slice(b"\n\n");
             input.extend_from_slice(compact(m).as_bytes());
         }
-        input.extend_from_slice(b"\n\n{}\n\n");
+        input.extend_from_slice(b"\n\n");
         let got = run(1 << 20, &input, &cuts).frames;
         let got = objects(&got);
-        let mut want: Vec<String> = messages.iter().map(|m| compact(m)).collect();
-        want.push("{}".into());
+        let want: Vec<String> = messages.iter().map(|m| compact(m)).collect();
         let tail: Vec<&[u8]> = got[got.len().saturating_sub(want.len())..].to_vec();
         let want: Vec<&[u8]> = want.iter().map(|s| s.as_bytes()).collect();
         prop_assert_eq!(tail, want, "garbage {:?}", String::from_utf8_lossy(&garbage));
@@ -258,7 +265,9 @@ proptest! {
         if cut == request.len() && request.len() <= limit {
             prop_assert_eq!(ours, 1, "the whole request was not answered");
         }
-        if limit == 1 << 20 {
+        // A cut request is bytes lightningd never sends: like lightningd's
+        // own reader, we may read what follows as the rest of it.
+        if limit == 1 << 20 && cut == request.len() && !tail.contains('{') {
             prop_assert!(
                 answered.iter().any(|a| a == "\"next\""), "next lost after {:?}", String::from_utf8_lossy(input)
             );
@@ -280,7 +289,7 @@ proptest! {
         prop_assert!(got.max_held <= bound, "held {} bytes, bound {}", got.max_held, bound);
         for frame in &got.frames {
             match frame {
-                Frame::Object(bytes) | Frame::Inner(bytes) => prop_assert!(bytes.len() <= limit),
+                Frame::Object(message) => prop_assert!(message.bytes.len() <= limit),
                 Frame::Oversized { head, len, .. } => {
                     prop_assert!(head.len() <= limit);
                     prop_assert!(*len > limit as u64);

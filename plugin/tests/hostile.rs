@@ -460,7 +460,7 @@ async fn a_run_of_broken_objects_is_one_log_line() {
         warnings(&plugin),
         vec![format!(
             "dropped {} bytes in {} pieces that could not be answered; the first: \
-             not valid JSON, no readable id (expected a string key at byte 1): \"{{\"",
+             not valid JSON, no readable id (a container where an object needs a key at byte 1): \"{{\"",
             (128 << 10) + 2,
             128 << 10
         )]

@@ -94,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
         }
         for frame in &split.frames {
             match frame {
-                Frame::Object(bytes) | Frame::Inner(bytes) => assert!(bytes.len() <= limit),
+                Frame::Object(message) => assert!(message.bytes.len() <= limit),
                 Frame::Oversized { len, .. } => assert!(*len > limit as u64),
                 _ => {}
             }

@@ -232,3 +232,12 @@ fn the_junk_that_made_resync_quadratic_costs_linear_work() {
         reader.work()
     );
 }
+
+#[test]
+fn nesting_past_the_limit_while_discarding_resumes() {
+    let mut input = b"{\"a\":".to_vec();
+    input.extend_from_slice(&[b'['; 300]);
+    input.extend_from_slice(b"x\n\n{\"b\":1}");
+    let got = summary(&frames_with(100, &[&input]));
+    assert_eq!(got.last().map(String::as_str), Some("obj {\"b\":1}"), "{got:?}");
+}
