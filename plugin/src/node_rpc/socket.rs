@@ -7,6 +7,7 @@
 //! [`MAX_REPLY`] bytes, and a socket that answers with something that is not
 //! JSON is reported as exactly that, with what it said.
 
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -75,7 +76,7 @@ pub async fn call(
     params: &Value,
     filter: Option<&Value>,
 ) -> Result<Value, SocketError> {
-    let mut stream = UnixStream::connect(socket)
+    let mut stream = connect(socket)
         .await
         .map_err(|e| SocketError::Connect(e.to_string()))?;
     let id = format!("myplugin:{method}#{}", std::process::id());
@@ -107,6 +108,41 @@ pub async fn call(
             reply.to_string().as_bytes(),
         ))),
     }
+}
+
+/// Room for a socket's path in `sockaddr_un` (`sun_path`), with its NUL.
+const SUN_PATH: usize = 108;
+
+/// Connects to the socket at `path` however long the path is, as
+/// lightning-cli does. lightningd `chdir()`s into its lightning-dir
+/// before it starts plugins (lightningd/options.c:1850 in v26.06.6) and
+/// binds `lightning-rpc` by that relative name (lightningd/jsonrpc.c:1453);
+/// lightning-cli `chdir()`s there too and connects by the relative name
+/// (cli/lightning-cli.c:728-743). We inherit lightningd's working
+/// directory, so a path under it is tried relative to it; a long path
+/// elsewhere is reached through a descriptor of its directory. A short
+/// path is used as it is.
+async fn connect(path: &Path) -> std::io::Result<UnixStream> {
+    if path.as_os_str().len() < SUN_PATH {
+        return UnixStream::connect(path).await;
+    }
+    if let Some(relative) = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .filter(|rel| !rel.as_os_str().is_empty() && rel.as_os_str().len() < SUN_PATH)
+    {
+        return UnixStream::connect(relative).await;
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return UnixStream::connect(path).await;
+    };
+    let dir = std::fs::File::open(dir)?;
+    let short = Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
+    let stream = UnixStream::connect(short).await;
+    drop(dir);
+    stream
 }
 
 /// Reads until the response to `id` (skipping notifications), at most
@@ -161,5 +197,32 @@ async fn read_reply(stream: &mut UnixStream, id: &str) -> Result<Value, SocketEr
         if received > MAX_REPLY {
             return Err(SocketError::TooLarge { limit: MAX_REPLY });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Case 5 of issue 21: a socket whose path is longer than `sun_path`
+    /// allows ("path must be shorter than SUN_LEN" before) is reached.
+    #[tokio::test]
+    async fn a_socket_path_longer_than_sun_path_is_reached() {
+        let base = tempfile::tempdir().unwrap();
+        let mut dir = base.path().to_path_buf();
+        while dir.as_os_str().len() <= 2 * SUN_PATH {
+            dir.push("a-directory-name-that-makes-the-path-long");
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let handle = std::fs::File::open(&dir).unwrap();
+        let bind_at = Path::new("/proc/self/fd")
+            .join(handle.as_raw_fd().to_string())
+            .join("lightning-rpc");
+        let listener = tokio::net::UnixListener::bind(&bind_at).unwrap();
+        let path = dir.join("lightning-rpc");
+        assert!(path.as_os_str().len() > SUN_PATH);
+        let server = tokio::spawn(async move { listener.accept().await.map(|_| ()) });
+        connect(&path).await.expect("connected through the long path");
+        server.await.unwrap().unwrap();
     }
 }
