@@ -97,13 +97,19 @@ async fn nothing_inside_a_message_is_a_message(#[case] params: &str) {
 /// waits for a reply to it; the plugin dropped such a message as ambiguous
 /// (and counted `"\u0069d"` as a second id).
 #[rstest]
-#[case::duplicate(r#"{"jsonrpc":"2.0","id":"first","method":"myplugin","params":["first"],"id":"second"}"#)]
-#[case::escaped_key(r#"{"jsonrpc":"2.0","id":"first","\u0069d":"other","method":"myplugin","params":["first"]}"#)]
+#[case::duplicate(
+    r#"{"jsonrpc":"2.0","id":"first","method":"myplugin","params":["first"],"id":"second"}"#
+)]
+#[case::escaped_key(
+    r#"{"jsonrpc":"2.0","id":"first","\u0069d":"other","method":"myplugin","params":["first"]}"#
+)]
 #[tokio::test]
 async fn the_first_raw_id_is_answered(#[case] message: &str) {
     let node = StandIn::start(Behaviour::Answer);
     let mut plugin = warm_plugin(&node).await;
-    plugin.write(format!("{message}\n\n{}", call("after"))).await;
+    plugin
+        .write(format!("{message}\n\n{}", call("after")))
+        .await;
     expect_served(&mut plugin, "first").await;
     expect_served(&mut plugin, "after").await;
 }
@@ -116,9 +122,8 @@ async fn an_oversized_message_with_a_long_id_is_answered() {
     let node = StandIn::start(Behaviour::Answer);
     let mut plugin = warm_plugin(&node).await;
     let id = format!("{}/cln:myplugin#3", "c".repeat(100 << 10));
-    let mut huge = format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":\"{id}\",\"method\":\"myplugin\",\"params\":[\""
-    );
+    let mut huge =
+        format!("{{\"jsonrpc\":\"2.0\",\"id\":\"{id}\",\"method\":\"myplugin\",\"params\":[\"");
     huge.push_str(&"x".repeat(65 << 20));
     huge.push_str("\"]}\n\n");
     plugin.write_in_background(huge + &call("after"));

@@ -162,28 +162,29 @@ async fn read_reply(stream: &mut UnixStream, id: &str) -> Result<Value, SocketEr
         received += n;
         frames.push(&chunk[..n]);
         while let Some(frame) = frames.next_frame() {
-            let reply = match frame {
-                Frame::Object(message) => serde_json::from_slice::<Value>(&message.bytes)
-                    .map_err(|e| SocketError::NotJson {
-                        reason: e.to_string(),
-                        shown: preview(&message.bytes),
-                    })?,
-                Frame::Garbage(bytes) => {
-                    return Err(SocketError::NotJson {
-                        reason: "not a JSON object".into(),
-                        shown: preview(&bytes),
-                    })
-                }
-                Frame::Broken {
-                    bytes, reason, at, ..
-                } => {
-                    return Err(SocketError::NotJson {
-                        reason: format!("{reason} at byte {at}"),
-                        shown: preview(&bytes),
-                    })
-                }
-                Frame::Oversized { limit, .. } => return Err(SocketError::TooLarge { limit }),
-            };
+            let reply =
+                match frame {
+                    Frame::Object(message) => serde_json::from_slice::<Value>(&message.bytes)
+                        .map_err(|e| SocketError::NotJson {
+                            reason: e.to_string(),
+                            shown: preview(&message.bytes),
+                        })?,
+                    Frame::Garbage(bytes) => {
+                        return Err(SocketError::NotJson {
+                            reason: "not a JSON object".into(),
+                            shown: preview(&bytes),
+                        })
+                    }
+                    Frame::Broken {
+                        bytes, reason, at, ..
+                    } => {
+                        return Err(SocketError::NotJson {
+                            reason: format!("{reason} at byte {at}"),
+                            shown: preview(&bytes),
+                        })
+                    }
+                    Frame::Oversized { limit, .. } => return Err(SocketError::TooLarge { limit }),
+                };
             match reply.get("id") {
                 None => continue, // a notification
                 Some(got) if got == id => return Ok(reply),
@@ -222,7 +223,9 @@ mod tests {
         let path = dir.join("lightning-rpc");
         assert!(path.as_os_str().len() > SUN_PATH);
         let server = tokio::spawn(async move { listener.accept().await.map(|_| ()) });
-        connect(&path).await.expect("connected through the long path");
+        connect(&path)
+            .await
+            .expect("connected through the long path");
         server.await.unwrap().unwrap();
     }
 }

@@ -352,7 +352,11 @@ impl Checker {
                 if !b.is_ascii_hexdigit() {
                     return Step::Invalid("invalid \\u escape in a string");
                 }
-                self.lex = if left == 1 { Lex::Str } else { Lex::Hex(left - 1) };
+                self.lex = if left == 1 {
+                    Lex::Str
+                } else {
+                    Lex::Hex(left - 1)
+                };
                 self.key_byte(b);
                 Step::More
             }

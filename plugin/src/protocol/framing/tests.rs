@@ -239,5 +239,9 @@ fn nesting_past_the_limit_while_discarding_resumes() {
     input.extend_from_slice(&[b'['; 300]);
     input.extend_from_slice(b"x\n\n{\"b\":1}");
     let got = summary(&frames_with(100, &[&input]));
-    assert_eq!(got.last().map(String::as_str), Some("obj {\"b\":1}"), "{got:?}");
+    assert_eq!(
+        got.last().map(String::as_str),
+        Some("obj {\"b\":1}"),
+        "{got:?}"
+    );
 }

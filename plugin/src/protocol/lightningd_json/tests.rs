@@ -20,7 +20,7 @@ fn check(text: &str) -> (usize, Step) {
 }
 
 /// The raw text of `field`'s value, when whole.
-fn member<'a>(text: &'a str, field: Field) -> Option<&'a str> {
+fn member(text: &str, field: Field) -> Option<&str> {
     let (_, _, checker) = check_with(text.as_bytes(), usize::MAX);
     match checker.member(field) {
         Span::Whole { start, end } => Some(&text[start as usize..end as usize]),
@@ -134,7 +134,10 @@ fn an_id_before_the_bad_byte_is_whole() {
 fn nesting_past_the_cap_is_invalid() {
     let text = format!("{{\"a\":{}", "[".repeat(10));
     let (at, step, _) = check_with(text.as_bytes(), 5);
-    assert_eq!(step, Step::Invalid("nested deeper than the message limit allows"));
+    assert_eq!(
+        step,
+        Step::Invalid("nested deeper than the message limit allows")
+    );
     assert_eq!(at, 5 + 4);
 }
 
@@ -143,7 +146,11 @@ fn a_deep_stack_costs_a_bit_per_level() {
     let text = format!("{{\"a\":{}", "[".repeat(100_000));
     let (_, step, checker) = check_with(text.as_bytes(), usize::MAX);
     assert_eq!(step, Step::More);
-    assert!(checker.held_bytes() <= 2 * 100_000 / 8 + 64, "{}", checker.held_bytes());
+    assert!(
+        checker.held_bytes() <= 2 * 100_000 / 8 + 64,
+        "{}",
+        checker.held_bytes()
+    );
 }
 
 #[test]

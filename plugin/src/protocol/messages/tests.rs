@@ -145,7 +145,10 @@ fn duplicate_members_are_read_as_lightningd_reads_them() {
     let (id, method, params) = request(
         r#"{"jsonrpc":"2.0","id":"x","method":"a","params":[1],"id":"y","method":"b","\u0069d":"z"}"#,
     );
-    assert_eq!((id.as_str(), method.as_str(), params.as_str()), (r#""x""#, "a", "[1]"));
+    assert_eq!(
+        (id.as_str(), method.as_str(), params.as_str()),
+        (r#""x""#, "a", "[1]")
+    );
 }
 
 #[rstest]
@@ -197,10 +200,7 @@ fn invalid_requests_are_answered_32600(#[case] msg: &str, #[case] expected: &str
 #[case::no_version(r#"{"method":"shutdown"}"#)]
 #[case::invalid_json_without_id(br#"{"jsonrpc":"2.0","method":"x","x":tru}"#)]
 fn messages_without_id_are_dropped(#[case] msg: impl AsRef<[u8]>) {
-    assert!(matches!(
-        parse(msg.as_ref()),
-        Err(Rejected::Drop { .. })
-    ));
+    assert!(matches!(parse(msg.as_ref()), Err(Rejected::Drop { .. })));
 }
 
 /// Only an id before the first bad byte, followed by its `,` or `}`, is
