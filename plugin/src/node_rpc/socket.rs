@@ -228,4 +228,37 @@ mod tests {
             .expect("connected through the long path");
         server.await.unwrap().unwrap();
     }
+
+    /// Issue 21, case 8: the reply cap counted every byte read, so
+    /// notifications before the reply (lightningd sends them on a socket
+    /// that enabled them) made a small reply "larger than 1048576 bytes".
+    /// Only the reply's own bytes count now.
+    #[tokio::test]
+    async fn notifications_before_the_reply_do_not_count_against_its_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lightning-rpc");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 4096];
+            let n = conn.read(&mut request).await.unwrap();
+            let request: Value = serde_json::from_slice(&request[..n]).unwrap();
+            let note = json!({"jsonrpc": "2.0", "method": "message",
+                "params": {"message": "n".repeat(MAX_REPLY / 2)}});
+            for _ in 0..3 {
+                conn.write_all(format!("{note}\n\n").as_bytes())
+                    .await
+                    .unwrap();
+            }
+            let reply = json!({"jsonrpc": "2.0", "id": request["id"], "result": {"id": "02ab"}});
+            conn.write_all(format!("{reply}\n\n").as_bytes())
+                .await
+                .unwrap();
+            let mut rest = Vec::new();
+            let _ = conn.read_to_end(&mut rest).await;
+        });
+        let result = call(&path, "getinfo", &json!({}), None).await;
+        assert_eq!(result.unwrap(), json!({"id": "02ab"}));
+        server.abort();
+    }
 }

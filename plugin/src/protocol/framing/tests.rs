@@ -245,3 +245,35 @@ fn nesting_past_the_limit_while_discarding_resumes() {
         "{got:?}"
     );
 }
+
+/// Issue 21, case 8: after one deeply nested 20 MiB message, the read
+/// buffer and the checker's stack kept their peak capacity for as long as
+/// nothing else arrived (the stack until the next message, the buffer
+/// until the next read). Now both are given back as soon as the message is
+/// out, and when it broke.
+#[rstest]
+#[case::a_whole_message(b"]}".as_slice())]
+#[case::a_broken_one(b"x".as_slice())]
+fn buffers_shrink_after_a_spike(#[case] tail: &[u8]) {
+    let depth = 10 << 20;
+    let mut input = br#"{"jsonrpc":"2.0","id":"d","method":"m","params":"#.to_vec();
+    input.resize(input.len() + depth, b'[');
+    if tail == b"]}" {
+        input.resize(input.len() + depth, b']');
+        input.push(b'}');
+    } else {
+        input.extend_from_slice(tail);
+    }
+    let mut reader = FrameReader::new();
+    for chunk in input.chunks(64 << 10) {
+        reader.push(chunk);
+        while reader.next_frame().is_some() {}
+    }
+    assert!(
+        reader.held_bytes() < 256 << 10,
+        "{} bytes held after the spike",
+        reader.held_bytes()
+    );
+    reader.push(b"{\"a\":1}");
+    assert_eq!(reader.next_frame(), Some(obj("{\"a\":1}")));
+}
