@@ -109,9 +109,7 @@ async fn a_huge_option_value_makes_a_short_log_line() {
 async fn a_huge_wrongly_typed_init_value_makes_a_short_log_line() {
     let node = StandIn::start(Behaviour::Answer);
     let mut plugin = PluginProc::spawn();
-    plugin
-        .request(json!(0), "getmanifest", json!({}))
-        .await;
+    plugin.request(json!(0), "getmanifest", json!({})).await;
     let mut params = init_params(node.path(), json!({}));
     params["configuration"]["startup"] = json!("s".repeat(MIB));
     let request = json!({"jsonrpc": "2.0", "id": "init", "method": "init", "params": params});
@@ -140,7 +138,11 @@ async fn a_huge_getinfo_error_makes_a_short_log_line() {
         message.get(..200).unwrap_or(message)
     );
     assert!(assert_log_lines_bounded(&plugin) > 0, "nothing was logged");
-    assert!(message.len() <= MAX_LOG_LINE, "a {}-byte error", message.len());
+    assert!(
+        message.len() <= MAX_LOG_LINE,
+        "a {}-byte error",
+        message.len()
+    );
 }
 
 /// Case 7: 20 000 small calls pipelined into a fresh plugin wait for the
@@ -203,7 +205,10 @@ async fn a_call_gets_its_own_chance_after_an_attempt_times_out(#[case] after_tim
     if after_timeout {
         let reply = plugin.next_reply().await;
         assert_eq!(reply["id"], "first");
-        assert!(error_message(&reply).contains("did not answer within 3 s"), "{reply}");
+        assert!(
+            error_message(&reply).contains("did not answer within 3 s"),
+            "{reply}"
+        );
         plugin.write(call("late")).await;
     } else {
         // Halfway through the first call's time (not a timing assertion:
@@ -212,7 +217,10 @@ async fn a_call_gets_its_own_chance_after_an_attempt_times_out(#[case] after_tim
         plugin.write(call("late")).await;
         let reply = plugin.next_reply().await;
         assert_eq!(reply["id"], "first", "{reply}");
-        assert!(error_message(&reply).contains("did not answer within 3 s"), "{reply}");
+        assert!(
+            error_message(&reply).contains("did not answer within 3 s"),
+            "{reply}"
+        );
     }
     let reply = plugin.next_reply().await;
     assert_eq!(reply["id"], "late", "{reply}");

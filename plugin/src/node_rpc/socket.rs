@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use crate::protocol::framing::{Frame, FrameReader};
-use crate::protocol::preview::preview;
+use crate::protocol::preview::{bounded, preview};
 
 /// The largest reply read. A filtered `getinfo` is under 200 bytes; an
 /// unfiltered one a few kilobytes.
@@ -97,9 +97,12 @@ pub async fn call(
     if let Some(error) = reply.get("error") {
         return Err(SocketError::Rpc {
             code: error["code"].as_i64().unwrap_or_default(),
-            message: error["message"]
-                .as_str()
-                .map_or_else(|| error.to_string(), str::to_owned),
+            // Quoted in our log and our error reply: cut as a log line is.
+            message: bounded(
+                error["message"]
+                    .as_str()
+                    .map_or_else(|| error.to_string(), str::to_owned),
+            ),
         });
     }
     match reply.get("result") {
@@ -145,8 +148,12 @@ async fn connect(path: &Path) -> std::io::Result<UnixStream> {
     stream
 }
 
-/// Reads until the response to `id` (skipping notifications), at most
-/// [`MAX_REPLY`] bytes.
+/// Reads until the response to `id` (skipping notifications): a message
+/// on the socket (the reply, or a notification before it) over
+/// [`MAX_REPLY`] bytes fails the call as soon as it passes that, without
+/// being kept. Only a message's own bytes count, so notifications before
+/// the reply do not make it too large (issue 21, case 8); a socket that
+/// sends small notifications for ever is stopped by the caller's timeout.
 async fn read_reply(stream: &mut UnixStream, id: &str) -> Result<Value, SocketError> {
     let mut frames = FrameReader::with_limit(MAX_REPLY);
     let mut chunk = vec![0u8; 16 << 10];
@@ -195,7 +202,7 @@ async fn read_reply(stream: &mut UnixStream, id: &str) -> Result<Value, SocketEr
                 }
             }
         }
-        if received > MAX_REPLY {
+        if frames.skipping_oversized().is_some() {
             return Err(SocketError::TooLarge { limit: MAX_REPLY });
         }
     }

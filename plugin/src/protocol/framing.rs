@@ -35,6 +35,14 @@ pub const MAX_MESSAGE: usize = 64 << 20;
 /// How much of an oversized message is kept for the log.
 const OVERSIZED_HEAD: usize = 256;
 
+/// A read buffer larger than this is given back once it is mostly empty,
+/// down to [`KEEP_BUFFER`]: one large message does not keep its memory for
+/// the rest of the run (issue 21, case 8).
+const SHRINK_ABOVE: usize = 1 << 20;
+
+/// What a shrunk read buffer keeps: one read's worth.
+const KEEP_BUFFER: usize = 64 << 10;
+
 /// One message: a complete top-level object as lightningd delimits it,
 /// with where lightningd's members are in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,17 +183,33 @@ impl FrameReader {
 
     /// Appends bytes read from stdin.
     pub fn push(&mut self, bytes: &[u8]) {
+        self.compact(bytes.len());
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Drops the bytes before `start` (read already), and gives back most
+    /// of a large buffer that is mostly empty, keeping room for `more`.
+    /// Done on every push and whenever [`next_frame`](Self::next_frame)
+    /// needs more input, so the memory of a large message is given back as
+    /// soon as it is out, not at the next read.
+    fn compact(&mut self, more: usize) {
         let dead = self.idx(self.start);
         if dead > 0 {
             self.buf.drain(..dead);
             self.base = self.start;
         }
-        // Don't keep a large buffer around after a large message.
-        let needed = self.buf.len() + bytes.len();
-        if self.buf.capacity() > 1 << 20 && needed < self.buf.capacity() / 4 {
-            self.buf.shrink_to(needed.max(64 << 10));
+        let needed = self.buf.len() + more;
+        if self.buf.capacity() > SHRINK_ABOVE && needed < self.buf.capacity() / 4 {
+            self.buf.shrink_to(needed.max(KEEP_BUFFER));
         }
-        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The current value is over: back to looking for the next one, with
+    /// the checker's memory (its stack, which a deeply nested value grew)
+    /// given back at once.
+    fn value_over(&mut self) {
+        self.mode = Mode::Between;
+        self.checker.start();
     }
 
     /// Bytes held for a message that is not complete yet (of an oversized
@@ -229,6 +253,7 @@ impl FrameReader {
                     let Some(skip) = skip else {
                         self.start = self.end();
                         self.pos = self.start;
+                        self.compact(0);
                         return None;
                     };
                     self.start = self.pos + skip as u64;
@@ -247,6 +272,7 @@ impl FrameReader {
                         return Some(frame);
                     }
                     if self.mode == Mode::Value {
+                        self.compact(0);
                         return None;
                     }
                 }
@@ -255,6 +281,7 @@ impl FrameReader {
                         return Some(frame);
                     }
                     if self.mode == Mode::Discard {
+                        self.compact(0);
                         return None;
                     }
                 }
@@ -269,8 +296,8 @@ impl FrameReader {
             match step {
                 Step::More => {}
                 Step::End => {
-                    self.mode = Mode::Between;
                     let spans = self.spans();
+                    self.value_over();
                     let bytes = self.take(self.pos);
                     return Some(if self.object {
                         Frame::Object(Message { bytes, spans })
@@ -317,7 +344,7 @@ impl FrameReader {
             }
             _ => None,
         };
-        self.mode = Mode::Between;
+        self.value_over();
         let resume = self.resume_after(bad).max(self.start + 1);
         let offset = (bad - self.start) as usize;
         let bytes = self.take(resume);
@@ -368,7 +395,6 @@ impl FrameReader {
         self.capture_id();
         self.start = self.pos;
         let last = last?;
-        self.mode = Mode::Between;
         let d = self
             .discarded
             .take()
@@ -376,6 +402,7 @@ impl FrameReader {
         let id = matches!(self.checker.member(Field::Id), Span::Whole { .. })
             && !d.id_too_long
             && self.object;
+        self.value_over();
         Some(Frame::Oversized {
             head: d.head,
             len: last - d.start,

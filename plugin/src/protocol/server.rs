@@ -13,7 +13,7 @@ use super::framing::{Frame, FrameReader};
 use super::garbage::GarbageRun;
 use super::handler::{Call, Handler, Init, Log, Manifest};
 use super::messages::{codes, ErrorObject, Incoming, Level, Outgoing, Rejected};
-use super::preview::preview;
+use super::preview::{bounded, preview};
 use super::stdio::Input;
 use super::writer::Output;
 
@@ -243,12 +243,14 @@ impl<H: Handler> Session<H> {
             self.out.log(Level::Warn, &message);
             return self.error(id, codes::INTERNAL_ERROR, message);
         }
+        let data = method.len() + params.get().len();
         let call = Call {
             method,
             params,
             log: Log(self.out.clone()),
         };
-        self.calls.run(id, Arc::clone(&self.handler).call(call));
+        self.calls
+            .run(id, data, Arc::clone(&self.handler).call(call));
     }
 
     fn respond(&self, id: Box<RawValue>, result: Result<Box<RawValue>, super::handler::RpcError>) {
@@ -258,10 +260,13 @@ impl<H: Handler> Session<H> {
         }
     }
 
+    /// Answers with an error of the protocol's own; its message may quote
+    /// what was sent (a method, `init`'s params), so it is cut as a log line
+    /// is.
     fn error(&self, id: Box<RawValue>, code: i64, message: String) {
         let error = ErrorObject {
             code,
-            message,
+            message: bounded(message),
             data: None,
         };
         self.out.send(&Outgoing::Error { id, error });
