@@ -59,6 +59,12 @@ impl ShortName {
                 });
             }
         }
+        Self::symlink(socket)
+    }
+
+    /// The portable way: a symlink in a fresh directory under the system
+    /// temp dir.
+    fn symlink(socket: &Path) -> std::io::Result<Self> {
         let dir = tempfile::Builder::new().prefix("itest-rpc-").tempdir()?;
         let path = dir.path().join("s");
         std::os::unix::fs::symlink(socket, &path)?;
@@ -96,7 +102,11 @@ mod tests {
             let request: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
             let reply = serde_json::json!({"jsonrpc": "2.0", "id": request["id"],
                 "result": {"id": "02ab"}});
-            conn.write_all(reply.to_string().as_bytes()).await.unwrap();
+            conn.write_all(format!("{reply}\n\n").as_bytes())
+                .await
+                .unwrap();
+            // Open until the client is done, as lightningd keeps it.
+            let _ = conn.read_to_end(&mut buf).await;
         })
     }
 
@@ -112,17 +122,24 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(result["id"], "02ab");
+        drop(rpc);
         server.await.unwrap();
     }
 
-    #[test]
-    fn the_fallback_is_a_short_symlink() {
+    #[tokio::test]
+    async fn the_fallback_is_a_short_symlink_that_connects() {
         let base = tempfile::tempdir().unwrap();
         let socket = long_dir(base.path()).join("lightning-rpc");
-        let dir = tempfile::Builder::new().prefix("itest-rpc-").tempdir().unwrap();
-        let link = dir.path().join("s");
-        std::os::unix::fs::symlink(&socket, &link).unwrap();
-        assert!(link.as_os_str().len() <= MAX_SOCKET_PATH);
-        assert_eq!(std::fs::read_link(&link).unwrap(), socket);
+        let server = serve_one(&socket).await;
+        let link = ShortName::symlink(&socket).unwrap();
+        assert!(link.path.as_os_str().len() <= MAX_SOCKET_PATH);
+        let mut rpc = ClnRpc::new(&link.path).await.expect("connected");
+        let result: serde_json::Value = rpc
+            .call_raw("getinfo", &serde_json::json!({}))
+            .await
+            .unwrap();
+        assert_eq!(result["id"], "02ab");
+        drop(rpc);
+        server.await.unwrap();
     }
 }
