@@ -123,12 +123,12 @@ fn node_id_is_the_id_of_the_node_it_runs_on() {
 }
 }
 
+cln_itest::needs_lightningd! {
 /// Issue 21, case 5: a node whose lightning-dir is longer than a socket's
 /// path may be. lightningd `chdir()`s there and binds `lightning-rpc` by
 /// its relative name, so it runs; a plugin that joins lightning-dir and
 /// rpc-file and connects to that fails ("path must be shorter than
 /// SUN_LEN"). myplugin must answer with the node id all the same.
-cln_itest::needs_lightningd! {
 #[test]
 fn node_id_is_answered_when_the_socket_path_is_too_long_for_sun_path() {
     let base = tempfile::tempdir().expect("a temp dir");
