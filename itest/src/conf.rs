@@ -64,8 +64,10 @@ pub struct Conf {
     /// the 30 s lightningd itself gives plugins subscribed to `shutdown`.
     pub stop_timeout: Duration,
     /// Where the network's temp dir is created. Default: the system temp
-    /// dir (`TMPDIR`). Keep it short: lightningd's RPC socket path must fit
-    /// in ~100 bytes.
+    /// dir (`TMPDIR`). Any length works: lightningd binds its RPC socket
+    /// relative to its lightning-dir, and the harness reaches a socket
+    /// whose path is longer than `sun_path` allows through a shorter name
+    /// (`rpc/connect.rs`). Other programs you point at the socket may not.
     pub tmp_root: Option<PathBuf>,
     /// Keep the network's directory even when the test passed. Default:
     /// `ITEST_KEEP=1`. A failed test always keeps it.

@@ -124,6 +124,32 @@ fn node_id_is_the_id_of_the_node_it_runs_on() {
 }
 
 cln_itest::needs_lightningd! {
+/// Issue 21, case 5: a node whose lightning-dir is longer than a socket's
+/// path may be. lightningd `chdir()`s there and binds `lightning-rpc` by
+/// its relative name, so it runs; a plugin that joins lightning-dir and
+/// rpc-file and connects to that fails ("path must be shorter than
+/// SUN_LEN"). myplugin must answer with the node id all the same.
+#[test]
+fn node_id_is_answered_when_the_socket_path_is_too_long_for_sun_path() {
+    let base = tempfile::tempdir().expect("a temp dir");
+    let mut root = base.path().to_path_buf();
+    while root.as_os_str().len() < 120 {
+        root.push("a-lightning-dir-longer-than-a-socket-path-may-be");
+    }
+    std::fs::create_dir_all(&root).expect("creating the long root");
+    let mut conf = Conf::with_nodes(1);
+    conf.tmp_root = Some(root);
+    let net = Network::with_conf(&conf).expect("starting a node with a long lightning-dir");
+    let l1 = net.node(0);
+    let socket = l1.socket_path().as_os_str().len();
+    assert!(socket > 108, "the socket path is only {socket} bytes");
+    start(l1, &myplugin(), &[]);
+    let got = l1.call("myplugin", json!(["long"])).expect("myplugin");
+    assert_eq!(got, expected(l1, "bar", json!(["long"])));
+}
+}
+
+cln_itest::needs_lightningd! {
 #[test]
 fn stop_then_restart_with_another_value_takes_effect() {
     let net = network(1);

@@ -17,6 +17,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::node_rpc::{NodeRpc, GETINFO_TIMEOUT};
+use crate::protocol::preview::bounded;
 use crate::protocol::{
     result, Call, ConfigOption, Handler, Init, Log, Manifest, OptionType, RpcError, RpcMethod,
 };
@@ -132,7 +133,8 @@ impl Handler for MyPlugin {
                 cli_params: &call.params,
             }),
             Err(err) => {
-                let message = format!("myplugin could not get the node id: {err}");
+                // It quotes the socket's error: cut as a log line is.
+                let message = bounded(format!("myplugin could not get the node id: {err}"));
                 call.log.warn(&message);
                 let socket = config.node.socket();
                 Err(RpcError::internal(message).with_data(json!({ "rpc_socket": socket })))

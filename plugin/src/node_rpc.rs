@@ -8,10 +8,25 @@
 //! on the first `myplugin` call, and keep the answer. Concurrent first calls
 //! share one attempt: the first caller starts it in a task of its own, later
 //! callers wait for that same attempt (one connection, one `getinfo`,
-//! however many callers). The attempt itself gives up after the timeout,
-//! and each caller waits at most the timeout for it, so a hung socket fails
-//! every waiting call within the timeout rather than one after the other. A
-//! failed attempt is not cached: the next call tries again.
+//! however many callers). A failed attempt is not cached: the next call
+//! tries again.
+//!
+//! Deadlines (issue 21, case 8). Each caller waits at most the timeout from
+//! when it called, so a hung socket fails every call within the timeout
+//! rather than one after the other. The attempt has one deadline, the
+//! timeout from its start, the same for everyone who joins it; there is
+//! never more than one attempt at a time. A caller that joined late would
+//! see the attempt time out long before its own time is up (a call made
+//! right after another caller's timeout could join the dying attempt and
+//! fail within milliseconds, although a new connection would have been
+//! answered). So when the attempt it waited for times out, a caller that
+//! still has at least a tenth of its timeout left starts the next attempt
+//! (or joins it, if another caller started it first) and waits for that one
+//! until its own deadline. A caller with less left shares the attempt's
+//! timeout: it has waited at least nine tenths of its time already, and
+//! calls that arrive together (a burst of first calls) then cost one
+//! connection, not one each. Errors other than a timeout are everyone's:
+//! they say something about the socket, not about when one asked.
 
 mod socket;
 
@@ -21,6 +36,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 pub use socket::{SocketError, MAX_REPLY};
 
@@ -60,6 +76,10 @@ pub enum NodeRpcError {
 /// What one attempt ended with, shared by everyone who waited for it.
 type Outcome = Result<String, NodeRpcError>;
 
+/// An attempt in flight: its outcome arrives on the channel, by its
+/// deadline.
+type Attempt = (watch::Receiver<Option<Outcome>>, Instant);
+
 /// The node's RPC socket and the node id learnt from it.
 #[derive(Debug)]
 pub struct NodeRpc {
@@ -67,12 +87,12 @@ pub struct NodeRpc {
     timeout: Duration,
     /// Set once, by the attempt that succeeds.
     node_id: Arc<OnceLock<String>>,
-    /// The attempt in flight, if any: its outcome arrives on the channel.
-    attempt: Arc<Mutex<Option<watch::Receiver<Option<Outcome>>>>>,
+    /// The attempt in flight, if any.
+    attempt: Arc<Mutex<Option<Attempt>>>,
 }
 
 impl NodeRpc {
-    /// `timeout` bounds each caller's wait for `getinfo`, and the attempt.
+    /// `timeout` bounds each caller's wait for `getinfo`, and each attempt.
     pub fn new(socket: PathBuf, timeout: Duration) -> Self {
         Self {
             socket,
@@ -93,14 +113,23 @@ impl NodeRpc {
         if let Some(id) = self.node_id.get() {
             return Ok(id);
         }
-        let mut outcome = self.join_attempt();
-        let waited = tokio::time::timeout(self.timeout, async {
-            match outcome.wait_for(Option::is_some).await {
-                Ok(done) => done.clone().expect("waited for an outcome"),
-                Err(_) => Err(NodeRpcError::Getinfo {
-                    path: self.socket.clone(),
-                    reason: "the getinfo attempt was abandoned (the plugin is stopping)".into(),
-                }),
+        let deadline = Instant::now() + self.timeout;
+        let waited = tokio::time::timeout_at(deadline, async {
+            loop {
+                let (mut outcome, attempt_deadline) = self.join_attempt();
+                let result = match outcome.wait_for(Option::is_some).await {
+                    Ok(done) => done.clone().expect("waited for an outcome"),
+                    Err(_) => Err(NodeRpcError::Getinfo {
+                        path: self.socket.clone(),
+                        reason: "the getinfo attempt was abandoned (the plugin is stopping)".into(),
+                    }),
+                };
+                let left = deadline.saturating_duration_since(attempt_deadline);
+                match result {
+                    // Our own chance: see the module's doc.
+                    Err(NodeRpcError::Timeout { .. }) if left >= self.timeout / 10 => continue,
+                    result => return result,
+                }
             }
         })
         .await;
@@ -112,18 +141,19 @@ impl NodeRpc {
     }
 
     /// The attempt in flight, started now if there is none.
-    fn join_attempt(&self) -> watch::Receiver<Option<Outcome>> {
+    fn join_attempt(&self) -> Attempt {
         let mut slot = self.attempt.lock().expect("attempt lock");
-        if let Some(outcome) = slot.as_ref() {
-            return outcome.clone();
+        if let Some(attempt) = slot.as_ref() {
+            return attempt.clone();
         }
         let (done, outcome) = watch::channel(None);
-        *slot = Some(outcome.clone());
+        let deadline = Instant::now() + self.timeout;
+        *slot = Some((outcome.clone(), deadline));
         let (slot, node_id) = (Arc::clone(&self.attempt), Arc::clone(&self.node_id));
-        let (socket, timeout) = (self.socket.clone(), self.timeout);
+        let socket = self.socket.clone();
         let timed_out = self.timed_out();
         tokio::spawn(async move {
-            let result = tokio::time::timeout(timeout, getinfo_id(&socket))
+            let result = tokio::time::timeout_at(deadline, getinfo_id(&socket))
                 .await
                 .unwrap_or(Err(timed_out));
             if let Ok(id) = &result {
@@ -135,7 +165,7 @@ impl NodeRpc {
             *slot.lock().expect("attempt lock") = None;
             let _ = done.send(Some(result));
         });
-        outcome
+        (outcome, deadline)
     }
 
     fn timed_out(&self) -> NodeRpcError {

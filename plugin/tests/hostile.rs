@@ -174,21 +174,32 @@ async fn a_socket_that_answers_non_json_is_reported_as_such() {
     );
 }
 
+/// A call with `len` bytes of params.
+fn big_call(id: &str, len: usize) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": "myplugin", "params": ["b".repeat(len)]})
+        .to_string()
+        + "\n\n"
+}
+
 /// Defect 6: with 1 024 calls waiting, stdin was no longer read, so
 /// `shutdown` or EOF behind 2 000 calls on a hung socket took effect only
 /// after the getinfo timeout (an hour here, far beyond the test's wait).
-/// Now the 976 calls beyond the cap are refused at once and stopping is
-/// immediate.
+/// Then calls past 1 024 were refused at once (issue 16); since issue 21
+/// the bound is on the bytes waiting calls hold: 2 000 small calls all
+/// wait, and of 80 calls of 1 MiB those past 64 MiB are refused at once.
+/// Either way stopping is immediate, and every call gets one reply.
 #[rstest]
 #[case::shutdown_notification(true)]
 #[case::stdin_closed(false)]
 #[tokio::test]
 async fn stopping_behind_a_full_call_table_is_immediate(#[case] notification: bool) {
-    const CALLS: usize = 2000;
+    const SMALL: usize = 2000;
+    const BIG: usize = 80;
     let node = StandIn::start(Behaviour::Hang);
     let mut plugin = PluginProc::spawn_with_env(&[("MYPLUGIN_GETINFO_TIMEOUT", "3600")]);
     plugin.handshake(node.path(), json!({})).await;
-    let mut burst: String = (0..CALLS).map(|i| call(&format!("w{i}"))).collect();
+    let mut burst: String = (0..SMALL).map(|i| call(&format!("w{i}"))).collect();
+    burst.extend((0..BIG).map(|i| big_call(&format!("big{i}"), 1 << 20)));
     if notification {
         burst.push_str("{\"jsonrpc\":\"2.0\",\"method\":\"shutdown\",\"params\":{}}\n\n");
     }
@@ -200,48 +211,63 @@ async fn stopping_behind_a_full_call_table_is_immediate(#[case] notification: bo
     }
     let (mut refused, mut stopped) = (0, 0);
     let mut seen = std::collections::BTreeSet::new();
-    for _ in 0..CALLS {
+    for _ in 0..SMALL + BIG {
         let reply = plugin.next_reply().await;
+        let id = reply["id"].as_str().unwrap().to_owned();
         let message = reply["error"]["message"].as_str().unwrap().to_owned();
-        if message.starts_with("too many calls waiting (1024)") {
+        if message.starts_with("too many bytes in calls waiting") {
+            assert!(id.starts_with("big"), "a small call was refused: {reply}");
             refused += 1;
         } else if message.contains("shutting down") {
             stopped += 1;
         } else {
             panic!("unexpected reply {reply}");
         }
-        assert!(seen.insert(reply["id"].as_str().unwrap().to_owned()));
+        assert!(seen.insert(id));
     }
     if notification {
         plugin.join_writer().await;
     }
-    assert_eq!((refused, stopped), (CALLS - 1024, 1024));
+    assert!(
+        refused > 0 && stopped >= SMALL,
+        "{refused} refused, {stopped} stopped"
+    );
     assert_eq!(plugin.exit_code().await, Some(0));
 }
 
 /// Defect 6, second half: a call beyond the cap gets its error at once,
-/// while the others still wait.
+/// while the others still wait; refusing is logged once.
 #[tokio::test]
 async fn calls_beyond_the_cap_are_refused_at_once() {
+    const BIG: usize = 70;
     let node = StandIn::start(Behaviour::Hang);
     let mut plugin = PluginProc::spawn_with_env(&[("MYPLUGIN_GETINFO_TIMEOUT", "3600")]);
     plugin.handshake(node.path(), json!({})).await;
-    let burst: String = (0..1030).map(|i| call(&format!("w{i}"))).collect();
+    let burst: String = (0..BIG)
+        .map(|i| big_call(&format!("w{i}"), 1 << 20))
+        .collect();
     plugin.write_in_background(burst);
-    for i in 1024..1030 {
-        let reply = plugin.next_reply().await;
-        assert_eq!(reply["id"], format!("w{i}"), "{reply}");
-        assert_eq!(reply["error"]["code"], -32603, "{reply}");
-    }
     plugin.join_writer().await;
-    // Refusing is logged once, not once per call.
     plugin
         .send(&json!({"jsonrpc": "2.0", "id": "m", "method": "getmanifest", "params": {}}))
         .await;
-    assert_eq!(plugin.next_reply().await["id"], "m");
+    // Everything before getmanifest's reply is a refusal, of the last calls.
+    let mut refused = Vec::new();
+    loop {
+        let reply = plugin.next_reply().await;
+        if reply["id"] == "m" {
+            break;
+        }
+        assert_eq!(reply["error"]["code"], -32603, "{reply}");
+        refused.push(reply["id"].as_str().unwrap().to_owned());
+    }
+    let first = BIG - refused.len();
+    assert!(first > 0 && first < BIG, "{} refused", refused.len());
+    let expected: Vec<_> = (first..BIG).map(|i| format!("w{i}")).collect();
+    assert_eq!(refused, expected);
     let refusals = warnings(&plugin)
         .iter()
-        .filter(|w| w.starts_with("too many calls waiting"))
+        .filter(|w| w.starts_with("too many bytes in calls waiting"))
         .count();
     assert_eq!(refusals, 1, "{:?}", plugin.logs);
 }
@@ -460,7 +486,7 @@ async fn a_run_of_broken_objects_is_one_log_line() {
         warnings(&plugin),
         vec![format!(
             "dropped {} bytes in {} pieces that could not be answered; the first: \
-             not valid JSON, no readable id (expected a string key at byte 1): \"{{\"",
+             not valid JSON, no readable id (a container where an object needs a key at byte 1): \"{{\"",
             (128 << 10) + 2,
             128 << 10
         )]

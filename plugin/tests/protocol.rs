@@ -211,7 +211,10 @@ async fn garbage_is_logged_once_per_run_then_serving_goes_on() {
     let pieces = [
         "this is not json\n\n",
         "{\"jsonrpc\":\"2.0\",\"method\": oops}\n\n",
-        "{\"unterminated\":\"string\n\n",
+        // A raw newline would not end the string (lightningd's tokenizer
+        // takes it), so the request after it would be part of it; a bad
+        // escape is refused at once.
+        "{\"bad escape\":\"string\\x\n\n",
     ];
     for piece in pieces {
         plugin.write(piece).await;
@@ -220,12 +223,13 @@ async fn garbage_is_logged_once_per_run_then_serving_goes_on() {
         .request(json!("after"), "myplugin", json!(["still", "here"]))
         .await;
     assert_eq!(reply["result"]["cli_params"], json!(["still", "here"]));
-    let bytes: usize = pieces.iter().map(|p| p.len()).sum();
+    // The last piece's blank line is whitespace between messages.
+    let bytes: usize = pieces.iter().map(|p| p.len()).sum::<usize>() - 2;
     assert_eq!(
         plugin.logs,
         vec![
             json!({"jsonrpc": "2.0", "method": "log", "params": {"level": "warn", "message":
-            format!("dropped {bytes} bytes in 3 pieces that could not be answered; \
+            format!("dropped {bytes} bytes in 4 pieces that could not be answered; \
                      the first: not a JSON object: \"this is not json\\n\\n\"")}})
         ]
     );

@@ -29,14 +29,17 @@ async fn ready_plugin(node: &StandIn) -> PluginProc {
     plugin
 }
 
-/// Garbage that once made the scanner lose the messages after it.
+/// Garbage that once made the scanner lose the messages after it. Since
+/// issue 21 the reader follows lightningd's tokenizer, which reads an
+/// unterminated string or an open array on into what follows (README.md,
+/// Known limits); garbage that lightningd would refuse never swallows.
 #[rstest]
 #[case::stray_open_brace("{this is not json\n\n")]
-#[case::quote_holding_a_brace("\"x{\" ")]
-#[case::quote_holding_a_brace_glued("\"x{\"")]
-#[case::unterminated_string("{\"a\":\"oops\n\n")]
-#[case::unterminated_string_glued("{\"a\":\"oops")]
-#[case::unbalanced_open_array("{\"a\":[[[[\n\n")]
+#[case::stray_open_brace_alone("{\n\n")]
+#[case::bad_escape("{\"a\":\"oops\\x\n\n")]
+#[case::nul_byte("{\"a\":\"oo\0ps\n\n")]
+#[case::key_without_value("{\"a\",\"b\"")]
+#[case::mismatched_bracket("{\"a\":[[[[}\n\n")]
 #[case::close_without_open("}]}\n\n")]
 #[tokio::test]
 async fn garbage_never_swallows_the_requests_after_it(#[case] garbage: &str) {
@@ -90,11 +93,8 @@ async fn a_stray_brace_then_many_requests_all_answered() {
 #[case::raw_control_character(
     b"{\"jsonrpc\":\"2.0\",\"id\":\"bad\",\"method\":\"myplugin\",\"params\":[\"a\tb\"]}\n\n".to_vec()
 )]
-#[case::duplicate_key(
-    b"{\"jsonrpc\":\"2.0\",\"id\":\"bad\",\"method\":\"myplugin\",\"method\":\"x\",\"params\":[]}\n\n".to_vec()
-)]
-#[case::truncated_in_a_string(
-    b"{\"jsonrpc\":\"2.0\",\"id\":\"bad\",\"method\":\"myplugin\",\"params\":[\"cut\n\n".to_vec()
+#[case::truncated_by_a_bad_escape(
+    b"{\"jsonrpc\":\"2.0\",\"id\":\"bad\",\"method\":\"myplugin\",\"params\":[\"cut\\q\n\n".to_vec()
 )]
 #[tokio::test]
 async fn unparseable_request_with_readable_id_gets_one_32700(#[case] bytes: Vec<u8>) {

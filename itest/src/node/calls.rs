@@ -224,13 +224,15 @@ impl Node {
     /// An async `cln-rpc` client on this node's socket, for use inside your
     /// own tokio runtime (`#[tokio::test]`).
     pub async fn cln_rpc(&self) -> Result<cln_rpc::ClnRpc> {
-        cln_rpc::ClnRpc::new(self.socket_path()).await.map_err(|e| {
-            Error::msg(format!(
-                "{}: connecting to {}: {e:#}",
-                self.name,
-                self.socket_path().display()
-            ))
-        })
+        crate::rpc::connect::cln_rpc(self.socket_path())
+            .await
+            .map_err(|e| {
+                Error::msg(format!(
+                    "{}: connecting to {}: {e:#}",
+                    self.name,
+                    self.socket_path().display()
+                ))
+            })
     }
 
     /// The RPC socket (`<lightning-dir>/regtest/lightning-rpc`).

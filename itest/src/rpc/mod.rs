@@ -8,6 +8,8 @@
 //! - `client`: calls on the harness's own runtime (`runtime`), so they
 //!   work from plain `#[test]` threads and from inside `#[tokio::test]`
 //!   alike, blocking or in the background;
+//! - `connect`: reaching a socket whose path is longer than `sun_path`
+//!   allows (a long lightning-dir);
 //! - this file: how a call can fail.
 //!
 //! Errors come back exactly as lightningd sent them (code, message, data),
@@ -17,6 +19,7 @@
 //! wrote, the same as `str::parse::<f64>` gives.
 
 pub(crate) mod client;
+pub(crate) mod connect;
 mod pool;
 
 use std::time::Duration;

@@ -66,7 +66,7 @@ impl Pool {
         let exchange = async {
             let mut conn = match idle {
                 Some(conn) => conn,
-                None => ClnRpc::new(&self.path).await.map_err(|e| {
+                None => super::connect::cln_rpc(&self.path).await.map_err(|e| {
                     CallError::NoReply(format!("connecting to {}: {e}", self.path.display()))
                 })?,
             };

@@ -7,6 +7,7 @@
 //! [`MAX_REPLY`] bytes, and a socket that answers with something that is not
 //! JSON is reported as exactly that, with what it said.
 
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -14,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use crate::protocol::framing::{Frame, FrameReader};
-use crate::protocol::preview::preview;
+use crate::protocol::preview::{bounded, preview};
 
 /// The largest reply read. A filtered `getinfo` is under 200 bytes; an
 /// unfiltered one a few kilobytes.
@@ -75,7 +76,7 @@ pub async fn call(
     params: &Value,
     filter: Option<&Value>,
 ) -> Result<Value, SocketError> {
-    let mut stream = UnixStream::connect(socket)
+    let mut stream = connect(socket)
         .await
         .map_err(|e| SocketError::Connect(e.to_string()))?;
     let id = format!("myplugin:{method}#{}", std::process::id());
@@ -96,9 +97,12 @@ pub async fn call(
     if let Some(error) = reply.get("error") {
         return Err(SocketError::Rpc {
             code: error["code"].as_i64().unwrap_or_default(),
-            message: error["message"]
-                .as_str()
-                .map_or_else(|| error.to_string(), str::to_owned),
+            // Quoted in our log and our error reply: cut as a log line is.
+            message: bounded(
+                error["message"]
+                    .as_str()
+                    .map_or_else(|| error.to_string(), str::to_owned),
+            ),
         });
     }
     match reply.get("result") {
@@ -109,8 +113,47 @@ pub async fn call(
     }
 }
 
-/// Reads until the response to `id` (skipping notifications), at most
-/// [`MAX_REPLY`] bytes.
+/// Room for a socket's path in `sockaddr_un` (`sun_path`), with its NUL.
+const SUN_PATH: usize = 108;
+
+/// Connects to the socket at `path` however long the path is, as
+/// lightning-cli does. lightningd `chdir()`s into its lightning-dir
+/// before it starts plugins (lightningd/options.c:1850 in v26.06.6) and
+/// binds `lightning-rpc` by that relative name (lightningd/jsonrpc.c:1453);
+/// lightning-cli `chdir()`s there too and connects by the relative name
+/// (cli/lightning-cli.c:728-743). We inherit lightningd's working
+/// directory, so a path under it is tried relative to it; a long path
+/// elsewhere is reached through a descriptor of its directory. A short
+/// path is used as it is.
+async fn connect(path: &Path) -> std::io::Result<UnixStream> {
+    if path.as_os_str().len() < SUN_PATH {
+        return UnixStream::connect(path).await;
+    }
+    if let Some(relative) = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .filter(|rel| !rel.as_os_str().is_empty() && rel.as_os_str().len() < SUN_PATH)
+    {
+        return UnixStream::connect(relative).await;
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return UnixStream::connect(path).await;
+    };
+    let dir = std::fs::File::open(dir)?;
+    let short = Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
+    let stream = UnixStream::connect(short).await;
+    drop(dir);
+    stream
+}
+
+/// Reads until the response to `id` (skipping notifications): a message
+/// on the socket (the reply, or a notification before it) over
+/// [`MAX_REPLY`] bytes fails the call as soon as it passes that, without
+/// being kept. Only a message's own bytes count, so notifications before
+/// the reply do not make it too large (issue 21, case 8); a socket that
+/// sends small notifications for ever is stopped by the caller's timeout.
 async fn read_reply(stream: &mut UnixStream, id: &str) -> Result<Value, SocketError> {
     let mut frames = FrameReader::with_limit(MAX_REPLY);
     let mut chunk = vec![0u8; 16 << 10];
@@ -126,29 +169,29 @@ async fn read_reply(stream: &mut UnixStream, id: &str) -> Result<Value, SocketEr
         received += n;
         frames.push(&chunk[..n]);
         while let Some(frame) = frames.next_frame() {
-            let reply = match frame {
-                Frame::Object(bytes) | Frame::Inner(bytes) => {
-                    serde_json::from_slice::<Value>(&bytes).map_err(|e| SocketError::NotJson {
-                        reason: e.to_string(),
-                        shown: preview(&bytes),
-                    })?
-                }
-                Frame::Garbage(bytes) => {
-                    return Err(SocketError::NotJson {
-                        reason: "not a JSON object".into(),
-                        shown: preview(&bytes),
-                    })
-                }
-                Frame::Broken {
-                    bytes, reason, at, ..
-                } => {
-                    return Err(SocketError::NotJson {
-                        reason: format!("{reason} at byte {at}"),
-                        shown: preview(&bytes),
-                    })
-                }
-                Frame::Oversized { limit, .. } => return Err(SocketError::TooLarge { limit }),
-            };
+            let reply =
+                match frame {
+                    Frame::Object(message) => serde_json::from_slice::<Value>(&message.bytes)
+                        .map_err(|e| SocketError::NotJson {
+                            reason: e.to_string(),
+                            shown: preview(&message.bytes),
+                        })?,
+                    Frame::Garbage(bytes) => {
+                        return Err(SocketError::NotJson {
+                            reason: "not a JSON object".into(),
+                            shown: preview(&bytes),
+                        })
+                    }
+                    Frame::Broken {
+                        bytes, reason, at, ..
+                    } => {
+                        return Err(SocketError::NotJson {
+                            reason: format!("{reason} at byte {at}"),
+                            shown: preview(&bytes),
+                        })
+                    }
+                    Frame::Oversized { limit, .. } => return Err(SocketError::TooLarge { limit }),
+                };
             match reply.get("id") {
                 None => continue, // a notification
                 Some(got) if got == id => return Ok(reply),
@@ -159,8 +202,70 @@ async fn read_reply(stream: &mut UnixStream, id: &str) -> Result<Value, SocketEr
                 }
             }
         }
-        if received > MAX_REPLY {
+        if frames.skipping_oversized().is_some() {
             return Err(SocketError::TooLarge { limit: MAX_REPLY });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Case 5 of issue 21: a socket whose path is longer than `sun_path`
+    /// allows ("path must be shorter than SUN_LEN" before) is reached.
+    #[tokio::test]
+    async fn a_socket_path_longer_than_sun_path_is_reached() {
+        let base = tempfile::tempdir().unwrap();
+        let mut dir = base.path().to_path_buf();
+        while dir.as_os_str().len() <= 2 * SUN_PATH {
+            dir.push("a-directory-name-that-makes-the-path-long");
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let handle = std::fs::File::open(&dir).unwrap();
+        let bind_at = Path::new("/proc/self/fd")
+            .join(handle.as_raw_fd().to_string())
+            .join("lightning-rpc");
+        let listener = tokio::net::UnixListener::bind(&bind_at).unwrap();
+        let path = dir.join("lightning-rpc");
+        assert!(path.as_os_str().len() > SUN_PATH);
+        let server = tokio::spawn(async move { listener.accept().await.map(|_| ()) });
+        connect(&path)
+            .await
+            .expect("connected through the long path");
+        server.await.unwrap().unwrap();
+    }
+
+    /// Issue 21, case 8: the reply cap counted every byte read, so
+    /// notifications before the reply (lightningd sends them on a socket
+    /// that enabled them) made a small reply "larger than 1048576 bytes".
+    /// Only the reply's own bytes count now.
+    #[tokio::test]
+    async fn notifications_before_the_reply_do_not_count_against_its_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lightning-rpc");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 4096];
+            let n = conn.read(&mut request).await.unwrap();
+            let request: Value = serde_json::from_slice(&request[..n]).unwrap();
+            let note = json!({"jsonrpc": "2.0", "method": "message",
+                "params": {"message": "n".repeat(MAX_REPLY / 2)}});
+            for _ in 0..3 {
+                conn.write_all(format!("{note}\n\n").as_bytes())
+                    .await
+                    .unwrap();
+            }
+            let reply = json!({"jsonrpc": "2.0", "id": request["id"], "result": {"id": "02ab"}});
+            conn.write_all(format!("{reply}\n\n").as_bytes())
+                .await
+                .unwrap();
+            let mut rest = Vec::new();
+            let _ = conn.read_to_end(&mut rest).await;
+        });
+        let result = call(&path, "getinfo", &json!({}), None).await;
+        assert_eq!(result.unwrap(), json!({"id": "02ab"}));
+        server.abort();
     }
 }

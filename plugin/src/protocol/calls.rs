@@ -6,10 +6,14 @@
 //! a call that has to wait is spawned, and registered under its id so that,
 //! when the plugin stops, whatever has not finished within a short grace
 //! period gets an error reply instead of silence. Registration also bounds
-//! how many calls can wait at once: a call that would wait beyond
-//! [`MAX_WAITING`] is answered with an error at once, so the reading loop
-//! never stops reading (a `shutdown` or EOF behind 2 000 calls on a hung
-//! socket takes effect at once, not after their timeout).
+//! the memory waiting calls hold: each is weighed in bytes (its id, method
+//! and params, its future, and a fixed [`CALL_OVERHEAD`]), and a call that
+//! would take the waiting calls past [`MAX_WAITING_BYTES`] is answered
+//! with an error at once, so the reading loop never stops reading (a
+//! `shutdown` or EOF behind thousands of calls on a hung socket takes
+//! effect at once, not after their timeout). The bound is on bytes, not on
+//! calls: 20 000 small calls arriving while the first `getinfo` runs all
+//! wait for it (issue 21, case 7), while a few huge ones cannot pile up.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -25,14 +29,24 @@ use super::handler::RpcError;
 use super::messages::{codes, ErrorObject, Level, Outgoing};
 use super::writer::Output;
 
-/// At most this many calls wait at once; a call that would be one more is
-/// refused with an error reply.
-pub const MAX_WAITING: usize = 1024;
+/// The most bytes the waiting calls may hold together (as weighed by
+/// [`Calls::run`]): as much as one message may be
+/// ([`MAX_MESSAGE`](super::framing::MAX_MESSAGE)). A call that would take
+/// them past it is refused with an error reply, unless no call waits (a
+/// call always fits alone: its message was read whole already).
+pub const MAX_WAITING_BYTES: usize = 64 << 20;
+
+/// What a waiting call costs besides its data and its future's own size:
+/// its task's header and scheduling state, its registry entry, the
+/// allocator's rounding.
+pub const CALL_OVERHEAD: usize = 256;
 
 #[derive(Default)]
 struct Registry {
-    /// Ids of the waiting calls, by registration number.
-    waiting: BTreeMap<u64, Box<RawValue>>,
+    /// Ids of the waiting calls and their weights, by registration number.
+    waiting: BTreeMap<u64, (Box<RawValue>, usize)>,
+    /// The sum of the waiting calls' weights.
+    held: usize,
     next: u64,
     /// Whether calls are being refused (logged once per overload, not once
     /// per call).
@@ -60,8 +74,9 @@ impl Calls {
 
     /// Runs the call `future` for request `id`: answers it now if it is
     /// done at once, else in a task of its own, or refuses it at once if
-    /// [`MAX_WAITING`] calls wait already.
-    pub fn run<F>(&self, id: Box<RawValue>, future: F)
+    /// it would take the waiting calls past [`MAX_WAITING_BYTES`]. `data`
+    /// is what the future holds on the heap (the call's method and params).
+    pub fn run<F>(&self, id: Box<RawValue>, data: usize, future: F)
     where
         F: Future<Output = Result<Box<RawValue>, RpcError>> + Send + 'static,
     {
@@ -71,18 +86,21 @@ impl Calls {
             self.out.send(&reply(id, result));
             return;
         }
+        let weight = id.get().len() + data + std::mem::size_of::<F>() + CALL_OVERHEAD;
         let key = {
             let mut registry = self.registry.lock().expect("calls lock");
-            if registry.waiting.len() >= MAX_WAITING {
+            if !registry.waiting.is_empty() && registry.held + weight > MAX_WAITING_BYTES {
                 let first = !registry.refusing;
                 registry.refusing = true;
+                let held = registry.held;
                 drop(registry);
                 drop(future);
-                return self.refuse(id, first);
+                return self.refuse(id, held, weight, first);
             }
             let key = registry.next;
             registry.next += 1;
-            registry.waiting.insert(key, id);
+            registry.held += weight;
+            registry.waiting.insert(key, (id, weight));
             key
         };
         let calls = self.clone();
@@ -92,10 +110,12 @@ impl Calls {
         });
     }
 
-    /// Answers a call that would have had to wait beyond the cap.
-    fn refuse(&self, id: Box<RawValue>, log: bool) {
+    /// Answers a call of `weight` bytes that would have had to wait beyond
+    /// the cap, with `held` bytes waiting already.
+    fn refuse(&self, id: Box<RawValue>, held: usize, weight: usize, log: bool) {
         let message = format!(
-            "too many calls waiting ({MAX_WAITING}): refused without waiting; try again later"
+            "too many bytes in calls waiting: {held} held, this call needs {weight}, \
+             the most is {MAX_WAITING_BYTES}; refused without waiting, try again later"
         );
         if log {
             self.out.log(
@@ -115,7 +135,8 @@ impl Calls {
     fn finish(&self, key: u64, result: Result<Box<RawValue>, RpcError>) {
         let mut registry = self.registry.lock().expect("calls lock");
         registry.refusing = false;
-        if let Some(id) = registry.waiting.remove(&key) {
+        if let Some((id, weight)) = registry.waiting.remove(&key) {
+            registry.held -= weight;
             // Sent under the lock, so shutdown cannot answer it too.
             self.out.send(&reply(id, result));
         }
@@ -133,11 +154,12 @@ impl Calls {
         let _ = tokio::time::timeout(grace, self.wait_until(|n| n == 0)).await;
         let mut registry = self.registry.lock().expect("calls lock");
         let unfinished = std::mem::take(&mut registry.waiting);
+        registry.held = 0;
         let message = format!(
             "the plugin is shutting down: the call did not finish within {} ms",
             grace.as_millis()
         );
-        for id in unfinished.into_values() {
+        for (id, _) in unfinished.into_values() {
             let error = ErrorObject {
                 code: codes::INTERNAL_ERROR,
                 message: message.clone(),

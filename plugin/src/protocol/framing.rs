@@ -2,36 +2,31 @@
 //!
 //! lightningd separates messages with `\n\n`, but that is a courtesy, not a
 //! contract: RPC passthrough requests carry the client's raw bytes, which may
-//! hold newlines and even blank lines between tokens. So, like lightningd's
-//! own reader, we never look for separators: a message is a top-level JSON
-//! object, and [`Syntax`] tells where it ends.
+//! hold newlines and blank lines between tokens and inside strings. So, like
+//! lightningd's own reader, we never look for separators: a message is one
+//! top-level value, and [`Checker`] (the rules, in `lightningd_json.rs`)
+//! says where it ends, exactly where lightningd's tokenizer ends it. So
+//! nothing inside a message is ever read as a message.
 //!
-//! Bad input must never cost the messages after it, nor more than linear
-//! time, nor memory past a small multiple of the message limit:
-//! - bytes before a `{` that cannot start a message are [`Frame::Garbage`];
-//! - an object that stops being JSON is [`Frame::Broken`], cut just before the
-//!   next `{` that can start a message, where reading resumes. That is the
-//!   first `{` after the broken one's start that is not one of its own open
-//!   objects (those would fail at the same byte again), so `"x{" {...}` and a
-//!   stray `{` followed by requests both recover. Its open objects are
-//!   remembered ([`resync`]) until reading passes the bad byte: reaching one
-//!   of them again (after a resync point inside a string) is answered from
-//!   memory instead of checking the same bytes again, which is what keeps
-//!   resync linear;
+//! Bytes lightningd never sends must still never cost the messages after
+//! them, nor more than linear time, nor memory past a small multiple of the
+//! message limit:
+//! - bytes before a `{` or `[` are [`Frame::Garbage`], and so is a whole
+//!   top-level array (lightningd sends only objects);
+//! - a value that lightningd would refuse is [`Frame::Broken`] at its first
+//!   bad byte; reading resumes at that byte if it is a `{` or `[` (a stray
+//!   `{` before a message costs only itself), else just after it. Nothing
+//!   before the bad byte is read again, so work stays linear;
 //! - an object that grows past `limit` bytes is [`Frame::Oversized`]: the
 //!   rest is checked but not stored, so memory stays bounded even if it
 //!   never ends, and the frame comes out when the object ends, with its id
 //!   if the id was anywhere in it (pyln-client writes `params` before `id`).
 //!
-//! Broken and oversized frames carry the top-level id only when the syntax
-//! checker saw it whole (see [`super::syntax::IdSpan`]), so no reply ever
-//! goes to a shortened id. Where reads split the stream never changes the
-//! objects that come out, nor which ids are answered.
+//! Broken and oversized frames carry lightningd's id only when the checker
+//! saw it whole, so no reply ever goes to a shortened id. Where reads split
+//! the stream never changes the frames that come out.
 
-mod resync;
-
-use super::syntax::{IdSpan, Step, Syntax};
-use resync::Memo;
+use super::lightningd_json::{Checker, Field, Span, Step};
 
 /// The largest message kept whole. lightningd sends multi-megabyte messages
 /// (large PSBTs, passthrough params); 64 MiB leaves a wide margin.
@@ -40,45 +35,71 @@ pub const MAX_MESSAGE: usize = 64 << 20;
 /// How much of an oversized message is kept for the log.
 const OVERSIZED_HEAD: usize = 256;
 
-/// The longest id kept from an oversized message. lightningd's ids are a
-/// few dozen bytes; a longer one in a message we cannot keep is dropped.
-pub const MAX_KEPT_ID: usize = 64 << 10;
+/// A read buffer larger than this is given back once it is mostly empty,
+/// down to [`KEEP_BUFFER`]: one large message does not keep its memory for
+/// the rest of the run (issue 21, case 8).
+const SHRINK_ABOVE: usize = 1 << 20;
+
+/// What a shrunk read buffer keeps: one read's worth.
+const KEEP_BUFFER: usize = 64 << 10;
+
+/// One message: a complete top-level object as lightningd delimits it,
+/// with where lightningd's members are in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Its bytes, from `{` to `}`.
+    pub bytes: Vec<u8>,
+    /// Offsets in `bytes` of each [`Field`]'s value, when whole.
+    spans: [Option<(usize, usize)>; 4],
+}
+
+impl Message {
+    /// Reads `bytes` as one message, if they are exactly one object that
+    /// lightningd would delimit so (for tests and one-off replies).
+    pub fn read(bytes: &[u8]) -> Option<Message> {
+        let mut reader = FrameReader::with_limit(bytes.len().max(1));
+        reader.push(bytes);
+        match reader.next_frame()? {
+            Frame::Object(message) if message.bytes.len() == bytes.len() => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The raw text of the value of the top-level member lightningd reads
+    /// as `field` (the first whose raw key is its name), if any.
+    pub fn member(&self, field: Field) -> Option<&[u8]> {
+        self.spans[field as usize].map(|(start, end)| &self.bytes[start..end])
+    }
+}
 
 /// One item cut out of the input stream.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame {
-    /// One complete top-level `{...}`, syntactically valid.
-    Object(Vec<u8>),
-    /// A complete `{...}` that began inside a broken object, before its bad
-    /// byte: a message that the broken one swallowed (serve it if it is a
-    /// valid message), or a piece of the broken one (then it gets no reply,
-    /// whatever id it holds).
-    Inner(Vec<u8>),
-    /// Bytes between messages that cannot start one.
+    /// One complete top-level object.
+    Object(Message),
+    /// Bytes between messages that cannot start one, or a whole top-level
+    /// value that is not an object.
     Garbage(Vec<u8>),
-    /// An object that is not valid JSON, up to where reading resumes.
+    /// A value that lightningd would refuse, up to where reading resumes.
     Broken {
-        /// The object's bytes, from its `{` to the resync point.
+        /// Its bytes, from its first byte to the resync point.
         bytes: Vec<u8>,
-        /// Why it is not JSON.
+        /// Why lightningd would refuse it.
         reason: &'static str,
-        /// At which byte of `bytes` (clamped to its length when the resync
-        /// point comes first).
+        /// At which byte of `bytes` (clamped to its length).
         at: usize,
-        /// The raw text of its top-level id, if it was whole before the bad
-        /// byte. Never set for an object that began inside an earlier
-        /// broken one.
+        /// The raw text of lightningd's id, if it was whole before the bad
+        /// byte.
         id: Option<Vec<u8>>,
     },
     /// An object longer than the limit, once it ended (or went bad).
     Oversized {
         /// Its first bytes, for the log.
         head: Vec<u8>,
-        /// Its length, up to its last byte (or its bad byte, which is read
-        /// again as the start of what follows).
+        /// Its length, up to its last byte (or its bad byte).
         len: u64,
-        /// The raw text of its top-level id, if it was whole (and the object
-        /// did not begin inside a broken one).
+        /// The raw text of lightningd's id, if it was whole (and no longer
+        /// than the limit).
         id: Option<Vec<u8>>,
         /// The limit it broke.
         limit: usize,
@@ -87,11 +108,11 @@ pub enum Frame {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// Between messages: skipping whitespace, looking for `{`.
+    /// Between messages: skipping whitespace, looking for `{` or `[`.
     Between,
-    /// Inside the object starting at `start`.
-    Object,
-    /// Inside an oversized object whose bytes are no longer kept.
+    /// Inside the value starting at `start`.
+    Value,
+    /// Inside an oversized value whose bytes are no longer kept.
     Discard,
 }
 
@@ -116,17 +137,15 @@ struct Discarded {
 pub struct FrameReader {
     buf: Vec<u8>,
     base: u64,
-    /// Where the current object (or the unexamined input) starts.
+    /// Where the current value (or the unexamined input) starts.
     start: u64,
     /// Next byte to examine.
     pos: u64,
     mode: Mode,
-    syntax: Syntax,
+    /// Whether the current value is an object.
+    object: bool,
+    checker: Checker,
     limit: usize,
-    /// Broken objects whose bad byte reading has not passed yet.
-    memos: Vec<Memo>,
-    /// Whether the object being checked began inside one of them.
-    inside_broken: bool,
     discarded: Option<Discarded>,
     /// Bytes examined so far, counting re-examinations.
     work: u64,
@@ -144,13 +163,8 @@ impl FrameReader {
         Self::default()
     }
 
-    /// A reader that treats objects over `limit` bytes (at most 4 GiB) as
-    /// oversized.
+    /// A reader that treats values over `limit` bytes as oversized.
     pub fn with_limit(limit: usize) -> Self {
-        assert!(
-            u32::try_from(limit).is_ok(),
-            "the message limit must fit in 32 bits"
-        );
         let limit = limit.max(1);
         Self {
             buf: Vec::new(),
@@ -158,11 +172,10 @@ impl FrameReader {
             start: 0,
             pos: 0,
             mode: Mode::Between,
+            object: false,
             // A message of `limit` bytes cannot nest deeper than that.
-            syntax: Syntax::new(limit),
+            checker: Checker::new(limit),
             limit,
-            memos: Vec::new(),
-            inside_broken: false,
             discarded: None,
             work: 0,
         }
@@ -170,17 +183,33 @@ impl FrameReader {
 
     /// Appends bytes read from stdin.
     pub fn push(&mut self, bytes: &[u8]) {
+        self.compact(bytes.len());
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Drops the bytes before `start` (read already), and gives back most
+    /// of a large buffer that is mostly empty, keeping room for `more`.
+    /// Done on every push and whenever [`next_frame`](Self::next_frame)
+    /// needs more input, so the memory of a large message is given back as
+    /// soon as it is out, not at the next read.
+    fn compact(&mut self, more: usize) {
         let dead = self.idx(self.start);
         if dead > 0 {
             self.buf.drain(..dead);
             self.base = self.start;
         }
-        // Don't keep a large buffer around after a large message.
-        let needed = self.buf.len() + bytes.len();
-        if self.buf.capacity() > 1 << 20 && needed < self.buf.capacity() / 4 {
-            self.buf.shrink_to(needed.max(64 << 10));
+        let needed = self.buf.len() + more;
+        if self.buf.capacity() > SHRINK_ABOVE && needed < self.buf.capacity() / 4 {
+            self.buf.shrink_to(needed.max(KEEP_BUFFER));
         }
-        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The current value is over: back to looking for the next one, with
+    /// the checker's memory (its stack, which a deeply nested value grew)
+    /// given back at once.
+    fn value_over(&mut self) {
+        self.mode = Mode::Between;
+        self.checker.start();
     }
 
     /// Bytes held for a message that is not complete yet (of an oversized
@@ -195,17 +224,14 @@ impl FrameReader {
         self.discarded.as_ref().map(|d| self.pos - d.start)
     }
 
-    /// Bytes of memory held (buffer, checker stacks, remembered broken
-    /// objects), for bounds checks.
+    /// Bytes of memory held (buffer, checker stack, an oversized message's
+    /// head and id), for bounds checks.
     pub fn held_bytes(&self) -> usize {
         let discarded = self
             .discarded
             .as_ref()
             .map_or(0, |d| d.head.capacity() + d.id.capacity());
-        self.buf.capacity()
-            + self.syntax.held_bytes()
-            + self.memos.iter().map(Memo::held_bytes).sum::<usize>()
-            + discarded
+        self.buf.capacity() + self.checker.held_bytes() + discarded
     }
 
     /// Bytes examined so far, re-examinations included: linear in the
@@ -227,28 +253,26 @@ impl FrameReader {
                     let Some(skip) = skip else {
                         self.start = self.end();
                         self.pos = self.start;
+                        self.compact(0);
                         return None;
                     };
                     self.start = self.pos + skip as u64;
-                    if self.buf[self.idx(self.start)] != b'{' {
-                        let end = self.next_brace(self.start);
+                    let first = self.buf[self.idx(self.start)];
+                    if !matches!(first, b'{' | b'[') {
+                        let end = self.next_opening(self.start);
                         return Some(Frame::Garbage(self.take(end)));
                     }
-                    let at = self.start;
-                    self.memos.retain(|m| m.alive_at(at));
-                    if let Some(frame) = self.inner_of_broken() {
-                        return Some(frame);
-                    }
-                    self.inside_broken = self.memos.iter().any(|m| m.covers(at));
-                    self.syntax.start(self.start, true);
-                    self.pos = self.start + 1;
-                    self.mode = Mode::Object;
+                    self.object = first == b'{';
+                    self.checker.start();
+                    self.pos = self.start;
+                    self.mode = Mode::Value;
                 }
-                Mode::Object => {
-                    if let Some(frame) = self.scan_object() {
+                Mode::Value => {
+                    if let Some(frame) = self.scan_value() {
                         return Some(frame);
                     }
-                    if self.mode == Mode::Object {
+                    if self.mode == Mode::Value {
+                        self.compact(0);
                         return None;
                     }
                 }
@@ -257,6 +281,7 @@ impl FrameReader {
                         return Some(frame);
                     }
                     if self.mode == Mode::Discard {
+                        self.compact(0);
                         return None;
                     }
                 }
@@ -264,19 +289,20 @@ impl FrameReader {
         }
     }
 
-    /// Continues checking the object at `start`.
-    fn scan_object(&mut self) -> Option<Frame> {
+    /// Continues checking the value at `start`.
+    fn scan_value(&mut self) -> Option<Frame> {
         let stop = self.end().min(self.start + self.limit as u64);
-        while let Some((at, step)) = self.next_structural(stop) {
+        while let Some((at, step)) = self.next_byte(stop) {
             match step {
                 Step::More => {}
                 Step::End => {
-                    self.mode = Mode::Between;
+                    let spans = self.spans();
+                    self.value_over();
                     let bytes = self.take(self.pos);
-                    return Some(if self.inside_broken {
-                        Frame::Inner(bytes)
+                    return Some(if self.object {
+                        Frame::Object(Message { bytes, spans })
                     } else {
-                        Frame::Object(bytes)
+                        Frame::Garbage(bytes)
                     });
                 }
                 Step::Invalid(reason) => return Some(self.broken(at, reason)),
@@ -288,28 +314,38 @@ impl FrameReader {
         None
     }
 
-    /// The object at `start` went bad at `bad`: cut it at the resync point,
-    /// and remember its open objects if reading resumes before `bad`.
+    /// Where each field's value is in the value at `start`, when whole.
+    fn spans(&self) -> [Option<(usize, usize)>; 4] {
+        [Field::Id, Field::Method, Field::Params, Field::Jsonrpc].map(|field| {
+            match self.checker.member(field) {
+                Span::Whole { start, end } if self.object => {
+                    Some(((start - self.start) as usize, (end - self.start) as usize))
+                }
+                _ => None,
+            }
+        })
+    }
+
+    /// Where reading resumes after a bad byte at `bad`: at it if it may
+    /// start a message, else after it.
+    fn resume_after(&self, bad: u64) -> u64 {
+        if matches!(self.buf[self.idx(bad)], b'{' | b'[') {
+            bad
+        } else {
+            bad + 1
+        }
+    }
+
+    /// The value at `start` went bad at `bad`.
     fn broken(&mut self, bad: u64, reason: &'static str) -> Frame {
-        let id = match self.syntax.id() {
-            IdSpan::Whole { start, end } if !self.inside_broken => {
+        let id = match self.checker.member(Field::Id) {
+            Span::Whole { start, end } if self.object => {
                 Some(self.buf[self.idx(start)..self.idx(end)].to_vec())
             }
             _ => None,
         };
-        let memo = Memo::new(self.start, bad, reason, self.syntax.take_open_objects());
-        let resume = resync::resume_point(
-            &self.buf,
-            self.base,
-            self.start,
-            memo.open_after(self.start),
-            bad,
-            &mut self.work,
-        );
-        if resume < bad {
-            self.memos.push(memo);
-        }
-        self.mode = Mode::Between;
+        self.value_over();
+        let resume = self.resume_after(bad).max(self.start + 1);
         let offset = (bad - self.start) as usize;
         let bytes = self.take(resume);
         Frame::Broken {
@@ -320,37 +356,11 @@ impl FrameReader {
         }
     }
 
-    /// If the `{` at `start` is an open object of a broken object whose bad
-    /// byte lies ahead, it fails at that same byte: its frame, without
-    /// checking it again. It gets no id, since it is part of a message that
-    /// started earlier.
-    fn inner_of_broken(&mut self) -> Option<Frame> {
-        let at = self.start;
-        let memo = self.memos.iter().find(|m| m.has_open_object(at))?;
-        let (bad, reason) = (memo.bad(), memo.reason());
-        let resume = resync::resume_point(
-            &self.buf,
-            self.base,
-            at,
-            memo.open_after(at),
-            bad,
-            &mut self.work,
-        );
-        let bytes = self.take(resume);
-        Some(Frame::Broken {
-            at: ((bad - at) as usize).min(bytes.len()),
-            bytes,
-            reason,
-            id: None,
-        })
-    }
-
-    /// The object at `start` passed the limit: keep its head and its id,
+    /// The value at `start` passed the limit: keep its head and its id,
     /// drop its bytes from now on.
     fn start_discarding(&mut self) {
         let from = self.idx(self.start);
         let head = self.buf[from..from + OVERSIZED_HEAD.min(self.limit)].to_vec();
-        self.syntax.forget_positions();
         self.discarded = Some(Discarded {
             start: self.start,
             head,
@@ -363,12 +373,12 @@ impl FrameReader {
         self.mode = Mode::Discard;
     }
 
-    /// Checks, without keeping, more of an oversized object; its frame
-    /// once it ends or goes bad.
+    /// Checks, without keeping, more of an oversized value; its frame once
+    /// it ends or goes bad.
     fn scan_discarded(&mut self) -> Option<Frame> {
         let end = self.end();
         let mut last = None;
-        while let Some((at, step)) = self.next_structural(end) {
+        while let Some((at, step)) = self.next_byte(end) {
             match step {
                 Step::More => {}
                 Step::End => {
@@ -376,8 +386,7 @@ impl FrameReader {
                     break;
                 }
                 Step::Invalid(_) => {
-                    // Its start is gone; resume at the bad byte itself.
-                    self.pos = at;
+                    self.pos = self.resume_after(at);
                     last = Some(at + 1);
                     break;
                 }
@@ -386,14 +395,14 @@ impl FrameReader {
         self.capture_id();
         self.start = self.pos;
         let last = last?;
-        self.mode = Mode::Between;
         let d = self
             .discarded
             .take()
-            .expect("discarding an oversized object");
-        let id = matches!(self.syntax.id(), IdSpan::Whole { .. })
+            .expect("discarding an oversized value");
+        let id = matches!(self.checker.member(Field::Id), Span::Whole { .. })
             && !d.id_too_long
-            && !self.inside_broken;
+            && self.object;
+        self.value_over();
         Some(Frame::Oversized {
             head: d.head,
             len: last - d.start,
@@ -402,23 +411,24 @@ impl FrameReader {
         })
     }
 
-    /// Copies the part of the oversized object's id that is still in
-    /// `buf`, before it is dropped.
+    /// Copies the part of the oversized value's id that is still in `buf`,
+    /// before it is dropped. An id is kept up to the message limit itself:
+    /// the client chooses its length (lightningd's id starts with theirs).
     fn capture_id(&mut self) {
-        let (start, end) = match self.syntax.id() {
-            IdSpan::Partial { start, end } => (start, end.unwrap_or(self.pos)),
-            IdSpan::Whole { start, end } => (start, end),
-            IdSpan::None | IdSpan::Ambiguous => return,
+        let (start, end) = match self.checker.member(Field::Id) {
+            Span::Partial { start, end } => (start, end.unwrap_or(self.pos)),
+            Span::Whole { start, end } => (start, end),
+            Span::None => return,
         };
-        let (base, pos) = (self.base, self.pos);
+        let (base, pos, limit) = (self.base, self.pos, self.limit);
         let Some(d) = &mut self.discarded else {
             return;
         };
-        let (from, to) = (start.max(d.id_to), end.min(pos));
+        let (from, to) = (start.max(d.id_to).max(base), end.min(pos));
         if to <= from || d.id_too_long {
             return;
         }
-        if d.id.len() + (to - from) as usize > MAX_KEPT_ID {
+        if d.id.len() + (to - from) as usize > limit {
             d.id_too_long = true;
             d.id = Vec::new();
             return;
@@ -428,15 +438,15 @@ impl FrameReader {
     }
 
     /// Skips plain bytes (string contents) up to `stop` in one go, then
-    /// feeds the syntax checker the next byte: its offset and verdict, or
-    /// `None` when `stop` came first. Both scanners' inner loop.
+    /// feeds the checker the next byte: its offset and verdict, or `None`
+    /// when `stop` came first. Both scanners' inner loop.
     #[inline]
-    fn next_structural(&mut self, stop: u64) -> Option<(u64, Step)> {
+    fn next_byte(&mut self, stop: u64) -> Option<(u64, Step)> {
         if self.pos >= stop {
             return None;
         }
         let run = self
-            .syntax
+            .checker
             .plain_run(&self.buf[self.idx(self.pos)..self.idx(stop)]);
         self.work += run as u64 + 1;
         self.pos += run as u64;
@@ -445,14 +455,16 @@ impl FrameReader {
         }
         let at = self.pos;
         self.pos += 1;
-        Some((at, self.syntax.step(self.buf[self.idx(at)], at)))
+        Some((at, self.checker.step(self.buf[self.idx(at)], at)))
     }
 
-    /// Position of the first `{` at or after `from`, or the end of input.
-    fn next_brace(&mut self, from: u64) -> u64 {
-        let (at, scanned) = resync::next_brace(&self.buf, self.base, from);
-        self.work += scanned;
-        at
+    /// Position of the first `{` or `[` at or after `from`, or the end of
+    /// input.
+    fn next_opening(&mut self, from: u64) -> u64 {
+        let rest = &self.buf[self.idx(from)..];
+        let found = rest.iter().position(|&b| b == b'{' || b == b'[');
+        self.work += found.map_or(rest.len(), |i| i + 1) as u64;
+        from + found.unwrap_or(rest.len()) as u64
     }
 
     /// Takes `start..end` out; reading resumes at `end`.

@@ -14,12 +14,14 @@
 //! that cannot be served is turned into a [`Rejected`] that says whom to
 //! answer and with what.
 
-use serde::{Deserialize, Serialize};
+use serde::de::IgnoredAny;
+use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::framing::Message;
+use super::lightningd_json::Field;
 use super::preview::preview;
-use super::syntax::find_id;
 
 /// A message lightningd sent us.
 #[derive(Debug)]
@@ -73,33 +75,29 @@ pub mod codes {
     pub const INTERNAL_ERROR: i64 = -32603;
 }
 
-/// The members we look at, kept raw so that a wrongly typed one can be
-/// reported to the caller rather than making the whole message unreadable.
-/// A member that is present is `Some`, even when it is `null` (serde's
-/// `Option` would read `"params": null` as absent).
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
-    jsonrpc: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    method: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    params: Option<&'a RawValue>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(de).map(Some)
-}
-
 impl Incoming {
-    /// Parses one syntactically complete object. Absent params are treated
-    /// as no parameters (`[]`), as JSON-RPC 2.0 allows.
-    pub fn parse(bytes: &[u8]) -> Result<Self, Rejected> {
-        let env: Envelope = serde_json::from_slice(bytes)
-            .map_err(|err| Rejected::parse_error(find_id(bytes), &err.to_string()))?;
-        let id = match env.id.map(|raw| (raw, Id::check(raw.get().as_bytes()))) {
+    /// Reads one message. Its members are the ones lightningd reads (the
+    /// first whose raw key is `id`, `method`, `params`, `jsonrpc`; see
+    /// `lightningd_json.rs`). A message that is not strict JSON (RFC 8259)
+    /// is answered with -32700, whoever wrote it and wherever its id sits:
+    /// lightningd's tokenizer accepts params such as `[-Infinity]` or
+    /// `[1,,2]` and forwards them, and waits for our reply; we cannot read
+    /// them, and JSON-RPC's code for "invalid JSON was received" is -32700.
+    /// Absent params are treated as no parameters (`[]`), as JSON-RPC 2.0
+    /// allows.
+    pub fn parse(message: &Message) -> Result<Self, Rejected> {
+        let id_raw = message.member(Field::Id);
+        let text = std::str::from_utf8(&message.bytes)
+            .map_err(|err| Rejected::parse_error(id_raw, &format!("not UTF-8: {err}")))?;
+        serde_json::from_str::<IgnoredAny>(text).map_err(|err| {
+            Rejected::parse_error(id_raw, &format!("not valid JSON (RFC 8259): {err}"))
+        })?;
+        // Valid JSON: every member's raw text is a JSON value of its own.
+        let member = |field| {
+            let raw = std::str::from_utf8(message.member(field)?).ok()?;
+            serde_json::from_str::<&RawValue>(raw).ok()
+        };
+        let id = match member(Field::Id).map(|raw| (raw, Id::check(raw.get().as_bytes()))) {
             None | Some((_, Id::Null)) => None,
             Some((raw, Id::Usable)) => Some(raw.to_owned()),
             Some((raw, Id::Unusable(why))) => {
@@ -114,18 +112,17 @@ impl Incoming {
                 reason: format!("notification: {reason}"),
             },
         };
-        if !env.jsonrpc.is_some_and(is_version_2) {
+        if !member(Field::Jsonrpc).is_some_and(is_version_2) {
             return Err(reject("Invalid request: \"jsonrpc\" must be \"2.0\""));
         }
-        let Some(method) = env
-            .method
-            .and_then(|m| serde_json::from_str::<String>(m.get()).ok())
+        let Some(method) =
+            member(Field::Method).and_then(|m| serde_json::from_str::<String>(m.get()).ok())
         else {
             return Err(reject(
                 "Invalid request: \"method\" is missing or not a string",
             ));
         };
-        let params = match env.params {
+        let params = match member(Field::Params) {
             Some(raw) if raw.get().starts_with(['[', '{']) => compact(raw),
             Some(_) => {
                 return Err(reject(

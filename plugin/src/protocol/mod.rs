@@ -4,9 +4,10 @@
 //! lightningd starts a plugin with pipes on its stdin and stdout and talks
 //! JSON-RPC 2.0 over them. A message's path through this module:
 //!
-//! - [`framing`] cuts stdin's bytes into JSON objects, with [`syntax`]
-//!   checking each one as it arrives, so that bad bytes are cut out and
-//!   reading resumes at the next message;
+//! - [`framing`] cuts stdin's bytes into messages where lightningd's own
+//!   tokenizer ends them, with [`lightningd_json`] (the rules, with the CLN
+//!   source lines they follow) checking each as it arrives and finding
+//!   lightningd's `id`, so that nothing inside a message is ever a message;
 //! - [`messages`] says what an object means (request, notification, or
 //!   something to reject) and how replies and log lines are written;
 //! - [`server`] answers `getmanifest` and `init`, hands calls of the plugin's
@@ -24,11 +25,11 @@ pub mod calls;
 pub mod framing;
 pub mod garbage;
 pub mod handler;
+pub mod lightningd_json;
 pub mod messages;
 pub mod preview;
 pub mod server;
 pub mod stdio;
-pub mod syntax;
 pub mod writer;
 
 pub use handler::{

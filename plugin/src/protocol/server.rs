@@ -13,7 +13,7 @@ use super::framing::{Frame, FrameReader};
 use super::garbage::GarbageRun;
 use super::handler::{Call, Handler, Init, Log, Manifest};
 use super::messages::{codes, ErrorObject, Incoming, Level, Outgoing, Rejected};
-use super::preview::preview;
+use super::preview::{bounded, preview};
 use super::stdio::Input;
 use super::writer::Output;
 
@@ -121,31 +121,14 @@ impl<H: Handler> Session<H> {
 
     fn handle(&self, frame: Frame) -> Flow {
         let (rejected, shown, len) = match frame {
-            Frame::Object(bytes) => match Incoming::parse(&bytes) {
-                Ok(message) => {
+            Frame::Object(message) => match Incoming::parse(&message) {
+                Ok(incoming) => {
                     self.flush_garbage();
-                    return self.dispatch(message);
+                    return self.dispatch(incoming);
                 }
                 Err(rejected) => {
-                    let len = bytes.len() as u64;
-                    (rejected, bytes, len)
-                }
-            },
-            // A message a broken one swallowed is served; a piece of the
-            // broken one is not answered, whatever id it holds.
-            Frame::Inner(bytes) => match Incoming::parse(&bytes) {
-                Ok(message) => {
-                    self.flush_garbage();
-                    return self.dispatch(message);
-                }
-                Err(rejected) => {
-                    let reason = match rejected {
-                        Rejected::Answer { error, .. } => error.message,
-                        Rejected::Drop { reason } => reason,
-                    };
-                    let len = bytes.len() as u64;
-                    let reason = format!("a piece of a broken message: {reason}");
-                    (Rejected::Drop { reason }, bytes, len)
+                    let len = message.bytes.len() as u64;
+                    (rejected, message.bytes, len)
                 }
             },
             Frame::Broken {
@@ -260,12 +243,14 @@ impl<H: Handler> Session<H> {
             self.out.log(Level::Warn, &message);
             return self.error(id, codes::INTERNAL_ERROR, message);
         }
+        let data = method.len() + params.get().len();
         let call = Call {
             method,
             params,
             log: Log(self.out.clone()),
         };
-        self.calls.run(id, Arc::clone(&self.handler).call(call));
+        self.calls
+            .run(id, data, Arc::clone(&self.handler).call(call));
     }
 
     fn respond(&self, id: Box<RawValue>, result: Result<Box<RawValue>, super::handler::RpcError>) {
@@ -275,10 +260,13 @@ impl<H: Handler> Session<H> {
         }
     }
 
+    /// Answers with an error of the protocol's own; its message may quote
+    /// what was sent (a method, `init`'s params), so it is cut as a log line
+    /// is.
     fn error(&self, id: Box<RawValue>, code: i64, message: String) {
         let error = ErrorObject {
             code,
-            message,
+            message: bounded(message),
             data: None,
         };
         self.out.send(&Outgoing::Error { id, error });

@@ -17,6 +17,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 use super::messages::{Level, Outgoing};
+use super::preview::bounded;
 
 #[derive(Default)]
 struct Shared {
@@ -51,11 +52,13 @@ impl Output {
     }
 
     /// Sends a `log` notification: the line shows up in the node's log as
-    /// `plugin-<name>: <message>`.
+    /// `plugin-<name>: <message>`. Every log line passes here, and is cut to
+    /// [`MAX_LOG_LINE`](super::preview::MAX_LOG_LINE) bytes
+    /// ([`bounded`]).
     pub fn log(&self, level: Level, message: impl Into<String>) {
         self.send(&Outgoing::Log {
             level,
-            message: message.into(),
+            message: bounded(message),
         });
     }
 

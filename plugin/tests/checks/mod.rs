@@ -10,7 +10,7 @@ pub fn objects(frames: &[Frame]) -> Vec<&[u8]> {
     frames
         .iter()
         .filter_map(|f| match f {
-            Frame::Object(bytes) | Frame::Inner(bytes) => Some(bytes.as_slice()),
+            Frame::Object(message) => Some(message.bytes.as_slice()),
             _ => None,
         })
         .collect()
@@ -23,15 +23,10 @@ pub fn answered(frames: &[Frame]) -> Vec<String> {
         .iter()
         .filter_map(|frame| {
             let rejected = match frame {
-                Frame::Object(bytes) => match Incoming::parse(bytes) {
+                Frame::Object(message) => match Incoming::parse(message) {
                     Ok(Incoming::Request { id, .. }) => return Some(id.get().to_owned()),
                     Ok(Incoming::Notification { .. }) => return None,
                     Err(rejected) => rejected,
-                },
-                // Served if valid, never answered otherwise (as the server does).
-                Frame::Inner(bytes) => match Incoming::parse(bytes) {
-                    Ok(Incoming::Request { id, .. }) => return Some(id.get().to_owned()),
-                    _ => return None,
                 },
                 Frame::Broken { id, .. } => Rejected::parse_error(id.as_deref(), "check"),
                 Frame::Oversized { id, limit, .. } => Rejected::oversized(id.as_deref(), *limit),

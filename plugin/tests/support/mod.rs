@@ -274,6 +274,11 @@ pub enum Behaviour {
     Flood(usize),
     /// Answers like an HTTP server: not JSON at all.
     NotJson,
+    /// Answers with an error whose message is this many bytes long.
+    ErrorOfLen(usize),
+    /// The first this many connections hang (as `Hang`); later ones are
+    /// answered.
+    HangFirst(usize),
 }
 
 /// A unix socket that answers `getinfo` like lightningd's RPC does.
@@ -326,7 +331,7 @@ impl StandIn {
         let connections = Arc::clone(&self.connections);
         tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
-                connections.fetch_add(1, Ordering::SeqCst);
+                let earlier = connections.fetch_add(1, Ordering::SeqCst);
                 let node_id = node_id.clone();
                 let calls = Arc::clone(&calls);
                 tokio::spawn(async move {
@@ -337,7 +342,10 @@ impl StandIn {
                     calls.fetch_add(1, Ordering::SeqCst);
                     let reply = match behaviour {
                         Behaviour::HangUp => return,
-                        Behaviour::Hang => {
+                        Behaviour::HangFirst(n) if earlier >= n => {
+                            getinfo_reply(&request["id"], &node_id)
+                        }
+                        Behaviour::Hang | Behaviour::HangFirst(_) => {
                             let mut rest = Vec::new();
                             let _ = conn.read_to_end(&mut rest).await;
                             return;
@@ -349,6 +357,10 @@ impl StandIn {
                         Behaviour::Answer => getinfo_reply(&request["id"], &node_id),
                         Behaviour::Error => json!({"jsonrpc": "2.0", "id": request["id"],
                             "error": {"code": -1, "message": "stand-in says no"}}),
+                        Behaviour::ErrorOfLen(len) => {
+                            json!({"jsonrpc": "2.0", "id": request["id"],
+                                "error": {"code": -1, "message": "e".repeat(len)}})
+                        }
                         Behaviour::ErrorAfter(delay) => {
                             tokio::time::sleep(delay).await;
                             json!({"jsonrpc": "2.0", "id": request["id"],

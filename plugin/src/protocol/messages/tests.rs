@@ -2,12 +2,29 @@ use super::*;
 use rstest::rstest;
 use serde_json::json;
 
+/// Reads `bytes` as one message and parses it, as the server does.
+fn parse(bytes: &[u8]) -> Result<Incoming, Rejected> {
+    let message = Message::read(bytes).expect("one whole message");
+    Incoming::parse(&message)
+}
+
+/// The id lightningd would have read in a message that breaks off, as the
+/// framer reports it.
+fn find_id(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut reader = super::super::framing::FrameReader::new();
+    reader.push(bytes);
+    match reader.next_frame() {
+        Some(super::super::framing::Frame::Broken { id, .. }) => id,
+        _ => None,
+    }
+}
+
 fn raw(s: &str) -> Box<RawValue> {
     RawValue::from_string(s.to_owned()).unwrap()
 }
 
 fn request(bytes: &str) -> (String, String, String) {
-    match Incoming::parse(bytes.as_bytes()).unwrap() {
+    match parse(bytes.as_bytes()).unwrap() {
         Incoming::Request { id, method, params } => {
             (id.get().to_owned(), method, params.get().to_owned())
         }
@@ -16,7 +33,7 @@ fn request(bytes: &str) -> (String, String, String) {
 }
 
 fn answered(bytes: &[u8]) -> (String, i64, String) {
-    match Incoming::parse(bytes) {
+    match parse(bytes) {
         Err(Rejected::Answer { id, error }) => (id.get().to_owned(), error.code, error.message),
         other => panic!("expected an error answer, got {other:?}"),
     }
@@ -50,7 +67,7 @@ fn ids_are_kept_byte_for_byte(#[case] msg: &str, #[case] id: &str) {
 #[case::object(r#"{"jsonrpc":"2.0","id":{"a":1},"method":"myplugin","params":[]}"#)]
 #[case::wrong_type_and_bad_version(r#"{"jsonrpc":"1.0","id":false,"method":"x"}"#)]
 fn ids_of_other_types_are_not_answered(#[case] msg: &str) {
-    match Incoming::parse(msg.as_bytes()) {
+    match parse(msg.as_bytes()) {
         Err(Rejected::Drop { reason }) => {
             assert!(
                 reason.starts_with("the id is neither a string nor a number"),
@@ -70,7 +87,7 @@ fn ids_of_other_types_are_not_answered(#[case] msg: &str) {
 #[case::bool("false")]
 fn params_must_be_an_array_or_an_object(#[case] params: &str) {
     let msg = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"myplugin","params":{params}}}"#);
-    match Incoming::parse(msg.as_bytes()) {
+    match parse(msg.as_bytes()) {
         Ok(Incoming::Request { .. }) => assert!(params.starts_with(['[', '{']), "{params}"),
         Err(Rejected::Answer { error, .. }) => {
             assert!(!params.starts_with(['[', '{']), "{params}");
@@ -121,17 +138,43 @@ fn missing_params_mean_no_params() {
     );
 }
 
+/// Case 3 of issue 21: lightningd reads the first member whose raw key is
+/// `id` (and `method`, `params`): a duplicate is served, to that id.
+#[test]
+fn duplicate_members_are_read_as_lightningd_reads_them() {
+    let (id, method, params) = request(
+        r#"{"jsonrpc":"2.0","id":"x","method":"a","params":[1],"id":"y","method":"b","\u0069d":"z"}"#,
+    );
+    assert_eq!(
+        (id.as_str(), method.as_str(), params.as_str()),
+        (r#""x""#, "a", "[1]")
+    );
+}
+
 #[rstest]
 #[case::no_id(r#"{"jsonrpc":"2.0","method":"shutdown","params":{}}"#)]
 #[case::null_id(r#"{"jsonrpc":"2.0","id":null,"method":"shutdown","params":{}}"#)]
 fn notifications_have_no_id(#[case] msg: &str) {
-    let parsed = Incoming::parse(msg.as_bytes()).unwrap();
+    let parsed = parse(msg.as_bytes()).unwrap();
     assert!(matches!(parsed, Incoming::Notification { ref method, .. } if method == "shutdown"));
 }
 
+/// Case 1 of issue 21: params that lightningd's tokenizer accepts and
+/// forwards, but that are not JSON, get -32700 to lightningd's id, wherever
+/// it sits (pyln-client writes `params` before `id`).
 #[rstest]
-#[case::invalid_utf8(b"{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"\xff\"}".as_slice())]
-#[case::duplicate_key(br#"{"jsonrpc":"2.0","id":"x","method":"a","method":"b"}"#.as_slice())]
+#[case::minus_infinity_params_first(br#"{"jsonrpc":"2.0","method":"m","params":[-Infinity],"id":"x"}"#.as_slice())]
+#[case::two_dots(br#"{"jsonrpc":"2.0","method":"m","params":[1.2.3],"id":"x"}"#.as_slice())]
+#[case::leading_zero(br#"{"jsonrpc":"2.0","method":"m","params":[01],"id":"x"}"#.as_slice())]
+#[case::nan(br#"{"jsonrpc":"2.0","method":"m","params":[nan],"id":"x"}"#.as_slice())]
+#[case::no_comma(br#"{"jsonrpc":"2.0","method":"m","params":[1 2],"id":"x"}"#.as_slice())]
+#[case::double_comma(br#"{"jsonrpc":"2.0","method":"m","params":[1,,2],"id":"x"}"#.as_slice())]
+#[case::trailing_comma(br#"{"jsonrpc":"2.0","method":"m","params":[1,],"id":"x"}"#.as_slice())]
+#[case::trailing_comma_in_object(br#"{"jsonrpc":"2.0","method":"m","params":{"a":1,},"id":"x"}"#.as_slice())]
+#[case::raw_tab(b"{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":[\"a\tb\"],\"id\":\"x\"}".as_slice())]
+#[case::raw_control(b"{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":[\"a\x01b\"],\"id\":\"x\"}".as_slice())]
+#[case::id_first(br#"{"jsonrpc":"2.0","id":"x","method":"m","params":[-Infinity]}"#.as_slice())]
+#[case::nested_request_not_served(br#"{"jsonrpc":"2.0","method":"m","params":[1.2.3,{"jsonrpc":"2.0","id":"X","method":"getinfo","params":[]}],"id":"x"}"#.as_slice())]
 fn invalid_json_with_an_id_gets_parse_error(#[case] bytes: &[u8]) {
     let (id, code, message) = answered(bytes);
     assert_eq!((id.as_str(), code), ("\"x\"", codes::PARSE_ERROR));
@@ -157,10 +200,7 @@ fn invalid_requests_are_answered_32600(#[case] msg: &str, #[case] expected: &str
 #[case::no_version(r#"{"method":"shutdown"}"#)]
 #[case::invalid_json_without_id(br#"{"jsonrpc":"2.0","method":"x","x":tru}"#)]
 fn messages_without_id_are_dropped(#[case] msg: impl AsRef<[u8]>) {
-    assert!(matches!(
-        Incoming::parse(msg.as_ref()),
-        Err(Rejected::Drop { .. })
-    ));
+    assert!(matches!(parse(msg.as_ref()), Err(Rejected::Drop { .. })));
 }
 
 /// Only an id before the first bad byte, followed by its `,` or `}`, is
@@ -177,7 +217,7 @@ fn messages_without_id_are_dropped(#[case] msg: impl AsRef<[u8]>) {
 #[case::array_id(b"{\"id\":[1,\n2],x".as_slice(), None)]
 #[case::invalid_utf8_in_the_id(b"{\"id\":\"\xff\",x".as_slice(), None)]
 fn broken_objects_are_answered_only_to_a_whole_id(#[case] bytes: &[u8], #[case] id: Option<&str>) {
-    let answered = match Rejected::parse_error(find_id(bytes), "test") {
+    let answered = match Rejected::parse_error(find_id(bytes).as_deref(), "test") {
         Rejected::Answer { id, error } => {
             assert_eq!(error.code, codes::PARSE_ERROR);
             Some(id.get().to_owned())
