@@ -306,8 +306,15 @@ pub struct NodeConf {
     /// for its N-th occurrence. `-WIRE_REVOKE_AND_ACK` disconnects before
     /// sending it, `+` after sending, `<` after receiving it, `$` drops it,
     /// `0` swallows everything from then on, `x` stops using the
-    /// connection after sending it without closing it (lightningd's
-    /// `common/dev_disconnect.h`). Each rule fires once, in order. They are
+    /// connection after sending it without closing it, `=` only uses the
+    /// rule up (lightningd's `common/dev_disconnect.h`; v23.02 lacks `<`
+    /// and `$`). Each rule fires once, in order. A last rule `permfail`
+    /// is read by lightningd itself: at the next reconnection or
+    /// transient channel error it fails the channel permanently (logging
+    /// `dev_disconnect permfail`) and goes on chain, as upstream's
+    /// closing tests use it (`["-WIRE_REVOKE_AND_ACK", "permfail"]`).
+    /// lightningd reads no rule after `permfail`, so one there is refused.
+    /// They are
     /// written to `<lightning-dir>/regtest/dev-disconnect` before every
     /// start, and the node gets `--dev-disconnect=` that file. Needs a
     /// lightningd with developer options (v23.11 and later, or a developer
