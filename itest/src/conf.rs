@@ -201,6 +201,16 @@ impl Conf {
         self
     }
 
+    /// Gives every node pyln-testing's defaults
+    /// ([`NodeConf::pyln_defaults`]), as upstream's `node_factory` does:
+    /// `Conf::with_nodes(2).with_pyln_defaults()`.
+    pub fn with_pyln_defaults(mut self) -> Self {
+        for node in &mut self.nodes {
+            node.pyln_defaults = true;
+        }
+        self
+    }
+
     /// Sets an environment variable for every node (lightningd and its
     /// plugins), e.g. pyln-testing's
     /// `CLN_PLUGIN_LOG=cln_plugin=trace,cln_rpc=trace,debug` for plugins
@@ -331,6 +341,19 @@ pub struct NodeConf {
     /// teardown) waits for lightningd to exit after the `stop` RPC before
     /// killing it; `None` uses [`Conf::stop_timeout`].
     pub stop_timeout: Option<Duration>,
+    /// Give the node pyln-testing's defaults too (off by default, so
+    /// that a plugin meets lightningd's own defaults): `--log-level=trace`
+    /// (`debug` up to v24.02.2) unless [`NodeConf::log_level`] is set,
+    /// `--cltv-delta=6`, `--cltv-final=5`, `--watchtime-blocks=5` (a
+    /// peer's `to_self_delay` of 5, which upstream's closing tests
+    /// assert), `--ignore-fee-limits=false`, `--dev-fail-on-subdaemon-fail`
+    /// where developer options exist, and
+    /// `CLN_PLUGIN_LOG=cln_plugin=trace,cln_rpc=trace,cln_grpc=trace,debug`.
+    /// Each option only where the node's lightningd has it, and none that
+    /// the node's own options or environment already set. Everything else
+    /// pyln-testing gives a node every harness node gets anyway; its leak
+    /// check is [`NodeConf::check_memleak`].
+    pub pyln_defaults: bool,
 }
 
 /// One item of a node's command line: an option or a startup plugin.
@@ -360,6 +383,7 @@ impl Default for NodeConf {
             dev_disconnect: Vec::new(),
             check_memleak: false,
             stop_timeout: None,
+            pyln_defaults: false,
         }
     }
 }
@@ -482,6 +506,21 @@ impl NodeConf {
         rules: impl IntoIterator<Item = S>,
     ) -> Self {
         self.dev_disconnect = rules.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Gives this node pyln-testing's defaults; see
+    /// [`NodeConf::pyln_defaults`].
+    ///
+    /// ```
+    /// use cln_itest::NodeConf;
+    ///
+    /// // An upstream test's `node_factory.get_node()`.
+    /// let node = NodeConf::default().with_pyln_defaults();
+    /// assert!(node.pyln_defaults);
+    /// ```
+    pub fn with_pyln_defaults(mut self) -> Self {
+        self.pyln_defaults = true;
         self
     }
 

@@ -153,13 +153,25 @@ mod tests {
             &["+WIRE_REVOKE_AND_ACK*3", "permfail"],
             &["=WIRE_UPDATE_FULFILL_HTLC", "permfail"],
             &["permfail"],
-            &["<WIRE_SHUTDOWN", "$WIRE_CHANNEL_READY", "0WIRE_PING", "xWIRE_INIT"],
+            &[
+                "<WIRE_SHUTDOWN",
+                "$WIRE_CHANNEL_READY",
+                "0WIRE_PING",
+                "xWIRE_INIT",
+            ],
         ] {
             check_rules(&rules(ok)).unwrap();
         }
         let after = check_rules(&rules(&["permfail", "-WIRE_INIT"])).unwrap_err();
         assert!(after.contains("`-WIRE_INIT` follows `permfail`"), "{after}");
-        for bad in ["PERMFAIL", "permfail*2", "-WIRE_INIT*0", "-WIRE_INIT*x", "WIRE_INIT", "-INIT"] {
+        for bad in [
+            "PERMFAIL",
+            "permfail*2",
+            "-WIRE_INIT*0",
+            "-WIRE_INIT*x",
+            "WIRE_INIT",
+            "-INIT",
+        ] {
             let why = check_rules(&rules(&[bad])).unwrap_err();
             assert!(why.contains(&format!("`{bad}` is neither")), "{why}");
         }
