@@ -285,3 +285,104 @@ fn onchain_unwatch() {
     assert!(!again);
 }
 }
+
+cln_itest::needs_lightningd! {
+/// tests/test_closing.py `test_onchain_timeout`: l1 fails just after an
+/// underpaying HTLC is irrevocably committed and times it out on chain,
+/// through an HTLC timeout transaction lightningd may replace by fee.
+#[test]
+fn onchain_timeout() {
+    let conf = Conf::from_nodes([
+        NodeConf::default()
+            .with_pyln_defaults()
+            .with_feerates(Some(Feerates::uniform(7500)))
+            .with_dev_disconnect(["+WIRE_REVOKE_AND_ACK*3", "permfail"]),
+        NodeConf::default().with_pyln_defaults(),
+    ]);
+    if !Lightningd::of(&conf).unwrap().has_option("dev-disconnect") {
+        eprintln!("SKIPPED: this lightningd has no developer options (--dev-disconnect)");
+        return;
+    }
+    let net = Network::line_graph_with(&conf, Links::Funded).unwrap();
+    let (l1, l2) = (net.node(0), net.node(1));
+
+    let inv = l2.invoice(100_000_000, "onchain_timeout").unwrap();
+    // We underpay, so it fails.
+    let route = json!([{
+        "amount_msat": 100_000_000 - 1,
+        "id": l2.id().unwrap(),
+        "delay": 5,
+        "channel": l1.short_channel_id(l2).unwrap().unwrap(),
+    }]);
+    let sendpay = |groupid: u64| {
+        l1.call(
+            "sendpay",
+            json!({"route": route, "payment_hash": inv.payment_hash,
+                   "payment_secret": inv.payment_secret, "groupid": groupid}),
+        )
+        .unwrap()
+    };
+    sendpay(1);
+    let first = l1.call("waitsendpay", json!({"payment_hash": inv.payment_hash}));
+    assert!(first.unwrap_err().rpc_code().is_some());
+
+    // Make sure CLTVs are different, in case it confuses onchaind.
+    net.mine(1).unwrap();
+
+    // Second one will cause drop to chain.
+    sendpay(2);
+    let payfuture = l1.spawn_call("waitsendpay", json!({"payment_hash": inv.payment_hash}));
+
+    // l1 will drop to chain.
+    l1.wait_for_log("permfail").unwrap();
+    l1.wait_for_channel_onchain(l2).unwrap();
+    net.mine(1).unwrap();
+    l1.wait_for_log(" to ONCHAIN").unwrap();
+    l2.wait_for_log(" to ONCHAIN").unwrap();
+
+    // Could happen any order.
+    let txs = l1
+        .wait_for_onchaind_txs(&[
+            ("OUR_DELAYED_RETURN_TO_WALLET", "OUR_UNILATERAL/DELAYED_OUTPUT_TO_US"),
+            ("OUR_HTLC_TIMEOUT_TX", "OUR_UNILATERAL/OUR_HTLC"),
+        ])
+        .unwrap();
+    assert_eq!(txs[0].blocks, 4);
+    assert_eq!(txs[1].blocks, 5);
+    net.mine(4).unwrap();
+    net.mine_with_mempool(1, txs[0].txid.as_str()).unwrap();
+    net.mine_txid_or_rbf(l1, &txs[1].txid, 1).unwrap();
+
+    // After the first block it saw htlc_timeout_tx and planned this:
+    let tx = l1
+        .wait_for_onchaind_tx(
+            "OUR_DELAYED_RETURN_TO_WALLET",
+            "OUR_HTLC_TIMEOUT_TX/DELAYED_OUTPUT_TO_US",
+        )
+        .unwrap();
+    assert_eq!(tx.blocks, 4);
+
+    // We use 3 blocks for "reasonable depth"
+    net.mine(2).unwrap();
+    // It should fail.
+    let err = payfuture.wait().unwrap_err();
+    assert!(
+        err.rpc_message().is_some_and(|m| m.contains("WIRE_PERMANENT_CHANNEL_FAILURE: timed out")),
+        "{err}"
+    );
+    net.mine(2).unwrap();
+
+    // l1 spends HTLC (depth = 5 blocks). 89 later, l2 is done.
+    net.mine_with_mempool(89, tx.txid.as_str()).unwrap();
+    l2.wait_for_log("onchaind complete, forgetting peer").unwrap();
+    // Now, 100 blocks and l1 should be done.
+    net.mine(10).unwrap();
+    assert!(l1.is_in_log("onchaind complete, forgetting peer").unwrap().is_none());
+    net.mine(1).unwrap();
+    l1.wait_for_log("onchaind complete, forgetting peer").unwrap();
+
+    // Payment failed, BTW
+    let invoices = l2.call("listinvoices", json!({"label": "onchain_timeout"})).unwrap();
+    assert_eq!(cln_itest::only_one(&invoices["invoices"]).unwrap()["status"], json!("unpaid"));
+}
+}
