@@ -203,6 +203,16 @@ impl Conf {
         self
     }
 
+    /// Gives every node pyln-testing's defaults
+    /// ([`NodeConf::pyln_defaults`]), as upstream's `node_factory` does:
+    /// `Conf::with_nodes(2).with_pyln_defaults()`.
+    pub fn with_pyln_defaults(mut self) -> Self {
+        for node in &mut self.nodes {
+            node.pyln_defaults = true;
+        }
+        self
+    }
+
     /// Sets an environment variable for every node (lightningd and its
     /// plugins), e.g. pyln-testing's
     /// `CLN_PLUGIN_LOG=cln_plugin=trace,cln_rpc=trace,debug` for plugins
@@ -308,8 +318,15 @@ pub struct NodeConf {
     /// for its N-th occurrence. `-WIRE_REVOKE_AND_ACK` disconnects before
     /// sending it, `+` after sending, `<` after receiving it, `$` drops it,
     /// `0` swallows everything from then on, `x` stops using the
-    /// connection after sending it without closing it (lightningd's
-    /// `common/dev_disconnect.h`). Each rule fires once, in order. They are
+    /// connection after sending it without closing it, `=` only uses the
+    /// rule up (lightningd's `common/dev_disconnect.h`; v23.02 lacks `<`
+    /// and `$`). Each rule fires once, in order. A last rule `permfail`
+    /// is read by lightningd itself: at the next reconnection or
+    /// transient channel error it fails the channel permanently (logging
+    /// `dev_disconnect permfail`) and goes on chain, as upstream's
+    /// closing tests use it (`["-WIRE_REVOKE_AND_ACK", "permfail"]`).
+    /// lightningd reads no rule after `permfail`, so one there is refused.
+    /// They are
     /// written to `<lightning-dir>/regtest/dev-disconnect` before every
     /// start, and the node gets `--dev-disconnect=` that file. Needs a
     /// lightningd with developer options (v23.11 and later, or a developer
@@ -326,6 +343,19 @@ pub struct NodeConf {
     /// teardown) waits for lightningd to exit after the `stop` RPC before
     /// killing it; `None` uses [`Conf::stop_timeout`].
     pub stop_timeout: Option<Duration>,
+    /// Give the node pyln-testing's defaults too (off by default, so
+    /// that a plugin meets lightningd's own defaults): `--log-level=trace`
+    /// (`debug` up to v24.02.2) unless [`NodeConf::log_level`] is set,
+    /// `--cltv-delta=6`, `--cltv-final=5`, `--watchtime-blocks=5` (a
+    /// peer's `to_self_delay` of 5, which upstream's closing tests
+    /// assert), `--ignore-fee-limits=false`, `--dev-fail-on-subdaemon-fail`
+    /// where developer options exist, and
+    /// `CLN_PLUGIN_LOG=cln_plugin=trace,cln_rpc=trace,cln_grpc=trace,debug`.
+    /// Each option only where the node's lightningd has it, and none that
+    /// the node's own options or environment already set. Everything else
+    /// pyln-testing gives a node every harness node gets anyway; its leak
+    /// check is [`NodeConf::check_memleak`].
+    pub pyln_defaults: bool,
 }
 
 /// One item of a node's command line: an option or a startup plugin.
@@ -355,6 +385,7 @@ impl Default for NodeConf {
             dev_disconnect: Vec::new(),
             check_memleak: false,
             stop_timeout: None,
+            pyln_defaults: false,
         }
     }
 }
@@ -477,6 +508,21 @@ impl NodeConf {
         rules: impl IntoIterator<Item = S>,
     ) -> Self {
         self.dev_disconnect = rules.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Gives this node pyln-testing's defaults; see
+    /// [`NodeConf::pyln_defaults`].
+    ///
+    /// ```
+    /// use cln_itest::NodeConf;
+    ///
+    /// // An upstream test's `node_factory.get_node()`.
+    /// let node = NodeConf::default().with_pyln_defaults();
+    /// assert!(node.pyln_defaults);
+    /// ```
+    pub fn with_pyln_defaults(mut self) -> Self {
+        self.pyln_defaults = true;
         self
     }
 

@@ -98,6 +98,7 @@ pub use error::{Died, Error, ErrorKind, NoReply, Other, Result, RpcError, StartE
 pub use json::only_one;
 pub use lightningd::bin::Lightningd;
 pub use lightningd::options::regtest_options;
+pub use lightningd::run::LightningdRun;
 pub use logs::cursor::{LogCursor, LogState};
 pub use logs::pattern::{LogMark, Pattern};
 pub use network::chain::Mempool;
@@ -107,6 +108,7 @@ pub use network::money::{Amount, Invoice, PAY_REPLY_MARGIN};
 pub use network::Network;
 pub use node::calls::PendingCall;
 pub use node::lifecycle::NodeState;
+pub use node::onchain::OnchaindTx;
 pub use node::Node;
 pub use probe::backend::{Backend, DockerMode};
 pub use version::Version;

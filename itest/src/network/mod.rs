@@ -19,6 +19,8 @@ pub(crate) mod chain;
 pub(crate) mod channels;
 pub(crate) mod line_graph;
 pub(crate) mod money;
+mod onchain;
+mod peer_pay;
 mod teardown;
 
 use std::path::{Path, PathBuf};

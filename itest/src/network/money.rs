@@ -247,7 +247,7 @@ impl Node {
     /// its own failure arrives before the RPC limit (see [`Node::pay`]):
     /// the limit less [`PAY_REPLY_MARGIN`], on lightningd's clock (which
     /// runs fast under libfaketime).
-    fn retry_for(&self) -> u64 {
+    pub(crate) fn retry_for(&self) -> u64 {
         let real = self
             .timeout()
             .saturating_sub(PAY_REPLY_MARGIN)

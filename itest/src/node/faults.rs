@@ -11,14 +11,23 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{bail, Context, Result};
+use crate::error::{bail, Context, Error, Result};
 
 use super::Node;
 use crate::conf::NodeConf;
 use crate::lightningd::bin::LightningdBin;
 
-/// The signs a `--dev-disconnect` rule may start with.
-const RULE_SIGNS: &str = "-+<$0x";
+/// The signs a `--dev-disconnect` rule may start with. `=` does nothing
+/// but use the rule up (upstream puts `=WIRE_X` before `permfail` to wait
+/// for X); `<` and `$` are read by newer releases only (v23.02 has
+/// `=-+0x`).
+const RULE_SIGNS: &str = "=-+<$0x";
+
+/// The line lightningd itself (not a subdaemon) reads from the rules
+/// file: on the next peer connection or transient channel error it fails
+/// the channels permanently instead (`dev_disconnect_permanent` in
+/// `lightningd/subd.c`).
+pub(crate) const PERMFAIL: &str = "permfail";
 
 /// Whether `bin` will get `--dev-no-reconnect` for `conf`, which is also
 /// whether reconnections are a teardown finding.
@@ -39,15 +48,45 @@ pub(crate) fn check(name: &str, conf: &NodeConf, bin: &LightningdBin) -> Result<
             bin.version
         );
     }
-    for rule in &conf.dev_disconnect {
+    check_rules(&conf.dev_disconnect).map_err(|why| Error::msg(format!("{name}: {why}")))
+}
+
+/// The rules as lightningd and its subdaemons read them
+/// (`common/dev_disconnect.c`, `lightningd/subd.c`): one per line, either
+/// `<sign>WIRE_<MESSAGE>[*N]` with N at least 1, or `permfail`.
+///
+/// All processes share one file offset. lightningd compares the next 8
+/// bytes with `permfail` and, on a match, consumes those 8 bytes but not
+/// the newline, so every subdaemon then reads an empty line and no later
+/// rule ever fires: a rule after `permfail` is refused rather than
+/// silently ignored.
+fn check_rules(rules: &[String]) -> std::result::Result<(), String> {
+    for (i, rule) in rules.iter().enumerate() {
+        if rule == PERMFAIL {
+            if let Some(dead) = rules.get(i + 1) {
+                return Err(format!(
+                    "dev_disconnect rule `{dead}` follows `{PERMFAIL}`, after which lightningd \
+                     reads no further rule; put `{PERMFAIL}` last"
+                ));
+            }
+            continue;
+        }
         let mut chars = rule.chars();
         let sign = chars.next();
-        let name_part = chars.as_str().split('*').next().unwrap_or("");
-        if !sign.is_some_and(|c| RULE_SIGNS.contains(c)) || !name_part.starts_with("WIRE_") {
-            bail!(
-                "{name}: dev_disconnect rule `{rule}` is not <sign>WIRE_<MESSAGE>[*N] \
-                 with a sign among `{RULE_SIGNS}` (e.g. `-WIRE_REVOKE_AND_ACK`)"
-            );
+        let (name_part, count) = match chars.as_str().split_once('*') {
+            Some((n, c)) => (n, Some(c)),
+            None => (chars.as_str(), None),
+        };
+        let count_ok = count.is_none_or(|c| c.parse::<u32>().is_ok_and(|n| n >= 1));
+        if !sign.is_some_and(|c| RULE_SIGNS.contains(c))
+            || !name_part.starts_with("WIRE_")
+            || !count_ok
+        {
+            return Err(format!(
+                "dev_disconnect rule `{rule}` is neither `{PERMFAIL}` nor \
+                 <sign>WIRE_<MESSAGE>[*N] with a sign among `{RULE_SIGNS}` and N >= 1 \
+                 (e.g. `-WIRE_REVOKE_AND_ACK`, `+WIRE_REVOKE_AND_ACK*3`)"
+            ));
         }
     }
     Ok(())
@@ -95,5 +134,46 @@ impl Node {
         let mut text = conf.dev_disconnect.join("\n");
         text.push('\n');
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(r: &[&str]) -> Vec<String> {
+        r.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn permfail_is_a_rule_of_its_own_and_must_come_last() {
+        // Upstream's usual pairs (tests/test_closing.py).
+        for ok in [
+            &["-WIRE_REVOKE_AND_ACK", "permfail"][..],
+            &["+WIRE_REVOKE_AND_ACK*3", "permfail"],
+            &["=WIRE_UPDATE_FULFILL_HTLC", "permfail"],
+            &["permfail"],
+            &[
+                "<WIRE_SHUTDOWN",
+                "$WIRE_CHANNEL_READY",
+                "0WIRE_PING",
+                "xWIRE_INIT",
+            ],
+        ] {
+            check_rules(&rules(ok)).unwrap();
+        }
+        let after = check_rules(&rules(&["permfail", "-WIRE_INIT"])).unwrap_err();
+        assert!(after.contains("`-WIRE_INIT` follows `permfail`"), "{after}");
+        for bad in [
+            "PERMFAIL",
+            "permfail*2",
+            "-WIRE_INIT*0",
+            "-WIRE_INIT*x",
+            "WIRE_INIT",
+            "-INIT",
+        ] {
+            let why = check_rules(&rules(&[bad])).unwrap_err();
+            assert!(why.contains(&format!("`{bad}` is neither")), "{why}");
+        }
     }
 }

@@ -147,6 +147,11 @@ impl Node {
         let mut env = clock_env(&bin, self.libfaketime.as_deref());
         env.extend(super::memleak::env(&conf, &bin));
         env.extend(
+            crate::lightningd::pyln_defaults::env(&conf)
+                .into_iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        );
+        env.extend(
             conf.env
                 .iter()
                 .map(|(k, v)| (OsString::from(k), OsString::from(v))),

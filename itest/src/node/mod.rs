@@ -26,6 +26,7 @@ mod faults;
 pub(crate) mod lifecycle;
 mod logs;
 mod memleak;
+pub(crate) mod onchain;
 mod plugins;
 mod startup_plugins;
 mod stderr;
@@ -213,7 +214,14 @@ impl Node {
     /// `wrappers`).
     fn args(&self, conf: &NodeConf, bin: &LightningdBin, plugins: &[PathBuf]) -> Vec<String> {
         let b = &self.bitcoind;
-        let log_level = conf.log_level.as_deref().unwrap_or(&self.default_log_level);
+        let pyln_level = conf
+            .pyln_defaults
+            .then(|| crate::lightningd::pyln_defaults::log_level(bin));
+        let log_level = conf
+            .log_level
+            .as_deref()
+            .or(pyln_level)
+            .unwrap_or(&self.default_log_level);
         // In a container that shares no paths, lightningd logs to stdout,
         // which the harness copies to the usual log file.
         let log_file = if self.placement.logs_to_stdout() {
@@ -238,6 +246,7 @@ impl Node {
         ];
         args.extend(shared_options(bin));
         args.extend(faults::options(conf, bin, &self.dir));
+        args.extend(crate::lightningd::pyln_defaults::options(conf, bin));
         if let Some(grpc) = lock(&self.grpc).as_ref() {
             args.push(format!("--grpc-port={}", grpc.port));
         }
