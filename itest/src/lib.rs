@@ -81,6 +81,7 @@ mod ports;
 mod probe;
 mod rpc;
 mod runtime;
+mod trace;
 mod version;
 mod wait;
 
@@ -109,6 +110,7 @@ pub use node::calls::PendingCall;
 pub use node::lifecycle::NodeState;
 pub use node::Node;
 pub use probe::backend::{Backend, DockerMode};
+pub use trace::{Direction, PluginTrace, TraceMessage};
 pub use version::Version;
 pub use wait::wait_until;
 
