@@ -191,7 +191,10 @@ fn main() {
             reasons.join("; ")
         ));
     }
-    for tool in [LIGHTNINGD, BITCOIND, BITCOIN_CLI].into_iter().filter(|t| misset(*t)) {
+    for tool in [LIGHTNINGD, BITCOIND, BITCOIN_CLI]
+        .into_iter()
+        .filter(|t| misset(*t))
+    {
         warnings.push(format!(
             "{}: the tests that need it will run and fail (unset {} to skip them instead)",
             tool.missing_message(std::env::var_os(tool.env).as_ref()),

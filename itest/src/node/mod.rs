@@ -446,7 +446,10 @@ fn tolerance(name: &str, conf: &NodeConf, bin: &LightningdBin) -> Result<Toleran
                 regex::escape(&f.to_string_lossy())
             )
         })
-        .chain(conf.expect_fail.then(|| "plugin-.*: Killing plugin: ".to_string()));
+        .chain(
+            conf.expect_fail
+                .then(|| "plugin-.*: Killing plugin: ".to_string()),
+        );
     let allow_log = conf
         .allow_log
         .iter()

@@ -78,11 +78,7 @@ impl Node {
         mut matches: impl FnMut(&TraceMessage) -> bool,
     ) -> Result<TraceMessage> {
         self.check_traced(plugin)?;
-        let from = lock(&self.traces)
-            .cursors
-            .get(plugin)
-            .copied()
-            .unwrap_or(0);
+        let from = lock(&self.traces).cursors.get(plugin).copied().unwrap_or(0);
         let found = self.wait_in_trace(plugin, what, from, &mut matches)?;
         lock(&self.traces)
             .cursors
@@ -121,7 +117,11 @@ impl Node {
     pub fn wait_for_reply(&self, plugin: &str, request: &TraceMessage) -> Result<TraceMessage> {
         self.check_traced(plugin)?;
         let Some(id) = request.id().cloned() else {
-            bail!("{}: message #{} has no id: no reply to wait for", self.name, request.index);
+            bail!(
+                "{}: message #{} has no id: no reply to wait for",
+                self.name,
+                request.index
+            );
         };
         let what = format!("the reply to #{} (id {id})", request.index);
         self.wait_in_trace(plugin, &what, request.index + 1, &mut |m| {

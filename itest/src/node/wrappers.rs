@@ -49,8 +49,9 @@ impl Node {
             let traces = self.dir.join(TRACE_DIR);
             std::fs::create_dir_all(&traces)
                 .with_context(|| format!("creating {}", traces.display()))?;
-            let relay = relay_binary()
-                .with_context(|| format!("{}: tracing plugin {}", self.name, plugin.path.display()))?;
+            let relay = relay_binary().with_context(|| {
+                format!("{}: tracing plugin {}", self.name, plugin.path.display())
+            })?;
             Some((relay, trace_path(&self.dir, &file_name.to_string_lossy())))
         } else {
             None
@@ -128,7 +129,10 @@ mod tests {
     #[test]
     fn a_traced_plugin_is_started_by_the_relay_with_its_trace_file() {
         let plugin = PluginConf::new("/abs/p.py").traced();
-        let relay = (PathBuf::from("/r/relay"), PathBuf::from("/d/plugin-trace/p.py.trace"));
+        let relay = (
+            PathBuf::from("/r/relay"),
+            PathBuf::from("/d/plugin-trace/p.py.trace"),
+        );
         assert_eq!(
             script(&plugin, Some(&relay)).unwrap(),
             "#!/bin/sh\n# Written by itest: /abs/p.py traced (PluginConf::traced).\n\

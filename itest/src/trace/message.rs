@@ -239,12 +239,27 @@ mod tests {
             Path::new("/t"),
             vec![
                 record(Kind::Start, "{}"),
-                record(Kind::ToPlugin, r#"{"jsonrpc":"2.0","id":1,"method":"getmanifest","params":{}}"#),
-                record(Kind::FromPlugin, r#"{"jsonrpc":"2.0","method":"log","params":{"message":"x"}}"#),
-                record(Kind::FromPlugin, r#"{"jsonrpc":"2.0","id":1,"result":{"hooks":["peer_connected"]}}"#),
-                record(Kind::ToPlugin, r#"{"jsonrpc":"2.0","id":"cln:peer_connected#2","method":"peer_connected","params":{}}"#),
+                record(
+                    Kind::ToPlugin,
+                    r#"{"jsonrpc":"2.0","id":1,"method":"getmanifest","params":{}}"#,
+                ),
+                record(
+                    Kind::FromPlugin,
+                    r#"{"jsonrpc":"2.0","method":"log","params":{"message":"x"}}"#,
+                ),
+                record(
+                    Kind::FromPlugin,
+                    r#"{"jsonrpc":"2.0","id":1,"result":{"hooks":["peer_connected"]}}"#,
+                ),
+                record(
+                    Kind::ToPlugin,
+                    r#"{"jsonrpc":"2.0","id":"cln:peer_connected#2","method":"peer_connected","params":{}}"#,
+                ),
                 record(Kind::Start, "{}"),
-                record(Kind::FromPlugin, r#"{"jsonrpc":"2.0","id":"cln:peer_connected#2","result":{"result":"continue"}}"#),
+                record(
+                    Kind::FromPlugin,
+                    r#"{"jsonrpc":"2.0","id":"cln:peer_connected#2","result":{"result":"continue"}}"#,
+                ),
                 record(Kind::FromPlugin, "not json"),
             ],
         );

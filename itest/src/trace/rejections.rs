@@ -33,9 +33,8 @@ fn is_fatal_reply(line: &str) -> bool {
 
 /// The plugin name in a `Killing plugin` line.
 fn killed_name(line: &str) -> Option<&str> {
-    static NAME: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"plugin-(.*?): Killing plugin: ").expect("valid regex")
-    });
+    static NAME: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"plugin-(.*?): Killing plugin: ").expect("valid regex"));
     NAME.captures(line)?.get(1).map(|m| m.as_str())
 }
 
@@ -132,14 +131,23 @@ mod tests {
             "p.py",
             &[
                 (Kind::Start, 1, "{}"),
-                (Kind::FromPlugin, 2, r#"{"jsonrpc":"2.0","id":1,"result":{}}"#),
+                (
+                    Kind::FromPlugin,
+                    2,
+                    r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+                ),
                 (Kind::End, 3, "{}"),
                 (Kind::Start, 4, "{}"),
-                (Kind::ToPlugin, 5, r#"{"jsonrpc":"2.0","id":7,"method":"m"}"#),
+                (
+                    Kind::ToPlugin,
+                    5,
+                    r#"{"jsonrpc":"2.0","id":7,"method":"m"}"#,
+                ),
                 (Kind::FromPlugin, 6, r#"{"id":7,"result":"bad"}"#),
             ],
         );
-        let line = "2026-01-01T00:00:00.000Z UNUSUAL plugin-p.py: Killing plugin: no jsonrpc".to_string();
+        let line =
+            "2026-01-01T00:00:00.000Z UNUSUAL plugin-p.py: Killing plugin: no jsonrpc".to_string();
         let other = "2026-01-01T00:00:00.000Z UNUSUAL plugin-q.py: Killing plugin: x".to_string();
         let found = findings(&[&line, &other], &[t]);
         assert_eq!(
@@ -154,11 +162,30 @@ mod tests {
 
     #[test]
     fn a_fatal_reply_quotes_the_latest_reply_of_any_plugin() {
-        let a = trace("a.py", &[(Kind::Start, 1, "{}"), (Kind::FromPlugin, 5, r#"{"id":1,"result":{"result":"nope"}}"#)]);
-        let b = trace("b.py", &[(Kind::Start, 1, "{}"), (Kind::FromPlugin, 3, r#"{"id":2,"result":{}}"#)]);
+        let a = trace(
+            "a.py",
+            &[
+                (Kind::Start, 1, "{}"),
+                (
+                    Kind::FromPlugin,
+                    5,
+                    r#"{"id":1,"result":{"result":"nope"}}"#,
+                ),
+            ],
+        );
+        let b = trace(
+            "b.py",
+            &[
+                (Kind::Start, 1, "{}"),
+                (Kind::FromPlugin, 3, r#"{"id":2,"result":{}}"#),
+            ],
+        );
         let line = "2026-01-01T00:00:00.000Z **BROKEN** lightningd: Plugin returned an invalid response to the peer_connected hook: x".to_string();
         let found = findings(&[&line], &[b, a]);
-        assert!(matches!(&found[..], [Finding::RejectedMessage { plugin, .. }] if plugin == "a.py"), "{found:?}");
+        assert!(
+            matches!(&found[..], [Finding::RejectedMessage { plugin, .. }] if plugin == "a.py"),
+            "{found:?}"
+        );
         let unrelated = "2026-01-01T00:00:00.000Z **BROKEN** lightningd: disk full".to_string();
         assert!(findings(&[&unrelated], &[]).is_empty());
     }
