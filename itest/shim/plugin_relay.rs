@@ -40,6 +40,11 @@ fn main() {
         eprintln!("itest plugin relay: usage: plugin-relay <trace-file> <plugin> [args...]");
         std::process::exit(2);
     };
+    // In a container that shares no paths, only the wrapper's directory
+    // was copied in.
+    if let Some(dir) = std::path::Path::new(&trace_path).parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
     let file = OpenOptions::new()
         .create(true)
         .append(true)

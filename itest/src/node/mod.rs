@@ -274,6 +274,9 @@ impl Node {
     ) -> Vec<PathBuf> {
         let mut inputs: Vec<PathBuf> = conf.plugins().map(|p| p.path.clone()).collect();
         inputs.extend(plugins.iter().cloned());
+        if conf.plugins().any(|p| p.traced) {
+            inputs.extend(crate::trace::relay::relay_binary().ok());
+        }
         for option in conf.options() {
             for flag in ["--plugin=", "--important-plugin="] {
                 if let Some(path) = option.strip_prefix(flag) {

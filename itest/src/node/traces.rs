@@ -52,6 +52,7 @@ impl Node {
     }
 
     fn read_trace(&self, plugin: &str) -> Result<PluginTrace> {
+        self.fetch_traces()?;
         let path = trace_path(&self.dir, plugin);
         let records =
             record::read(&path).with_context(|| format!("{}: plugin {plugin}", self.name))?;
@@ -177,12 +178,36 @@ impl Node {
     ) -> Result<Value> {
         let plugin = crate::conf::PluginConf::new(path.as_ref()).traced();
         let wrapper = self.started_plugin_wrapper(&plugin)?;
+        // The relay must be where lightningd runs (a copy into a container
+        // that shares no paths), as the plugin and its wrapper are.
+        let relay = crate::trace::relay::relay_binary()?;
+        if let Some(daemon) = &lock(&self.running).daemon {
+            daemon.provide(&relay).map_err(crate::error::Error::msg)?;
+        }
+        self.check_visible(path.as_ref())?;
         if let Some(name) = path.as_ref().file_name() {
             lock(&self.traces)
                 .started
                 .insert(name.to_string_lossy().into_owned());
         }
         self.plugin_start(wrapper, options)
+    }
+
+    /// In a container that shares no paths, copies the traces back from
+    /// it while it runs (a stopped one's directory was copied back when
+    /// it stopped).
+    fn fetch_traces(&self) -> Result<()> {
+        if !self.placement.logs_to_stdout() {
+            return Ok(());
+        }
+        let running = lock(&self.running);
+        match &running.daemon {
+            Some(daemon) if daemon.exited().is_none() => daemon
+                .fetch_dir(&self.dir.join(TRACE_DIR))
+                .map_err(crate::error::Error::msg)
+                .with_context(|| format!("{}: reading plugin traces", self.name)),
+            _ => Ok(()),
+        }
     }
 
     /// The traces of every traced plugin that ran on this node.
