@@ -215,13 +215,9 @@ pub struct Evidence<'a> {
 /// All findings for one node, log findings first, in log order.
 pub fn check(evidence: &Evidence<'_>, tolerance: &Tolerance) -> Vec<Finding> {
     let mut findings = scan_log(evidence.log, &tolerance.allow_log);
-    let unallowed: Vec<&String> = evidence
-        .log
-        .iter()
-        .filter(|line| !tolerance.allow_log.iter().any(|a| a.is_match(line)))
-        .collect();
     findings.extend(crate::trace::rejections::findings(
-        &unallowed,
+        evidence.log,
+        &tolerance.allow_log,
         evidence.traces,
     ));
     findings.extend(pyln_line_checks(evidence.log, tolerance));

@@ -38,28 +38,39 @@ fn killed_name(line: &str) -> Option<&str> {
     NAME.captures(line)?.get(1).map(|m| m.as_str())
 }
 
-/// One finding per rejection line in `lines` (already filtered by the
-/// node's `allow_log`) whose message a trace in `traces` holds.
-pub(crate) fn findings(lines: &[&String], traces: &[PluginTrace]) -> Vec<Finding> {
+/// One finding per rejection line in `lines` (a node's whole log) that
+/// `allow` (its `allow_log`) does not match and whose message a trace in
+/// `traces` holds.
+///
+/// Every `Killing plugin` line of a plugin, at any level (`plugin stop`
+/// logs one too), stands for one run lightningd killed, in order: those
+/// are the runs without an end record, so the k-th such line is the k-th
+/// such run.
+pub(crate) fn findings(lines: &[String], allow: &[Regex], traces: &[PluginTrace]) -> Vec<Finding> {
     let mut kills_seen: Vec<(&str, usize)> = Vec::new();
     let mut findings = Vec::new();
     for line in lines {
-        let found = if is_plugin_killed(line) {
-            killed_name(line).and_then(|name| {
-                let trace = traces.iter().find(|t| t.name() == name)?;
-                let nth = match kills_seen.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, count)) => {
-                        *count += 1;
-                        *count - 1
-                    }
-                    None => {
-                        kills_seen.push((name, 1));
-                        0
-                    }
-                };
-                Some((trace.name(), killed_run_message(trace, nth)?))
-            })
-        } else if is_fatal_reply(line) {
+        let allowed = allow.iter().any(|a| a.is_match(line));
+        let found = if let Some(name) = killed_name(line) {
+            let nth = match kills_seen.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, count)) => {
+                    *count += 1;
+                    *count - 1
+                }
+                None => {
+                    kills_seen.push((name, 1));
+                    0
+                }
+            };
+            if allowed || !is_plugin_killed(line) {
+                None
+            } else {
+                traces
+                    .iter()
+                    .find(|t| t.name() == name)
+                    .and_then(|trace| Some((trace.name(), killed_run_message(trace, nth)?)))
+            }
+        } else if !allowed && is_fatal_reply(line) {
             last_reply(traces)
         } else {
             None
@@ -130,34 +141,41 @@ mod tests {
         let t = trace(
             "p.py",
             &[
+                // Run 0: stopped with `plugin stop` (killed, no end).
                 (Kind::Start, 1, "{}"),
-                (
-                    Kind::FromPlugin,
-                    2,
-                    r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
-                ),
-                (Kind::End, 3, "{}"),
-                (Kind::Start, 4, "{}"),
+                (Kind::FromPlugin, 2, r#"{"id":1,"result":"stopped run"}"#),
+                // Run 1: exited by itself.
+                (Kind::Start, 3, "{}"),
+                (Kind::FromPlugin, 4, r#"{"id":1,"result":"ended run"}"#),
+                (Kind::End, 5, "{}"),
+                // Run 2: killed for its reply.
+                (Kind::Start, 6, "{}"),
                 (
                     Kind::ToPlugin,
-                    5,
+                    7,
                     r#"{"jsonrpc":"2.0","id":7,"method":"m"}"#,
                 ),
-                (Kind::FromPlugin, 6, r#"{"id":7,"result":"bad"}"#),
+                (Kind::FromPlugin, 8, r#"{"id":7,"result":"bad"}"#),
             ],
         );
-        let line =
-            "2026-01-01T00:00:00.000Z UNUSUAL plugin-p.py: Killing plugin: no jsonrpc".to_string();
-        let other = "2026-01-01T00:00:00.000Z UNUSUAL plugin-q.py: Killing plugin: x".to_string();
-        let found = findings(&[&line, &other], &[t]);
+        let lines: Vec<String> = [
+            "T INFO    plugin-p.py: Killing plugin: stopped by lightningd via RPC",
+            "T UNUSUAL plugin-p.py: Killing plugin: no jsonrpc",
+            "T UNUSUAL plugin-q.py: Killing plugin: not traced",
+        ]
+        .map(String::from)
+        .into();
+        let found = findings(&lines, &[], std::slice::from_ref(&t));
         assert_eq!(
             found,
             [Finding::RejectedMessage {
                 plugin: "p.py".into(),
-                line: line.clone(),
+                line: lines[1].clone(),
                 message: r#"{"id":7,"result":"bad"}"#.into(),
             }]
         );
+        let allow = [Regex::new("no jsonrpc").unwrap()];
+        assert!(findings(&lines, &allow, &[t]).is_empty());
     }
 
     #[test]
@@ -181,12 +199,12 @@ mod tests {
             ],
         );
         let line = "2026-01-01T00:00:00.000Z **BROKEN** lightningd: Plugin returned an invalid response to the peer_connected hook: x".to_string();
-        let found = findings(&[&line], &[b, a]);
+        let found = findings(std::slice::from_ref(&line), &[], &[b, a]);
         assert!(
             matches!(&found[..], [Finding::RejectedMessage { plugin, .. }] if plugin == "a.py"),
             "{found:?}"
         );
         let unrelated = "2026-01-01T00:00:00.000Z **BROKEN** lightningd: disk full".to_string();
-        assert!(findings(&[&unrelated], &[]).is_empty());
+        assert!(findings(&[unrelated], &[], &[]).is_empty());
     }
 }
