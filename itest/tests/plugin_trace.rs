@@ -149,3 +149,26 @@ fn a_plugin_started_traced_keeps_one_trace_across_its_restarts() {
     net.finish().unwrap();
 }
 }
+
+cln_itest::needs_lightningd! {
+#[test]
+fn a_kill_after_a_plugin_stop_quotes_the_killed_runs_reply() {
+    const MISBEHAVE: &str = "misbehave_on_call.py";
+    let (_root, net) = two_nodes(NodeConf::default());
+    let l1 = net.node(0);
+    l1.plugin_start_traced(fixture(MISBEHAVE), &[]).unwrap();
+    l1.call("log_at", json!({"level": "info", "message": "first run"})).unwrap();
+    // `plugin stop` kills the relay too: run 0 has no end either.
+    l1.plugin_stop(MISBEHAVE).unwrap();
+    l1.plugin_start_traced(fixture(MISBEHAVE), &[]).unwrap();
+    assert!(l1.call("reply_garbage", json!({})).is_err());
+    let call = l1.wait_for_hook_call(MISBEHAVE, "reply_garbage").unwrap();
+    assert_eq!(call.run, 1);
+    let reply = l1.wait_for_reply(MISBEHAVE, &call).unwrap();
+    l1.wait_for_log("UNUSUAL.*Killing plugin").unwrap();
+    let err = net.finish().expect_err("a killed plugin fails the teardown");
+    let text = format!("{err:#}");
+    assert!(text.contains(&reply.raw), "the finding quotes {}:\n{text}", reply.raw);
+    assert!(!text.contains("first run"), "{text}");
+}
+}
