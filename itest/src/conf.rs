@@ -602,7 +602,8 @@ impl NodeConf {
 /// is started through a small `/bin/sh` wrapper with the same file name
 /// (in `<lightning-dir>/plugin-env/<n>/`), which sets the variables and
 /// `exec`s the plugin: lightningd names it, and logs as it, exactly as the
-/// plugin itself, but `plugin list` shows the wrapper's path.
+/// plugin itself, but `plugin list` shows the wrapper's path. A
+/// [`traced`](PluginConf::traced) plugin is started the same way.
 ///
 /// [`env`]: PluginConf::env
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -619,6 +620,9 @@ pub struct PluginConf {
     /// node's start. By default a node whose startup plugin is not active
     /// once lightningd is up fails to start, naming the plugin.
     pub may_fail: bool,
+    /// Trace every message between lightningd and the plugin
+    /// ([`PluginConf::traced`]).
+    pub traced: bool,
 }
 
 impl PluginConf {
@@ -629,7 +633,23 @@ impl PluginConf {
             options: Vec::new(),
             env: Vec::new(),
             may_fail: false,
+            traced: false,
         }
+    }
+
+    /// Records every JSON-RPC message between lightningd and this plugin
+    /// (`getmanifest`, `init`, hook calls and replies, notifications both
+    /// ways, calls of its RPC methods), read with
+    /// [`Node::plugin_trace`](crate::Node::plugin_trace) and waited for
+    /// with [`Node::wait_for_hook_call`](crate::Node::wait_for_hook_call).
+    /// The plugin is started through a relay that copies its stdin and
+    /// stdout unchanged and appends each message to
+    /// `<lightning-dir>/plugin-trace/<file name>.trace`; lightningd still
+    /// names it by its file name. A message lightningd rejects also
+    /// becomes a teardown finding that quotes it.
+    pub fn traced(mut self) -> Self {
+        self.traced = true;
+        self
     }
 
     /// Lets the plugin die or hang at startup; see [`PluginConf::may_fail`].

@@ -118,6 +118,16 @@ pub enum Finding {
     BadExit(String),
     /// The node's log could not be read, so it could not be checked.
     Unreadable(String),
+    /// lightningd rejected a message of a traced plugin: its line and the
+    /// message, verbatim from the plugin's trace (see `trace::rejections`).
+    RejectedMessage {
+        /// The plugin's name.
+        plugin: String,
+        /// lightningd's line.
+        line: String,
+        /// The message, as the plugin sent it.
+        message: String,
+    },
 }
 
 impl fmt::Display for Finding {
@@ -134,6 +144,15 @@ impl fmt::Display for Finding {
             ),
             Finding::BadExit(how) => write!(f, "lightningd {how}"),
             Finding::Unreadable(why) => write!(f, "log not checked: {why}"),
+            Finding::RejectedMessage {
+                plugin,
+                line,
+                message,
+            } => write!(
+                f,
+                "lightningd rejected what plugin {plugin} sent: {line}\n  \
+                 its message (from the trace, the last it sent before): {message}"
+            ),
         }
     }
 }
@@ -188,11 +207,19 @@ pub struct Evidence<'a> {
     /// The `leaks` `dev-memleak` returned at teardown, if it was asked and
     /// found any.
     pub leaks: Option<String>,
+    /// The traces of its traced plugins, for the messages lightningd
+    /// rejected.
+    pub traces: &'a [crate::trace::PluginTrace],
 }
 
 /// All findings for one node, log findings first, in log order.
 pub fn check(evidence: &Evidence<'_>, tolerance: &Tolerance) -> Vec<Finding> {
     let mut findings = scan_log(evidence.log, &tolerance.allow_log);
+    findings.extend(crate::trace::rejections::findings(
+        evidence.log,
+        &tolerance.allow_log,
+        evidence.traces,
+    ));
     findings.extend(pyln_line_checks(evidence.log, tolerance));
     findings.extend(evidence.leaks.clone().map(Finding::MemLeaks));
     if !tolerance.may_fail {
@@ -296,13 +323,13 @@ pub fn scan_log(lines: &[String], allow: &[Regex]) -> Vec<Finding> {
 
 /// Whether lightningd logged `line` at level BROKEN (its second field;
 /// a message that merely mentions the word does not count).
-fn is_broken(line: &str) -> bool {
+pub(crate) fn is_broken(line: &str) -> bool {
     line.split_whitespace().nth(1) == Some("**BROKEN**")
 }
 
 /// Whether `line` is lightningd killing a plugin it judged broken; see
 /// the module docs.
-fn is_plugin_killed(line: &str) -> bool {
+pub(crate) fn is_plugin_killed(line: &str) -> bool {
     static KILL: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"^\S+\s+UNUSUAL\s+plugin-.*?: Killing plugin: ").expect("valid regex")
     });
@@ -453,6 +480,7 @@ mod tests {
             dirs: vec![dir.path().to_path_buf()],
             exits: &[exited(0), exited(1 << 8)],
             leaks: None,
+            traces: &[],
         };
         let strict = check(&evidence, &Tolerance::default());
         assert_eq!(strict.len(), 5, "{strict:#?}");
@@ -606,6 +634,7 @@ mod tests {
                 r#"[{"value": "0x55d0", "label": "lightningd/peer_control.c:123:struct peer"}]"#
                     .into(),
             ),
+            traces: &[],
         };
         let lenient = Tolerance {
             may_fail: true,

@@ -18,6 +18,13 @@
 //! [`Network::open_channel`], [`Node::invoice_with`], [`Node::pay_with`],
 //! [`Node::single_route`]).
 //!
+//! Beyond pyln-testing, a plugin marked [`PluginConf::traced`] has its
+//! traffic recorded: every JSON-RPC message between lightningd and it, in
+//! order, with times ([`Node::plugin_trace`], [`Node::wait_for_hook_call`]),
+//! so a test can assert on hook calls and replies without the plugin
+//! logging anything; a message lightningd rejects becomes a teardown
+//! finding that quotes it.
+//!
 //! Every function returns [`Result`], whose [`Error`] keeps lightningd's
 //! error replies exactly as sent ([`Error::rpc`], [`Error::rpc_code`]), says
 //! which node died or did not start and why ([`Error::start_error`],
@@ -81,6 +88,7 @@ mod ports;
 mod probe;
 mod rpc;
 mod runtime;
+mod trace;
 mod version;
 mod wait;
 
@@ -111,6 +119,7 @@ pub use node::lifecycle::NodeState;
 pub use node::onchain::OnchaindTx;
 pub use node::Node;
 pub use probe::backend::{Backend, DockerMode};
+pub use trace::{Direction, PluginTrace, TraceMessage};
 pub use version::Version;
 pub use wait::wait_until;
 

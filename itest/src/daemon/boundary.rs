@@ -182,6 +182,12 @@ pub(crate) trait Daemon: Send + Sync + fmt::Debug {
     /// where paths are bind-mounted, a copy where nothing is shared. The
     /// error says why it cannot, and what to do.
     fn provide(&self, path: &Path) -> Result<(), String>;
+    /// Brings the directory `dir` (a path the daemon writes to) up to
+    /// date on this machine: nothing to do where paths are shared, a copy
+    /// back from a container that shares nothing (traced plugins' traces).
+    fn fetch_dir(&self, _dir: &Path) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Starts daemons.

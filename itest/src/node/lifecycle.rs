@@ -415,12 +415,14 @@ impl Node {
     pub(crate) fn teardown_findings(&self, leaks: Option<String>) -> Result<Vec<Finding>> {
         let exits = lock(&self.running).exits.clone();
         let tolerance = lock(&self.tolerance).clone();
+        let traces = self.all_plugin_traces()?;
         let mut log = lock(&self.log);
         let evidence = findings::Evidence {
             log: log.lines()?,
             dirs: vec![self.dir.clone(), self.dir.join("regtest")],
             exits: &exits,
             leaks,
+            traces: &traces,
         };
         Ok(findings::check(&evidence, &tolerance))
     }

@@ -8,7 +8,8 @@
 //! - `plugins`: `plugin start/stop/list`;
 //! - `logs`: waiting for and reading its log;
 //! - `stderr`: what lightningd printed on stderr;
-//! - `wrappers`: startup plugins with an environment of their own.
+//! - `wrappers`: plugins with an environment of their own, or traced;
+//! - `traces`: reading and waiting on traced plugins' traffic.
 //!
 //! A node keeps its directory, port and identity for the life of its
 //! [`Network`](crate::Network), whether it runs or not, so `stop` /
@@ -30,6 +31,7 @@ pub(crate) mod onchain;
 mod plugins;
 mod startup_plugins;
 mod stderr;
+mod traces;
 mod wrappers;
 
 use crate::bitcoind::BitcoinD;
@@ -74,6 +76,8 @@ pub struct Node {
     log: Mutex<logs::NodeLog>,
     /// What teardown lets pass ([`NodeConf::allow_log`], `may_fail`).
     tolerance: Mutex<Tolerance>,
+    /// Cursors into traced plugins' traces, plugins started traced.
+    traces: Mutex<traces::Traces>,
     // Field order matters for Drop: the process dies before its ports are
     // released.
     running: Mutex<Running>,
@@ -173,6 +177,7 @@ impl Node {
         let node = Self {
             log: Mutex::new(logs::NodeLog::new(dir.join("log"))),
             tolerance: Mutex::new(tolerance),
+            traces: Mutex::default(),
             name: name.to_string(),
             dir: dir.to_path_buf(),
             conf: Mutex::new(conf),
@@ -278,6 +283,9 @@ impl Node {
     ) -> Vec<PathBuf> {
         let mut inputs: Vec<PathBuf> = conf.plugins().map(|p| p.path.clone()).collect();
         inputs.extend(plugins.iter().cloned());
+        if conf.plugins().any(|p| p.traced) {
+            inputs.extend(crate::trace::relay::relay_binary().ok());
+        }
         for option in conf.options() {
             for flag in ["--plugin=", "--important-plugin="] {
                 if let Some(path) = option.strip_prefix(flag) {

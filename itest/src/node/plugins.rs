@@ -34,7 +34,7 @@ impl Node {
     /// Makes the plugin readable where lightningd runs (a copy into a
     /// container that shares no paths); where it cannot be, says why
     /// instead of lightningd's bare "No such file".
-    fn check_visible(&self, path: &Path) -> Result<()> {
+    pub(super) fn check_visible(&self, path: &Path) -> Result<()> {
         let running = lock(&self.running);
         match &running.daemon {
             Some(daemon) => daemon.provide(path).map_err(Error::msg),

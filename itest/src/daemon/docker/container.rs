@@ -308,6 +308,13 @@ impl Daemon for Container {
             Shared::Isolated(running) => running.provide(&self.id, path),
         }
     }
+
+    fn fetch_dir(&self, dir: &Path) -> Result<(), String> {
+        match &self.shared {
+            Shared::Host { .. } => Ok(()),
+            Shared::Isolated(_) => isolated::fetch_dir(&self.id, dir).map_err(|e| format!("{e:#}")),
+        }
+    }
 }
 
 /// Starts `request` for `spec`, explaining a failure.

@@ -292,6 +292,30 @@ impl Running {
     }
 }
 
+/// Copies the directory `dir` of the running container `id` to the same
+/// path here (files only added or replaced). A directory the daemon has
+/// not written yet is no error: there is nothing to copy.
+pub(crate) fn fetch_dir(id: &str, dir: &Path) -> Result<()> {
+    let tar = runtime::block_on(async {
+        let options = DownloadFromContainerOptionsBuilder::new()
+            .path(&dir.display().to_string())
+            .build();
+        let chunks: Vec<_> = engine::client()?
+            .download_from_container(id, Some(options))
+            .try_collect()
+            .await?;
+        anyhow::Ok(chunks.concat())
+    })
+    .and_then(|r| r);
+    match tar {
+        Ok(tar) => archive::unpack_dir(&tar, dir).map(|_| ()),
+        Err(e) if format!("{e:#}").contains("404") || format!("{e:#}").contains("No such") => {
+            Ok(())
+        }
+        Err(e) => Err(e.context(format!("copying {} back from its container", dir.display()))),
+    }
+}
+
 /// `host` as an IP address: lightningd, run with `--disable-dns`, connects
 /// to addresses only.
 fn ip_of(host: &str) -> Result<String> {
