@@ -119,7 +119,8 @@ pub enum Finding {
     /// The node's log could not be read, so it could not be checked.
     Unreadable(String),
     /// lightningd rejected a message of a traced plugin: its line and the
-    /// message, verbatim from the plugin's trace (see `trace::rejections`).
+    /// message, verbatim from the plugin's trace (found by
+    /// `trace::rejections`, which builds on this module).
     RejectedMessage {
         /// The plugin's name.
         plugin: String,
@@ -207,19 +208,11 @@ pub struct Evidence<'a> {
     /// The `leaks` `dev-memleak` returned at teardown, if it was asked and
     /// found any.
     pub leaks: Option<String>,
-    /// The traces of its traced plugins, for the messages lightningd
-    /// rejected.
-    pub traces: &'a [crate::trace::PluginTrace],
 }
 
 /// All findings for one node, log findings first, in log order.
 pub fn check(evidence: &Evidence<'_>, tolerance: &Tolerance) -> Vec<Finding> {
     let mut findings = scan_log(evidence.log, &tolerance.allow_log);
-    findings.extend(crate::trace::rejections::findings(
-        evidence.log,
-        &tolerance.allow_log,
-        evidence.traces,
-    ));
     findings.extend(pyln_line_checks(evidence.log, tolerance));
     findings.extend(evidence.leaks.clone().map(Finding::MemLeaks));
     if !tolerance.may_fail {
@@ -480,7 +473,6 @@ mod tests {
             dirs: vec![dir.path().to_path_buf()],
             exits: &[exited(0), exited(1 << 8)],
             leaks: None,
-            traces: &[],
         };
         let strict = check(&evidence, &Tolerance::default());
         assert_eq!(strict.len(), 5, "{strict:#?}");
@@ -634,7 +626,6 @@ mod tests {
                 r#"[{"value": "0x55d0", "label": "lightningd/peer_control.c:123:struct peer"}]"#
                     .into(),
             ),
-            traces: &[],
         };
         let lenient = Tolerance {
             may_fail: true,

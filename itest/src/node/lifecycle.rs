@@ -417,13 +417,22 @@ impl Node {
         let tolerance = lock(&self.tolerance).clone();
         let traces = self.all_plugin_traces()?;
         let mut log = lock(&self.log);
+        let lines = log.lines()?;
         let evidence = findings::Evidence {
-            log: log.lines()?,
+            log: lines,
             dirs: vec![self.dir.clone(), self.dir.join("regtest")],
             exits: &exits,
             leaks,
-            traces: &traces,
         };
-        Ok(findings::check(&evidence, &tolerance))
+        let mut found = findings::check(&evidence, &tolerance);
+        // After the log's own findings: what lightningd rejected, quoted
+        // from the traces (the trace module builds on the findings, not
+        // the other way round).
+        found.extend(crate::trace::rejections::findings(
+            lines,
+            &tolerance.allow_log,
+            &traces,
+        ));
+        Ok(found)
     }
 }
