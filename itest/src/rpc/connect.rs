@@ -29,6 +29,41 @@ pub(crate) async fn cln_rpc(path: &Path) -> anyhow::Result<ClnRpc> {
     ClnRpc::new(&short.path).await
 }
 
+/// A unix listener at `path`, whatever its length: bound by its short
+/// name on Linux (the socket file lands at `path`); elsewhere bound in a
+/// fresh directory under the system temp dir and renamed to `path` (a
+/// socket file keeps working under a new name on the same file system).
+pub(crate) fn bind(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::net::UnixListener;
+    if path.as_os_str().len() <= MAX_SOCKET_PATH {
+        return UnixListener::bind(path);
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(short) = ShortName::in_proc(path) {
+        return UnixListener::bind(&short?.path);
+    }
+    bind_and_rename(path)
+}
+
+/// [`bind`]'s portable way: bound under a short name, then renamed.
+fn bind_and_rename(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::net::UnixListener;
+    let dir = tempfile::Builder::new().prefix("itest-rpc-").tempdir()?;
+    let short = dir.path().join("s");
+    let listener = UnixListener::bind(&short)?;
+    std::fs::rename(&short, path).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "moving the socket bound at {} to {} (its path is too long to bind directly): {e}",
+                short.display(),
+                path.display()
+            ),
+        )
+    })?;
+    Ok(listener)
+}
+
 /// A short name for a socket with a long path; valid while it lives.
 struct ShortName {
     path: PathBuf,
@@ -46,20 +81,33 @@ enum Keep {
 impl ShortName {
     fn new(socket: &Path) -> std::io::Result<Self> {
         #[cfg(target_os = "linux")]
-        if let (Some(dir), Some(name)) = (socket.parent(), socket.file_name()) {
-            use std::os::fd::AsRawFd;
-            let dir = std::fs::File::open(dir)?;
-            let path = Path::new("/proc/self/fd")
-                .join(dir.as_raw_fd().to_string())
-                .join(name);
-            if path.as_os_str().len() <= MAX_SOCKET_PATH && Path::new("/proc/self/fd").is_dir() {
-                return Ok(Self {
-                    path,
-                    _keep: Keep::Dir(dir),
-                });
-            }
+        if let Some(short) = Self::in_proc(socket) {
+            return short;
         }
         Self::symlink(socket)
+    }
+
+    /// `/proc/self/fd/<fd>/<name>`, with the socket's directory open as
+    /// `<fd>`: a name `connect(2)` and `bind(2)` both resolve to the
+    /// socket's own path. `None` where it does not apply.
+    #[cfg(target_os = "linux")]
+    fn in_proc(socket: &Path) -> Option<std::io::Result<Self>> {
+        use std::os::fd::AsRawFd;
+        let (dir, name) = (socket.parent()?, socket.file_name()?);
+        if !Path::new("/proc/self/fd").is_dir() {
+            return None;
+        }
+        let dir = match std::fs::File::open(dir) {
+            Ok(dir) => dir,
+            Err(e) => return Some(Err(e)),
+        };
+        let path = Path::new("/proc/self/fd")
+            .join(dir.as_raw_fd().to_string())
+            .join(name);
+        (path.as_os_str().len() <= MAX_SOCKET_PATH).then_some(Ok(Self {
+            path,
+            _keep: Keep::Dir(dir),
+        }))
     }
 
     /// The portable way: a symlink in a fresh directory under the system
@@ -89,11 +137,12 @@ mod tests {
         dir
     }
 
-    /// Serves one `getinfo` on a listener bound through a short name.
+    /// Serves one `getinfo` on a listener bound at `socket` by [`bind`].
     async fn serve_one(socket: &Path) -> tokio::task::JoinHandle<()> {
-        let short = ShortName::new(socket).unwrap();
-        let listener = tokio::net::UnixListener::bind(&short.path).unwrap();
-        drop(short);
+        let listener = bind(socket).unwrap();
+        assert!(socket.exists(), "the socket file is at its own path");
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::UnixListener::from_std(listener).unwrap();
         tokio::spawn(async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let (mut conn, _) = listener.accept().await.unwrap();
@@ -124,6 +173,18 @@ mod tests {
         assert_eq!(result["id"], "02ab");
         drop(rpc);
         server.await.unwrap();
+    }
+
+    #[test]
+    fn the_portable_bind_leaves_a_working_socket_at_the_long_path() {
+        // The rename needs one file system: a long path under the temp dir.
+        let base = tempfile::tempdir().unwrap();
+        let socket = long_dir(base.path()).join("lightning-rpc");
+        let listener = bind_and_rename(&socket).unwrap();
+        assert!(socket.exists());
+        let short = ShortName::symlink(&socket).unwrap();
+        let _client = std::os::unix::net::UnixStream::connect(&short.path).expect("connected");
+        listener.accept().expect("the listener sees the client");
     }
 
     #[tokio::test]

@@ -34,10 +34,16 @@ pub(crate) const PYTHON_VAR: &str = "ITEST_RPC_FORWARDER";
 /// start with a line saying so.
 pub(crate) const WRAPPER: &str = r#"sock=$1 port=$2
 shift 2
+# The socket's path may be longer than a socket address allows (lightningd
+# binds it relative to its lightning-dir): connect by its name relative to
+# the nearest directory of it that exists now.
+dir=$(dirname "$sock")
+while [ ! -d "$dir" ]; do dir=$(dirname "$dir"); done
+rel=${sock#"$dir"/}
 if command -v socat >/dev/null 2>&1; then
-	socat "TCP-LISTEN:$port,fork,reuseaddr" "UNIX-CONNECT:$sock" >&2 &
+	(cd "$dir" && exec socat "TCP-LISTEN:$port,fork,reuseaddr" "UNIX-CONNECT:$rel") >&2 &
 elif command -v python3 >/dev/null 2>&1; then
-	python3 -c "$ITEST_RPC_FORWARDER" "$port" "$sock" >&2 &
+	(cd "$dir" && exec python3 -c "$ITEST_RPC_FORWARDER" "$port" "$rel") >&2 &
 else
 	echo "itest: this image has neither socat nor python3, one of which forwards lightningd's RPC socket over TCP when the Docker engine shares no paths with the test (ITEST_DOCKER_MODE=isolated): use an image with python3 (the official one, or scripts/images.sh)" >&2
 	exit 127
@@ -104,8 +110,12 @@ impl SocketForward {
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
         let _ = std::fs::remove_file(path);
-        let owned = path.to_path_buf();
-        let listener = crate::runtime::block_on(async move { UnixListener::bind(&owned) })
+        // However long the path (a long `Conf::tmp_root`): lightningd
+        // itself binds its socket by a relative name.
+        let bound = crate::rpc::connect::bind(path)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .with_context(|| format!("listening on {}", path.display()))?;
+        let listener = crate::runtime::block_on(async move { UnixListener::from_std(bound) })
             .with_context(|| format!("listening on {}", path.display()))?;
         let target = (host.to_string(), port);
         let task = crate::runtime::handle().spawn(async move {
