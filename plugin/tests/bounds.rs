@@ -13,29 +13,13 @@ use std::time::Duration;
 
 use rstest::rstest;
 use serde_json::{json, Value};
-use support::{init_params, Behaviour, PluginProc, StandIn, WAIT};
+use support::{call, init_params, warm_plugin, Behaviour, PluginProc, StandIn, WAIT};
 
 /// The longest log line the plugin may write (`MAX_LOG_LINE`), in bytes of
 /// its message.
 const MAX_LOG_LINE: usize = 1000;
 
 const MIB: usize = 1 << 20;
-
-fn call(id: &str) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": "myplugin", "params": [id]}).to_string() + "\n\n"
-}
-
-/// A plugin past the handshake that already knows its node id.
-async fn warm_plugin(node: &StandIn) -> PluginProc {
-    let mut plugin = PluginProc::spawn();
-    plugin.handshake(node.path(), json!({})).await;
-    let reply = plugin
-        .request(json!("warm-up"), "myplugin", json!([]))
-        .await;
-    assert_eq!(reply["result"]["node_id"], node.node_id, "{reply}");
-    plugin.logs.clear();
-    plugin
-}
 
 /// Every log line seen so far is within the bound; returns how many there
 /// were, so that a test can check it saw the line it provoked.
@@ -62,7 +46,7 @@ fn error_message(reply: &Value) -> &str {
 #[tokio::test]
 async fn a_huge_method_name_makes_a_short_log_line() {
     let node = StandIn::start(Behaviour::Answer);
-    let mut plugin = warm_plugin(&node).await;
+    let mut plugin = warm_plugin(&node, &[]).await;
     let method = "m".repeat(MIB);
     let request = json!({"jsonrpc": "2.0", "id": "huge", "method": method, "params": []});
     plugin.write_in_background(format!("{request}\n\n"));
@@ -78,7 +62,7 @@ async fn a_huge_method_name_makes_a_short_log_line() {
 #[tokio::test]
 async fn a_huge_notification_topic_makes_a_short_log_line() {
     let node = StandIn::start(Behaviour::Answer);
-    let mut plugin = warm_plugin(&node).await;
+    let mut plugin = warm_plugin(&node, &[]).await;
     let topic = "t".repeat(MIB);
     let notification = json!({"jsonrpc": "2.0", "method": topic, "params": {}});
     plugin.write_in_background(format!("{notification}\n\n{}", call("after")));

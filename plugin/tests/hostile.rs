@@ -12,30 +12,7 @@ use std::time::Duration;
 
 use rstest::rstest;
 use serde_json::{json, Value};
-use support::{Behaviour, PluginProc, StandIn};
-
-fn call(id: &str) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": "myplugin", "params": [id]}).to_string() + "\n\n"
-}
-
-/// A plugin past the handshake that already knows its node id.
-async fn warm_plugin(node: &StandIn, env: &[(&str, &str)]) -> PluginProc {
-    let mut plugin = PluginProc::spawn_with_env(env);
-    plugin.handshake(node.path(), json!({})).await;
-    let reply = plugin
-        .request(json!("warm-up"), "myplugin", json!([]))
-        .await;
-    assert_eq!(reply["result"]["node_id"], node.node_id, "{reply}");
-    plugin.logs.clear();
-    plugin
-}
-
-/// The next reply must be the answer to `call(id)`: nothing came before it.
-async fn expect_served(plugin: &mut PluginProc, id: &str) {
-    let reply = plugin.next_reply().await;
-    assert_eq!(reply["id"], id, "a reply came first: {reply}");
-    assert_eq!(reply["result"]["cli_params"], json!([id]), "{reply}");
-}
+use support::{call, expect_served, warm_plugin, Behaviour, PluginProc, StandIn};
 
 fn warnings(plugin: &PluginProc) -> Vec<String> {
     plugin

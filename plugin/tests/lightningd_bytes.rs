@@ -8,30 +8,7 @@
 mod support;
 
 use rstest::rstest;
-use serde_json::json;
-use support::{Behaviour, PluginProc, StandIn};
-
-fn call(id: &str) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": "myplugin", "params": [id]}).to_string() + "\n\n"
-}
-
-/// A plugin past the handshake that already knows its node id.
-async fn warm_plugin(node: &StandIn) -> PluginProc {
-    let mut plugin = PluginProc::spawn();
-    plugin.handshake(node.path(), json!({})).await;
-    let reply = plugin
-        .request(json!("warm-up"), "myplugin", json!([]))
-        .await;
-    assert_eq!(reply["result"]["node_id"], node.node_id, "{reply}");
-    plugin
-}
-
-/// The next reply must be the answer to `call(id)`.
-async fn expect_served(plugin: &mut PluginProc, id: &str) {
-    let reply = plugin.next_reply().await;
-    assert_eq!(reply["id"], id, "another reply came first: {reply}");
-    assert_eq!(reply["result"]["cli_params"], json!([id]), "{reply}");
-}
+use support::{call, expect_served, warm_plugin, Behaviour, StandIn};
 
 /// Case 1: params that lightningd accepts but that are not JSON, written
 /// before the id as pyln-client writes them, got no reply at all; the
@@ -50,7 +27,7 @@ async fn expect_served(plugin: &mut PluginProc, id: &str) {
 #[tokio::test]
 async fn params_lightningd_accepts_get_one_parse_error(#[case] params: &str) {
     let node = StandIn::start(Behaviour::Answer);
-    let mut plugin = warm_plugin(&node).await;
+    let mut plugin = warm_plugin(&node, &[]).await;
     let id = "cli:myplugin#7/cln:myplugin#12";
     plugin
         .write(format!(
@@ -80,7 +57,7 @@ async fn params_lightningd_accepts_get_one_parse_error(#[case] params: &str) {
 #[tokio::test]
 async fn nothing_inside_a_message_is_a_message(#[case] params: &str) {
     let node = StandIn::start(Behaviour::Answer);
-    let mut plugin = warm_plugin(&node).await;
+    let mut plugin = warm_plugin(&node, &[]).await;
     plugin
         .write(format!(
             "{{\"jsonrpc\":\"2.0\",\"method\":\"myplugin\",\"params\":{params},\"id\":\"attacker\"}}\n\n{}",
@@ -106,7 +83,7 @@ async fn nothing_inside_a_message_is_a_message(#[case] params: &str) {
 #[tokio::test]
 async fn the_first_raw_id_is_answered(#[case] message: &str) {
     let node = StandIn::start(Behaviour::Answer);
-    let mut plugin = warm_plugin(&node).await;
+    let mut plugin = warm_plugin(&node, &[]).await;
     plugin
         .write(format!("{message}\n\n{}", call("after")))
         .await;
@@ -120,7 +97,7 @@ async fn the_first_raw_id_is_answered(#[case] message: &str) {
 #[tokio::test]
 async fn an_oversized_message_with_a_long_id_is_answered() {
     let node = StandIn::start(Behaviour::Answer);
-    let mut plugin = warm_plugin(&node).await;
+    let mut plugin = warm_plugin(&node, &[]).await;
     let id = format!("{}/cln:myplugin#3", "c".repeat(100 << 10));
     let mut huge =
         format!("{{\"jsonrpc\":\"2.0\",\"id\":\"{id}\",\"method\":\"myplugin\",\"params\":[\"");

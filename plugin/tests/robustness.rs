@@ -9,25 +9,8 @@ use std::time::Duration;
 
 use rstest::rstest;
 use serde_json::{json, Value};
-use support::{Behaviour, PluginProc, StandIn};
+use support::{call, warm_plugin, Behaviour, PluginProc, StandIn};
 use tokio::io::AsyncWriteExt;
-
-fn call(id: &str) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": "myplugin", "params": [id]}).to_string() + "\n\n"
-}
-
-/// A plugin after the handshake that already knows its node id, so that
-/// calls are answered at once, in the order they arrive (calls that wait
-/// for `getinfo` may be answered in any order).
-async fn ready_plugin(node: &StandIn) -> PluginProc {
-    let mut plugin = PluginProc::spawn();
-    plugin.handshake(node.path(), json!({})).await;
-    let reply = plugin
-        .request(json!("warm-up"), "myplugin", json!([]))
-        .await;
-    assert_eq!(reply["result"]["node_id"], node.node_id, "{reply}");
-    plugin
-}
 
 /// Garbage that once made the scanner lose the messages after it. Since
 /// issue 21 the reader follows lightningd's tokenizer, which reads an
@@ -44,7 +27,7 @@ async fn ready_plugin(node: &StandIn) -> PluginProc {
 #[tokio::test]
 async fn garbage_never_swallows_the_requests_after_it(#[case] garbage: &str) {
     let node = StandIn::start(Behaviour::Answer);
-    let mut plugin = ready_plugin(&node).await;
+    let mut plugin = warm_plugin(&node, &[]).await;
     plugin
         .write(format!("{garbage}{}{}", call("after1"), call("after2")))
         .await;
@@ -63,7 +46,7 @@ async fn garbage_never_swallows_the_requests_after_it(#[case] garbage: &str) {
 #[tokio::test]
 async fn a_stray_brace_then_many_requests_all_answered() {
     let node = StandIn::start(Behaviour::Answer);
-    let mut plugin = ready_plugin(&node).await;
+    let mut plugin = warm_plugin(&node, &[]).await;
     plugin.write("{this is not json\n\n").await;
     let mut burst = String::new();
     for i in 0..2000 {
@@ -99,7 +82,7 @@ async fn a_stray_brace_then_many_requests_all_answered() {
 #[tokio::test]
 async fn unparseable_request_with_readable_id_gets_one_32700(#[case] bytes: Vec<u8>) {
     let node = StandIn::start(Behaviour::Answer);
-    let mut plugin = ready_plugin(&node).await;
+    let mut plugin = warm_plugin(&node, &[]).await;
     plugin.write(&bytes).await;
     plugin.write(call("good")).await;
     let reply = plugin.next_reply().await;
@@ -122,7 +105,7 @@ async fn unparseable_request_with_readable_id_gets_one_32700(#[case] bytes: Vec<
 #[tokio::test]
 async fn jsonrpc_version_is_checked(#[case] request: Value) {
     let node = StandIn::start(Behaviour::Answer);
-    let mut plugin = ready_plugin(&node).await;
+    let mut plugin = warm_plugin(&node, &[]).await;
     plugin.send(&request).await;
     assert_eq!(
         plugin.next_reply().await,
@@ -169,7 +152,7 @@ async fn concurrent_calls_on_a_hung_socket_all_fail_within_the_timeout() {
 async fn a_reader_that_stops_reading_slows_the_plugin_down_without_memory_growth() {
     const CALLS: usize = 20_000;
     let node = StandIn::start(Behaviour::Answer);
-    let mut plugin = ready_plugin(&node).await;
+    let mut plugin = warm_plugin(&node, &[]).await;
     let baseline = plugin.vm_rss_kib();
     let mut stdin = plugin.take_stdin();
     let fat = "x".repeat(2000);
@@ -235,7 +218,7 @@ async fn calls_in_flight_at_shutdown_are_answered(#[case] notification: bool) {
 #[tokio::test]
 async fn an_oversized_message_is_dropped_and_what_follows_is_served() {
     let node = StandIn::start(Behaviour::Answer);
-    let mut plugin = ready_plugin(&node).await;
+    let mut plugin = warm_plugin(&node, &[]).await;
     // Bigger than the 64 MiB bound on one message, and never closed.
     let mut huge = Vec::with_capacity(65 << 20);
     huge.extend_from_slice(

@@ -432,3 +432,43 @@ async fn read_one_object(conn: &mut tokio::net::UnixStream) -> Option<Value> {
         buf.extend_from_slice(&chunk[..n]);
     }
 }
+
+/// A `myplugin` call with id `id` and params `[id]`, ended by a blank
+/// line as lightningd ends what it writes.
+#[allow(dead_code)] // not every test binary uses every helper
+pub fn call(id: &str) -> String {
+    serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "myplugin", "params": [id]})
+        .to_string()
+        + "\n\n"
+}
+
+/// A plugin (with `env`) past the handshake that already knows its node
+/// id, so that calls are answered at once, in the order they arrive;
+/// what it logged so far is cleared.
+#[allow(dead_code)]
+pub async fn warm_plugin(node: &StandIn, env: &[(&str, &str)]) -> PluginProc {
+    let mut plugin = PluginProc::spawn_with_env(env);
+    plugin.handshake(node.path(), serde_json::json!({})).await;
+    let reply = plugin
+        .request(
+            serde_json::json!("warm-up"),
+            "myplugin",
+            serde_json::json!([]),
+        )
+        .await;
+    assert_eq!(reply["result"]["node_id"], node.node_id, "{reply}");
+    plugin.logs.clear();
+    plugin
+}
+
+/// The next reply must be the answer to `call(id)`: nothing came before it.
+#[allow(dead_code)]
+pub async fn expect_served(plugin: &mut PluginProc, id: &str) {
+    let reply = plugin.next_reply().await;
+    assert_eq!(reply["id"], id, "another reply came first: {reply}");
+    assert_eq!(
+        reply["result"]["cli_params"],
+        serde_json::json!([id]),
+        "{reply}"
+    );
+}
