@@ -222,12 +222,8 @@ impl Node {
             .map(Value::Array)
     }
 
-    /// Pays `invoice` along `route` (from [`Node::single_route`], or your
-    /// own) with `sendpay`, then waits with `waitsendpay`: `Ok` with
-    /// `waitsendpay`'s reply (`status: "complete"`, ...), `Err` with
-    /// lightningd's error exactly as sent (the failing hop's code and
-    /// data), as [`Node::pay`].
-    pub fn sendpay_and_wait(&self, route: &Value, invoice: &Invoice) -> Result<Value> {
+    /// `sendpay` of `invoice` along `route`, without waiting.
+    pub(crate) fn sendpay(&self, route: &Value, invoice: &Invoice) -> Result<Value> {
         self.call(
             "sendpay",
             json!({
@@ -236,7 +232,16 @@ impl Node {
                 "payment_secret": invoice.payment_secret,
                 "bolt11": invoice.bolt11,
             }),
-        )?;
+        )
+    }
+
+    /// Pays `invoice` along `route` (from [`Node::single_route`], or your
+    /// own) with `sendpay`, then waits with `waitsendpay`: `Ok` with
+    /// `waitsendpay`'s reply (`status: "complete"`, ...), `Err` with
+    /// lightningd's error exactly as sent (the failing hop's code and
+    /// data), as [`Node::pay`].
+    pub fn sendpay_and_wait(&self, route: &Value, invoice: &Invoice) -> Result<Value> {
+        self.sendpay(route, invoice)?;
         self.call(
             "waitsendpay",
             json!({"payment_hash": invoice.payment_hash, "timeout": self.retry_for()}),

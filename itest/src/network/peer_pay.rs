@@ -70,15 +70,7 @@ impl Node {
         let delay = dst.cltv_final()?;
         let route =
             json!([{"amount_msat": amount_msat, "id": dst_id, "delay": delay, "channel": scid}]);
-        self.call(
-            "sendpay",
-            json!({
-                "route": route,
-                "payment_hash": invoice.payment_hash,
-                "payment_secret": invoice.payment_secret,
-                "bolt11": invoice.bolt11,
-            }),
-        )?;
+        self.sendpay(&route, &invoice)?;
         Ok(invoice)
     }
 

@@ -271,18 +271,7 @@ impl Running {
                 .take(),
         );
         let Some(dir) = &self.fetch else { return };
-        let fetched = runtime::block_on(async {
-            let options = DownloadFromContainerOptionsBuilder::new()
-                .path(&dir.display().to_string())
-                .build();
-            let chunks: Vec<_> = engine::client()?
-                .download_from_container(id, Some(options))
-                .try_collect()
-                .await?;
-            anyhow::Ok(chunks.concat())
-        })
-        .and_then(|r| r)
-        .and_then(|tar| archive::unpack_dir(&tar, dir));
+        let fetched = download(id, dir).and_then(|tar| archive::unpack_dir(&tar, dir));
         if let Err(e) = fetched {
             eprintln!(
                 "itest: {name}: could not copy {} back from its container: {e:#}",
@@ -292,11 +281,9 @@ impl Running {
     }
 }
 
-/// Copies the directory `dir` of the running container `id` to the same
-/// path here (files only added or replaced). A directory the daemon has
-/// not written yet is no error: there is nothing to copy.
-pub(crate) fn fetch_dir(id: &str, dir: &Path) -> Result<()> {
-    let tar = runtime::block_on(async {
+/// The directory `dir` of container `id`, as the engine's tar archive.
+fn download(id: &str, dir: &Path) -> Result<Vec<u8>> {
+    runtime::block_on(async {
         let options = DownloadFromContainerOptionsBuilder::new()
             .path(&dir.display().to_string())
             .build();
@@ -306,7 +293,14 @@ pub(crate) fn fetch_dir(id: &str, dir: &Path) -> Result<()> {
             .await?;
         anyhow::Ok(chunks.concat())
     })
-    .and_then(|r| r);
+    .and_then(|r| r)
+}
+
+/// Copies the directory `dir` of the running container `id` to the same
+/// path here (files only added or replaced). A directory the daemon has
+/// not written yet is no error: there is nothing to copy.
+pub(crate) fn fetch_dir(id: &str, dir: &Path) -> Result<()> {
+    let tar = download(id, dir);
     match tar {
         Ok(tar) => archive::unpack_dir(&tar, dir).map(|_| ()),
         Err(e) if format!("{e:#}").contains("404") || format!("{e:#}").contains("No such") => {
