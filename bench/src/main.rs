@@ -6,6 +6,7 @@
 //! See bench/README.md for what each figure means.
 
 mod back_to_back;
+mod floor;
 mod networks;
 mod plugins;
 mod report;

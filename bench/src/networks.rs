@@ -33,6 +33,8 @@ struct Samples {
     /// start, imports, collection included).
     ready_from_spawn: Vec<f64>,
     teardown: Vec<f64>,
+    /// Our harness only: each round's timeline (`Network::timeline`).
+    timelines: Vec<Vec<cln_itest::Step>>,
     error: Option<String>,
 }
 
@@ -52,9 +54,10 @@ pub fn run(cfg: &Config, paths: &Paths, plugin: &Path, rows: &mut Vec<Row>) -> R
     if let Err(e) = cln_itest::docker::engine_check() {
         docker.error = Some(e.to_string());
     }
+    let mut floor: Vec<crate::floor::FloorRun> = Vec::new();
     for round in 0..cfg.net_rounds {
-        for k in 0..4 {
-            match (round + k) % 4 {
+        for k in 0..5 {
+            match (round + k) % 5 {
                 3 if docker.error.is_none() => {
                     if let Err(e) = itest_docker_once(plugin, &mut docker) {
                         eprintln!("bench: the docker backend failed: {e:#}");
@@ -78,18 +81,9 @@ pub fn run(cfg: &Config, paths: &Paths, plugin: &Path, rows: &mut Vec<Row>) -> R
                         sh.error = Some(format!("{e:#}"));
                     }
                 }
+                4 => floor.push(crate::floor::run_once(plugin).context("the hand-started floor")?),
                 _ => {}
             }
-        }
-    }
-    let mut phases: Vec<(&str, Vec<f64>)> = Vec::new();
-    for _ in 0..cfg.net_rounds {
-        let got = itest_phases(plugin).context("timing the harness's phases")?;
-        if phases.is_empty() {
-            phases = got.iter().map(|(n, _)| (*n, Vec::new())).collect();
-        }
-        for (slot, (_, secs)) in phases.iter_mut().zip(got) {
-            slot.1.push(secs);
         }
     }
     let measure = "network ready (bitcoind+2 lightningd+plugin)";
@@ -98,8 +92,8 @@ pub fn run(cfg: &Config, paths: &Paths, plugin: &Path, rows: &mut Vec<Row>) -> R
     let mut row = Row::timing(4, measure, "our itest harness", "ready/itest".into(), &ours);
     if pyln.error.is_none() {
         row.ratio = format!("{} pyln-testing", ratio(ours.median, pyln_ready.median));
-        row.target = "≤0.5× pyln-testing".into();
-        row.met = Some(ours.median <= 0.5 * pyln_ready.median);
+        row.target = "≤0.3× pyln-testing".into();
+        row.met = Some(ours.median <= 0.3 * pyln_ready.median);
     }
     rows.push(row);
     let docker_measure = "network ready, docker backend";
@@ -203,12 +197,7 @@ pub fn run(cfg: &Config, paths: &Paths, plugin: &Path, rows: &mut Vec<Row>) -> R
         }
         rows.push(row);
     }
-    for (name, samples) in &phases {
-        let s = Stats::of(samples);
-        let mut row = Row::timing(4, "  our harness, phase", name, format!("phase/{name}"), &s);
-        row.ratio = format!("{} of itest ready", ratio(s.median, ours.median));
-        rows.push(row);
-    }
+    phase_rows(&itest, &floor, ours.median, rows);
     let teardown = "network teardown";
     let base = Stats::of(&pyln.teardown);
     for (subject, key, samples) in [
@@ -259,6 +248,7 @@ fn itest_once(plugin: &Path, out: &mut Samples) -> Result<()> {
     let net = cln_itest::Network::start()?;
     net.node(0).plugin_start(plugin, &[("foo_opt", "BAR")])?;
     out.ready.push(t.elapsed().as_secs_f64());
+    out.timelines.push(net.timeline());
     check_plugin(net.node(0).socket_path())?;
     let t = Instant::now();
     drop(net);
@@ -397,66 +387,65 @@ l1-cli -k plugin subcommand=start plugin="$2" foo_opt=BAR >/dev/null || exit 1"#
     Ok(())
 }
 
-/// The steps of `Network::start()` + `plugin_start`, timed one by one
-/// with the harness's public API: a bitcoind-only network, then two nodes
-/// configured not to start, started together. `Network::start` runs the
-/// lightningd inspection on another thread while bitcoind starts, and only
-/// in the first network of a process; here it is timed on its own, so the
-/// phases add up to more than a network's ready time.
-fn itest_phases(plugin: &Path) -> Result<Vec<(&'static str, f64)>> {
-    use cln_itest::{Conf, Network, NodeConf};
-    let mut out = Vec::new();
-    let mut conf = Conf::default();
-    let t = Instant::now();
-    // What the first network of a process pays, on a second thread (the
-    // harness runs both at once and caches the result).
-    let lightningd = conf
-        .lightningd
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("lightningd"));
-    std::thread::scope(|s| -> Result<()> {
-        let run = |arg: &'static str| {
-            let lightningd = &lightningd;
-            move || {
-                Command::new(lightningd)
-                    .arg(arg)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-            }
-        };
-        let help = s.spawn(run("--help"));
-        run("--version")()?;
-        help.join().expect("no panic")?;
-        Ok(())
-    })?;
-    out.push((
-        "lightningd --version/--help (1st network only, overlaps bitcoind)",
-        t.elapsed().as_secs_f64(),
+/// The harness's steps while it built each network (its timeline: how long
+/// each took and when it ended, from the start of the network), beside the
+/// same daemons started by hand ([`crate::floor`]), and the harness's
+/// overhead over that floor.
+fn phase_rows(itest: &Samples, floor: &[crate::floor::FloorRun], ready: f64, rows: &mut Vec<Row>) {
+    let mut names: Vec<String> = Vec::new();
+    for step in itest.timelines.iter().flatten() {
+        if !names.contains(&step.what) {
+            names.push(step.what.clone());
+        }
+    }
+    for name in &names {
+        let steps = itest.timelines.iter().flatten().filter(|s| &s.what == name);
+        let (took, ends): (Vec<f64>, Vec<f64>) = steps
+            .map(|s| (s.took.as_secs_f64(), (s.began + s.took).as_secs_f64()))
+            .unzip();
+        let s = Stats::of(&took);
+        let mut row = Row::timing(4, "  our harness, step", name, format!("step/{name}"), &s);
+        row.ratio = format!(
+            "ends at {} ({} of ready)",
+            crate::stats::fmt_secs(Stats::of(&ends).median),
+            ratio(Stats::of(&ends).median, ready)
+        );
+        rows.push(row);
+    }
+    if floor.is_empty() {
+        return;
+    }
+    for (i, name) in crate::floor::STEPS.iter().enumerate() {
+        let took: Vec<f64> = floor.iter().map(|f| f.steps[i]).collect();
+        let s = Stats::of(&took);
+        rows.push(Row::timing(
+            4,
+            "  floor (by hand), step",
+            name,
+            format!("floor_step/{name}"),
+            &s,
+        ));
+    }
+    let f = Stats::of(&floor.iter().map(|f| f.ready).collect::<Vec<_>>());
+    let mut row = Row::timing(
+        4,
+        "network ready (bitcoind+2 lightningd+plugin)",
+        "floor: the same daemons by hand, one step after another",
+        "ready/floor".into(),
+        &f,
+    );
+    row.ratio = format!(
+        "harness {} the floor ({:+} ms)",
+        ratio(ready, f.median),
+        ((ready - f.median) * 1000.0).round()
+    );
+    rows.push(row);
+    let t = Stats::of(&floor.iter().map(|f| f.teardown).collect::<Vec<_>>());
+    rows.push(Row::timing(
+        4,
+        "network teardown",
+        "floor (stop RPCs, rm -r)",
+        "teardown/floor".into(),
+        &t,
     ));
-    conf.nodes = vec![NodeConf::default().not_started(); 2];
-    let t = Instant::now();
-    let net = Network::with_conf(&conf)?;
-    out.push((
-        "bitcoind ready (rpc, wallet, 101 blocks)",
-        t.elapsed().as_secs_f64(),
-    ));
-    let t = Instant::now();
-    std::thread::scope(|s| {
-        let hs: Vec<_> = net
-            .nodes()
-            .into_iter()
-            .map(|n| s.spawn(move || n.start()))
-            .collect();
-        hs.into_iter().try_for_each(|h| h.join().expect("no panic"))
-    })?;
-    out.push((
-        "2 lightningd ready (getinfo w/o sync warning)",
-        t.elapsed().as_secs_f64(),
-    ));
-    let t = Instant::now();
-    net.node(0).plugin_start(plugin, &[("foo_opt", "BAR")])?;
-    out.push(("plugin start (itest client)", t.elapsed().as_secs_f64()));
-    drop(net);
-    Ok(out)
 }

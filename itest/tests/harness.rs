@@ -278,3 +278,45 @@ fn nodes_of_different_releases_open_a_channel() {
     assert_channel_normal(l2, l1, 300_000);
 }
 }
+
+/// The timeline says where a network's time went, and shows that the
+/// nodes start while bitcoind is still getting ready: each lightningd is
+/// launched before bitcoind's first blocks are mined, yet is only ready
+/// (synced) after them, because its proxy held its chain calls until then.
+#[test]
+fn the_timeline_shows_nodes_starting_while_bitcoind_gets_ready() {
+    let net = Network::start().expect("starting the regtest network");
+    net.fund_wallet(net.node(0), 100_000).unwrap();
+    let steps = net.timeline();
+    let find = |what: &str| {
+        steps
+            .iter()
+            .find(|s| s.what == what)
+            .unwrap_or_else(|| panic!("no step {what:?} in {steps:#?}"))
+    };
+    let blocks = find(&format!(
+        "bitcoind: {} blocks mined",
+        net.conf().initial_blocks
+    ));
+    let blocks_end = blocks.began + blocks.took;
+    for name in ["l1", "l2"] {
+        let launched = find(&format!("{name}: lightningd launched"));
+        let ready = find(&format!(
+            "{name}: lightningd ready (synced, plugins active)"
+        ));
+        assert!(
+            launched.began < blocks_end,
+            "{name} was launched only after bitcoind was ready: {steps:#?}"
+        );
+        assert!(
+            ready.began + ready.took >= blocks_end,
+            "{name} was ready before bitcoind had its blocks: {steps:#?}"
+        );
+    }
+    let funded = find("l1 wallet(s) funded with 100000 sat");
+    assert!(funded.took > Duration::ZERO);
+    assert!(
+        steps.iter().any(|s| s.what.starts_with("nodes at block ")),
+        "funding waits for the nodes to see its block: {steps:#?}"
+    );
+}

@@ -6,6 +6,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::error::{bail, Context, Error, FromInternal, Result};
@@ -16,6 +17,7 @@ use crate::conf::Conf;
 use crate::daemon::boundary::{Daemon, DaemonSpec, Side};
 use crate::daemon::placement::{Listener, Placement, Service};
 use crate::probe::lookup::BITCOIND;
+use crate::timeline::Timeline;
 use crate::wait::wait_until;
 
 const WALLET: &str = "itest";
@@ -33,7 +35,10 @@ pub struct BitcoinD {
     datadir: PathBuf,
     rpc_user: String,
     rpc_password: String,
-    mining_address: String,
+    /// Set once the wallet exists ([`BitcoinD::wait_ready`]); a `OnceLock`
+    /// so that readiness can be awaited through a shared reference while
+    /// the nodes start.
+    mining_address: OnceLock<String>,
 }
 
 impl std::fmt::Debug for BitcoinD {
@@ -123,19 +128,32 @@ impl BitcoinD {
             datadir: datadir.to_path_buf(),
             rpc_user: conf.rpc_user.clone(),
             rpc_password: conf.rpc_password.clone(),
-            mining_address: String::new(),
+            mining_address: OnceLock::new(),
         })
     }
 
     /// Waits until the RPC answers, then creates the wallet and mines
-    /// `blocks`. Fails with the log tail on timeout or early exit.
-    pub(crate) fn wait_ready(&mut self, timeout: Duration, blocks: u64) -> Result<()> {
-        self.wait_rpc(timeout).map_err(|e| self.explain(e))?;
-        self.rpc("createwallet", json!([WALLET]))
+    /// `blocks`, recording each step on `timeline`. Fails with the log
+    /// tail on timeout or early exit.
+    pub(crate) fn wait_ready(
+        &self,
+        timeout: Duration,
+        blocks: u64,
+        timeline: &Timeline,
+    ) -> Result<()> {
+        timeline
+            .time("bitcoind: RPC answers", || self.wait_rpc(timeout))
             .map_err(|e| self.explain(e))?;
-        self.mining_address = self.new_address()?;
+        let address = timeline.time("bitcoind: wallet created", || {
+            self.rpc("createwallet", json!([WALLET]))
+                .map_err(|e| self.explain(e))?;
+            self.new_address()
+        })?;
+        let _ = self.mining_address.set(address);
         if blocks > 0 {
-            self.mine(blocks)?;
+            timeline.time(format!("bitcoind: {blocks} blocks mined"), || {
+                self.mine(blocks)
+            })?;
         }
         Ok(())
     }
@@ -190,7 +208,10 @@ impl BitcoinD {
 
     /// Mines `n` blocks to the harness wallet; returns their hashes.
     pub fn mine(&self, n: u64) -> Result<Vec<String>> {
-        let hashes = self.rpc("generatetoaddress", json!([n, self.mining_address]))?;
+        let Some(address) = self.mining_address.get() else {
+            bail!("bitcoind is not ready yet: its wallet has no mining address");
+        };
+        let hashes = self.rpc("generatetoaddress", json!([n, address]))?;
         serde_json::from_value(hashes).context("parsing generatetoaddress reply")
     }
 

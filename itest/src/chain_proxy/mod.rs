@@ -119,10 +119,17 @@ impl ChainProxy {
 
     /// Starts a proxy as `conf` says. It is listening when this returns.
     pub fn with_conf(conf: ProxyConf) -> crate::Result<Self> {
-        Self::listen(conf).internal()
+        Self::listen(conf, watch::channel(true).1).internal()
     }
 
-    fn listen(conf: ProxyConf) -> Result<Self> {
+    /// Starts a proxy that holds every call until `upstream_ready` turns
+    /// true (or its sender is dropped), so lightningd can be launched
+    /// while bitcoind is still starting.
+    pub(crate) fn gated(conf: ProxyConf, upstream_ready: watch::Receiver<bool>) -> Result<Self> {
+        Self::listen(conf, upstream_ready)
+    }
+
+    fn listen(conf: ProxyConf, upstream_ready: watch::Receiver<bool>) -> Result<Self> {
         let (listener, lease) = bind(conf.bind, conf.port)?;
         let addr = listener.local_addr().context("the proxy's address")?;
         let listener = {
@@ -134,6 +141,7 @@ impl ChainProxy {
             mocks: RwLock::default(),
             feerates: RwLock::new(conf.feerates),
             recorder: record::Recorder::new(conf.record_limit),
+            upstream_ready,
         });
         let (stop, stop_rx) = watch::channel(false);
         let (done_tx, done) = std::sync::mpsc::channel();

@@ -32,6 +32,11 @@ pub(super) struct Shared {
     pub mocks: RwLock<HashMap<String, Arc<MockHandler>>>,
     pub feerates: RwLock<Option<Feerates>>,
     pub recorder: Recorder,
+    /// Whether bitcoind may be asked yet. While the network starts, its
+    /// nodes are launched before bitcoind has its wallet and first blocks;
+    /// their calls wait here until then, so lightningd's own start-up
+    /// overlaps bitcoind's and it still never sees a chain being built.
+    pub upstream_ready: watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -145,6 +150,9 @@ async fn handle(
     shared: Arc<Shared>,
     req: hyper::Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Abort> {
+    // A closed gate whose sender is gone (bitcoind failed to start) lets
+    // calls through: bitcoind's own answer (or refusal) says what is wrong.
+    let _ = shared.upstream_ready.clone().wait_for(|ready| *ready).await;
     let (parts, body) = req.into_parts();
     let head = Head {
         path: parts

@@ -168,6 +168,7 @@ impl Network {
     /// fails this, naming it) has processed bitcoind's current tip
     /// (pyln-testing's `sync_blockheight`).
     pub fn sync_blockheight(&self) -> Result<()> {
+        let began = std::time::Instant::now();
         let height = self.bitcoind().height()?;
         let started = self
             .nodes()
@@ -176,6 +177,9 @@ impl Network {
         for node in started {
             node.wait_blockheight(height)?;
         }
+        // Mostly lightningd's own bitcoind poll (`--dev-bitcoind-poll`).
+        self.timeline
+            .record(format!("nodes at block {height} (sync_blockheight)"), began);
         Ok(())
     }
 

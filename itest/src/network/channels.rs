@@ -141,6 +141,17 @@ impl Network {
     /// [`Conf::funding_margin_sat`]: crate::Conf::funding_margin_sat
     /// [`Conf::channel_confirmations`]: crate::Conf::channel_confirmations
     pub fn open_channel(&self, a: &Node, b: &Node, how: &OpenChannel) -> Result<Channel> {
+        let what = format!(
+            "channel {} -> {} opened ({} sat)",
+            a.name(),
+            b.name(),
+            how.sats
+        );
+        self.timeline
+            .time(what, || self.open_channel_untimed(a, b, how))
+    }
+
+    fn open_channel_untimed(&self, a: &Node, b: &Node, how: &OpenChannel) -> Result<Channel> {
         if how.wait_for_announce && !(how.confirm && how.announce) {
             bail!("OpenChannel::wait_for_announce needs a confirmed, announced channel: {how:?}");
         }
@@ -209,6 +220,12 @@ impl Network {
     /// Without `--dev-fast-gossip` (releases before v23.11) gossip takes
     /// up to [`SLOW_GOSSIP`] longer, which the wait allows.
     pub fn wait_for_announce(&self, scids: &[&str]) -> Result<()> {
+        let what = format!("gossip of {scids:?} seen by every node");
+        self.timeline
+            .time(what, || self.wait_for_announce_untimed(scids))
+    }
+
+    fn wait_for_announce_untimed(&self, scids: &[&str]) -> Result<()> {
         for node in self.nodes().into_iter().filter(|n| n.is_running()) {
             let limit = if node.version() < Version::new(23, 11, 0) {
                 self.conf().timeout + SLOW_GOSSIP

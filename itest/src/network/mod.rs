@@ -36,6 +36,7 @@ use crate::lightningd::bin::LightningdBin;
 use crate::node::{Node, NodeEnv};
 use crate::probe::backend::DockerMode;
 use crate::probe::lookup::LIGHTNINGD;
+use crate::timeline::{Step, Timeline};
 
 /// How many lines of each log a failure report shows.
 const TAIL_LINES: usize = 30;
@@ -74,6 +75,8 @@ pub struct Network {
     conf: Conf,
     /// Set until the network is built, so a failed start keeps its logs.
     start_failed: bool,
+    /// The steps the harness took, for [`Network::timeline`].
+    timeline: Arc<Timeline>,
 }
 
 impl std::fmt::Debug for Network {
@@ -106,6 +109,7 @@ impl Network {
                 lib.display()
             );
         }
+        let timeline = Arc::new(Timeline::new());
         let mut builder = tempfile::Builder::new();
         builder.prefix("itest-");
         let dir = match &conf.tmp_root {
@@ -133,6 +137,7 @@ impl Network {
             dir: Some(dir),
             conf: conf.clone(),
             start_failed: true,
+            timeline,
         };
         net.start_all(&bitcoind, &bitcoind_path, nodes)
             .with_context(|| {
@@ -152,46 +157,48 @@ impl Network {
         nodes: Vec<PlacedNode>,
     ) -> Result<()> {
         let root = self.dir().to_path_buf();
+        let timeline = self.timeline.clone();
         // Only this process talks to bitcoind: every lightningd reaches it
         // through its node's proxy here.
-        let mut btc = BitcoinD::launch(
-            &self.conf,
-            placement,
-            bitcoind,
-            &root.join("bitcoind"),
-            Side::ThisMachine,
-        )?;
-        // While bitcoind starts, learn what each lightningd supports
-        // (`--version`, `--help`; cached per binary).
-        let (ready, bins) = std::thread::scope(|s| {
-            let inspect = s.spawn(|| {
-                nodes
-                    .iter()
-                    .map(PlacedNode::inspect)
-                    .collect::<Result<Vec<_>>>()
-            });
-            let ready = btc.wait_ready(self.conf.timeout, self.conf.initial_blocks);
-            (
-                ready,
-                inspect.join().expect("lightningd inspection panicked"),
+        let btc = timeline.time("bitcoind: launched", || {
+            BitcoinD::launch(
+                &self.conf,
+                placement,
+                bitcoind,
+                &root.join("bitcoind"),
+                Side::ThisMachine,
             )
-        });
-        self.bitcoind = Some(Arc::new(btc));
-        ready?;
-        let bins = bins?;
-        for ((placed, bin), conf) in nodes.into_iter().zip(bins).zip(self.conf.nodes.clone()) {
-            self.prepare_node(conf, placed, bin)?;
-        }
+        })?;
+        let btc = Arc::new(btc);
+        self.bitcoind = Some(btc.clone());
+        // Everything starts at once: while bitcoind comes up, gets its
+        // wallet and mines its first blocks, learn what each lightningd
+        // supports (`--version`, `--help`; cached per binary) and launch
+        // the nodes. Their proxies hold lightningd's chain calls until
+        // bitcoind is ready, so lightningd spends its own start-up (plugins,
+        // database, keys) meanwhile and then finds the chain complete.
+        let (open, upstream_ready) = tokio::sync::watch::channel(false);
+        let (conf, to_start) = (self.conf.clone(), &self.conf.nodes);
+        std::thread::scope(|s| {
+            let ready = s.spawn(|| {
+                let ready = btc.wait_ready(conf.timeout, conf.initial_blocks, &timeline);
+                if ready.is_ok() {
+                    let _ = open.send(true);
+                }
+                ready
+            });
+            let launched = self.launch_nodes(nodes, upstream_ready);
+            let ready = ready.join().expect("bitcoind readiness panicked");
+            // bitcoind's failure explains a node's, not the other way round.
+            ready.and(launched)
+        })?;
         let to_start: Vec<&Node> = self
             .nodes()
             .into_iter()
-            .zip(&self.conf.nodes)
+            .zip(to_start)
             .filter(|(_, c)| c.start)
             .map(|(n, _)| n)
             .collect();
-        for node in &to_start {
-            node.launch().or_else(|e| node.failed_as_expected(e))?;
-        }
         std::thread::scope(|s| {
             let waits: Vec<_> = to_start
                 .iter()
@@ -204,6 +211,32 @@ impl Network {
         Ok(())
     }
 
+    /// Inspects each node's lightningd, creates the nodes (their proxies
+    /// gated by `upstream_ready`) and launches those to start.
+    fn launch_nodes(
+        &self,
+        nodes: Vec<PlacedNode>,
+        upstream_ready: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<()> {
+        let bins = self.timeline.time(
+            "lightningd: --version and --help (cached per binary)",
+            || {
+                nodes
+                    .iter()
+                    .map(PlacedNode::inspect)
+                    .collect::<Result<Vec<_>>>()
+            },
+        )?;
+        for ((placed, bin), conf) in nodes.into_iter().zip(bins).zip(self.conf.nodes.clone()) {
+            let start = conf.start;
+            let node = self.prepare_node(conf, placed, bin, upstream_ready.clone())?;
+            if start {
+                node.launch().or_else(|e| node.failed_as_expected(e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Creates the next node (`l<N+1>`) from `conf`; the caller holds
     /// `adding` or is the only one building.
     fn prepare_node(
@@ -211,6 +244,7 @@ impl Network {
         conf: NodeConf,
         placed: PlacedNode,
         bin: LightningdBin,
+        upstream_ready: tokio::sync::watch::Receiver<bool>,
     ) -> Result<&Node> {
         let name = format!("l{}", self.nodes.count() + 1);
         let env = NodeEnv {
@@ -222,6 +256,8 @@ impl Network {
             timeout: self.conf.timeout,
             stop_timeout: self.conf.stop_timeout,
             libfaketime: self.conf.libfaketime.as_deref(),
+            upstream_ready,
+            timeline: &self.timeline,
         };
         let node = Node::new(&name, &self.dir().join(&name), conf, bin, &env)?;
         let index = self.nodes.push(node);
@@ -239,7 +275,8 @@ impl Network {
         let start = conf.start;
         let node = {
             let _adding = self.adding.lock().unwrap_or_else(|p| p.into_inner());
-            self.prepare_node(conf, placed, bin)?
+            // bitcoind is long ready: nothing to hold.
+            self.prepare_node(conf, placed, bin, tokio::sync::watch::channel(true).1)?
         };
         if start {
             node.start().or_else(|e| node.failed_as_expected(e))?;
@@ -280,6 +317,15 @@ impl Network {
     /// container.
     pub fn docker_mode(&self) -> Option<DockerMode> {
         self.sites.docker_mode()
+    }
+
+    /// The steps the harness took so far (starting bitcoind and each
+    /// node, funding, mining, waits), each with when it began and how
+    /// long it took: where a slow test's time went. `ITEST_TIMELINE=1`
+    /// prints the whole timeline, teardown included, when the network
+    /// drops.
+    pub fn timeline(&self) -> Vec<Step> {
+        self.timeline.steps()
     }
 
     /// The network's bitcoind.

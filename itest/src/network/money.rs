@@ -266,6 +266,13 @@ impl Network {
     /// Sends `sats` to each of `nodes` from bitcoind, mines one block for
     /// all of them and waits until each node lists its output as confirmed.
     pub(crate) fn fund_wallets(&self, nodes: &[&Node], sats: u64) -> Result<()> {
+        let names: Vec<&str> = nodes.iter().map(|n| n.name()).collect();
+        let what = format!("{} wallet(s) funded with {sats} sat", names.join(", "));
+        self.timeline
+            .time(what, || self.fund_wallets_untimed(nodes, sats))
+    }
+
+    fn fund_wallets_untimed(&self, nodes: &[&Node], sats: u64) -> Result<()> {
         let mut sent = Vec::new();
         for node in nodes {
             let reply = node.call("newaddr", json!({}))?;

@@ -89,18 +89,28 @@ impl Network {
                 .collect()
         });
         let checks = if check {
-            self.teardown_findings(leaks)
+            self.timeline
+                .time("teardown checks", || self.teardown_findings(leaks))
         } else {
             Vec::new()
         };
         self.nodes.clear();
-        self.bitcoind.take();
+        let timeline = self.timeline.clone();
+        timeline.time("bitcoind: stopped", || self.bitcoind.take());
         let keep = why.is_some() || !checks.is_empty() || self.conf.keep_dirs;
         let dir = self.dir.take().expect("checked above");
         let shown = dir.path().display().to_string();
         if keep {
             let path = dir.keep();
             eprintln!("itest: kept {}", path.display());
+        } else {
+            timeline.time("directory removed", || drop(dir));
+        }
+        if crate::timeline::print_requested() {
+            eprintln!(
+                "{}",
+                timeline.render(&format!("itest: timeline of the network in {shown}"))
+            );
         }
         if checks.is_empty() {
             return Ok(());

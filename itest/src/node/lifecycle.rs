@@ -102,6 +102,14 @@ impl Node {
     /// that should fail. Fails if it already runs, or if it cannot be
     /// launched at all.
     pub fn launch(&self) -> Result<()> {
+        let name = &self.name;
+        self.timeline
+            .time(format!("{name}: lightningd launched"), || {
+                self.launch_untimed()
+            })
+    }
+
+    fn launch_untimed(&self) -> Result<()> {
         // Before `running` is locked: a log wait holds the log, then asks
         // for the state.
         self.note_launch();
@@ -199,6 +207,14 @@ impl Node {
     /// node is killed and the [`StartError`] carries its exit status,
     /// stderr and log tail.
     pub fn wait_ready(&self) -> Result<()> {
+        let name = &self.name;
+        self.timeline.time(
+            format!("{name}: lightningd ready (synced, plugins active)"),
+            || self.wait_ready_untimed(),
+        )
+    }
+
+    fn wait_ready_untimed(&self) -> Result<()> {
         if lock(&self.running).daemon.is_none() {
             return Err(self.start_error(
                 "it was not launched (Node::launch or Node::start first)".into(),
@@ -336,6 +352,12 @@ impl Node {
     /// Fails if lightningd had to be killed (which the teardown checks
     /// report too).
     pub fn stop(&self) -> Result<()> {
+        let name = &self.name;
+        self.timeline
+            .time(format!("{name}: stopped"), || self.stop_untimed())
+    }
+
+    fn stop_untimed(&self) -> Result<()> {
         let budget = self.stop_timeout();
         let Some(daemon) = self.take_daemon() else {
             self.rpc.reset();

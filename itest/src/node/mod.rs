@@ -45,6 +45,7 @@ use crate::lightningd::bin::LightningdBin;
 use crate::lightningd::options::shared_options;
 use crate::probe::lookup::LIGHTNINGD;
 use crate::rpc::client::Rpc;
+use crate::timeline::Timeline;
 use crate::version::Version;
 
 /// How many log lines an error about a node carries.
@@ -90,6 +91,8 @@ pub struct Node {
     address: Mutex<Option<(String, u16)>>,
     /// The host lightningd connects to for its bitcoind proxy.
     proxy_host: String,
+    /// The network's timeline, where starts and stops are recorded.
+    timeline: Arc<Timeline>,
 }
 
 #[derive(Debug, Default)]
@@ -139,6 +142,11 @@ pub(crate) struct NodeEnv<'a> {
     pub timeout: Duration,
     pub stop_timeout: Duration,
     pub libfaketime: Option<&'a Path>,
+    /// Turns true once bitcoind has its wallet and first blocks; the
+    /// node's proxy holds lightningd's calls until then.
+    pub upstream_ready: tokio::sync::watch::Receiver<bool>,
+    /// Where the node records its steps.
+    pub timeline: &'a Arc<Timeline>,
 }
 
 /// Locks `m`, also after a panic elsewhere (the data stays consistent:
@@ -167,11 +175,15 @@ impl Node {
         // can fix feerates or mock a call for one node (pyln-testing's
         // `rpcproxy`). It lives as long as the node, across restarts.
         let (bind, proxy_host) = env.placement.test_process_endpoint().internal()?;
-        let proxy = ChainProxy::with_conf(ProxyConf {
-            bind,
-            feerates: conf.feerates,
-            ..ProxyConf::new(env.bitcoind.rpc_addr())
-        })
+        let proxy = ChainProxy::gated(
+            ProxyConf {
+                bind,
+                feerates: conf.feerates,
+                ..ProxyConf::new(env.bitcoind.rpc_addr())
+            },
+            env.upstream_ready.clone(),
+        )
+        .internal()
         .map_err(|e| e.context(format!("{name}: starting its bitcoind proxy")))?;
         let tolerance = tolerance(name, &conf, &bin)?;
         let node = Self {
@@ -197,6 +209,7 @@ impl Node {
             grpc: Mutex::new(None),
             address: Mutex::default(),
             proxy_host,
+            timeline: env.timeline.clone(),
         };
         node.reserve_grpc_port()?;
         Ok(node)

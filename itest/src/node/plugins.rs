@@ -16,8 +16,13 @@ impl Node {
     /// v25.02 and later), so the call's limit usually passes first.
     pub fn plugin_start(&self, path: impl AsRef<Path>, options: &[(&str, &str)]) -> Result<Value> {
         let stderr_from = self.stderr_len();
-        self.start_plugin(path.as_ref(), options)
-            .map_err(|e| e.note(self.plugin_start_failure(path.as_ref(), stderr_from)))
+        let began = std::time::Instant::now();
+        let started = self
+            .start_plugin(path.as_ref(), options)
+            .map_err(|e| e.note(self.plugin_start_failure(path.as_ref(), stderr_from)));
+        self.timeline
+            .record(format!("{}: plugin started", self.name), began);
+        started
     }
 
     fn start_plugin(&self, path: &Path, options: &[(&str, &str)]) -> Result<Value> {
