@@ -91,3 +91,51 @@ mod tests {
         assert_eq!(Stats::of(&[3.0, 1.0, 2.0]).p99, 3.0);
     }
 }
+
+/// `0..n` in an order that depends only on `seed` (a Fisher-Yates shuffle
+/// driven by splitmix64): reproducible, and with every subject after
+/// every other equally often over many seeds.
+pub fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+#[cfg(test)]
+mod shuffle_tests {
+    use super::shuffled;
+
+    #[test]
+    fn every_subject_follows_every_other() {
+        let n = 6;
+        let mut after = vec![vec![0usize; n]; n];
+        for seed in 0..6000 {
+            let order = shuffled(n, seed);
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(sorted, (0..n).collect::<Vec<_>>());
+            for w in order.windows(2) {
+                after[w[1]][w[0]] += 1;
+            }
+        }
+        // 6000 orders x 5 pairs / 30 ordered pairs = 1000 each, if fair.
+        for (k, row) in after.iter().enumerate() {
+            for (j, &count) in row.iter().enumerate() {
+                if j != k {
+                    assert!((800..1200).contains(&count), "{k} after {j}: {count}");
+                }
+            }
+        }
+    }
+}
