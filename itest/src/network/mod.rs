@@ -34,6 +34,7 @@ use crate::daemon::placement::{Placement, Sites};
 use crate::error::{bail, Context, FromInternal, Result};
 use crate::lightningd::bin::LightningdBin;
 use crate::node::{Node, NodeEnv};
+use crate::postgres::{check_driver, DbProvider, Postgres, PostgresSlot};
 use crate::probe::backend::DockerMode;
 use crate::probe::lookup::LIGHTNINGD;
 
@@ -68,6 +69,8 @@ pub struct Network {
     nodes: boxcar::Vec<Node>,
     /// Held while a node is added, so names and directories stay unique.
     adding: Mutex<()>,
+    /// The PostgreSQL server of PostgreSQL nodes, stopped after them.
+    postgres: Arc<PostgresSlot>,
     bitcoind: Option<Arc<BitcoinD>>,
     sites: Sites,
     dir: Option<TempDir>,
@@ -125,9 +128,16 @@ impl Network {
             .collect::<Result<Vec<_>>>()?;
         let bitcoind = sites.bitcoind(conf, &root).internal()?;
         let bitcoind_path = BitcoinD::program(conf, &bitcoind)?;
+        let postgres = Arc::new(PostgresSlot::new(
+            sites.this_machine(),
+            &root,
+            conf.postgres_bin_dir.clone(),
+            conf.timeout,
+        ));
         let mut net = Network {
             nodes: boxcar::Vec::new(),
             adding: Mutex::new(()),
+            postgres,
             bitcoind: None,
             sites,
             dir: Some(dir),
@@ -162,23 +172,27 @@ impl Network {
             Side::ThisMachine,
         )?;
         // While bitcoind starts, learn what each lightningd supports
-        // (`--version`, `--help`; cached per binary).
-        let (ready, bins) = std::thread::scope(|s| {
+        // (`--version`, `--help`; cached per binary), and start the
+        // PostgreSQL server if a node starting now needs it.
+        let (ready, bins, postgres) = std::thread::scope(|s| {
             let inspect = s.spawn(|| {
                 nodes
                     .iter()
                     .map(PlacedNode::inspect)
                     .collect::<Result<Vec<_>>>()
             });
+            let postgres = s.spawn(|| self.start_postgres(&nodes));
             let ready = btc.wait_ready(self.conf.timeout, self.conf.initial_blocks);
             (
                 ready,
                 inspect.join().expect("lightningd inspection panicked"),
+                postgres.join().expect("starting PostgreSQL panicked"),
             )
         });
         self.bitcoind = Some(Arc::new(btc));
         ready?;
         let bins = bins?;
+        postgres?;
         for ((placed, bin), conf) in nodes.into_iter().zip(bins).zip(self.conf.nodes.clone()) {
             self.prepare_node(conf, placed, bin)?;
         }
@@ -204,6 +218,28 @@ impl Network {
         Ok(())
     }
 
+    /// Ahead of the nodes' start: checks that each PostgreSQL node's
+    /// lightningd has the driver (each node checks again, from the cache,
+    /// when it starts) and starts the server, so that `initdb` runs while
+    /// bitcoind starts.
+    fn start_postgres(&self, nodes: &[PlacedNode]) -> Result<()> {
+        let mut clients = None;
+        let first = self.nodes.count();
+        for (i, (placed, conf)) in nodes.iter().zip(&self.conf.nodes).enumerate() {
+            if conf.start
+                && conf.db_provider.unwrap_or(self.conf.db_provider) == DbProvider::Postgres
+            {
+                check_driver(&placed.placement, &placed.lightningd)
+                    .map_err(|e| e.context(format!("l{} (on PostgreSQL)", first + i + 1)))?;
+                clients = Some(placed.placement.side());
+            }
+        }
+        match clients {
+            Some(side) => self.postgres.get_or_start(side).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
     /// Creates the next node (`l<N+1>`) from `conf`; the caller holds
     /// `adding` or is the only one building.
     fn prepare_node(
@@ -222,6 +258,8 @@ impl Network {
             timeout: self.conf.timeout,
             stop_timeout: self.conf.stop_timeout,
             libfaketime: self.conf.libfaketime.as_deref(),
+            db_provider: self.conf.db_provider,
+            postgres: &self.postgres,
         };
         let node = Node::new(&name, &self.dir().join(&name), conf, bin, &env)?;
         let index = self.nodes.push(node);
@@ -280,6 +318,14 @@ impl Network {
     /// container.
     pub fn docker_mode(&self) -> Option<DockerMode> {
         self.sites.docker_mode()
+    }
+
+    /// The PostgreSQL server of the network's PostgreSQL nodes
+    /// ([`DbProvider::Postgres`]), once one has started: where their
+    /// databases are (one per node, named as the node), and a way to
+    /// query any of them. `None` while no node has needed it.
+    pub fn postgres(&self) -> Option<Postgres> {
+        self.postgres.get()
     }
 
     /// The network's bitcoind.

@@ -20,6 +20,13 @@ impl Network {
                 b.log_tail(TAIL_LINES)
             ));
         }
+        if let Some(pg) = self.postgres() {
+            out.push_str(&format!(
+                "[postgres] data dir {}\n{}\n",
+                pg.data_dir().display(),
+                pg.log_tail()
+            ));
+        }
         for n in self.nodes() {
             let state = match n.died() {
                 Some(status) => format!(" DIED ({status})"),
@@ -94,6 +101,7 @@ impl Network {
             Vec::new()
         };
         self.nodes.clear();
+        self.postgres.stop();
         self.bitcoind.take();
         let keep = why.is_some() || !checks.is_empty() || self.conf.keep_dirs;
         let dir = self.dir.take().expect("checked above");
