@@ -62,6 +62,8 @@
             pkgs.jq
             pkgs.entr
             pkgs.shellcheck
+            # initdb and postgres for itest's PostgreSQL nodes.
+            pkgs.postgresql
           ];
           # The itest must never skip silently inside a dev shell.
           ITEST_REQUIRE = "1";

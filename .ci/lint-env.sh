@@ -103,7 +103,7 @@ cat >"$tmp/stub/flake.nix" <<'EOF'
     systems = [ "x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin" ];
     mk = system: let
       drv = name: (derivation { inherit name system; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }) // { version = "0-stub"; };
-      names = [ "clightning" "bitcoind" "cargo" "rustc" "clippy" "rustfmt" "jq" "entr" "shellcheck" ];
+      names = [ "clightning" "bitcoind" "cargo" "rustc" "clippy" "rustfmt" "jq" "entr" "shellcheck" "postgresql" ];
     in builtins.listToAttrs (map (n: { name = n; value = drv n; }) names) // {
       mkShell = a: derivation ((removeAttrs a [ "packages" ]) // {
         inherit system; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; pkgs = a.packages;

@@ -23,6 +23,7 @@ use probe::backend::{
 };
 use probe::images::{BITCOIND_IMAGE_VAR, LIGHTNINGD_IMAGE_VAR};
 use probe::lookup::{Tool, BITCOIND, BITCOIN_CLI, LIGHTNINGD};
+use probe::postgres::BINDIR_VAR;
 use probe::require::{Required, REQUIRE_VAR};
 use skips::Skip;
 
@@ -35,6 +36,7 @@ fn main() {
         LIGHTNINGD_BACKEND_VAR,
         BITCOIND_IMAGE_VAR,
         LIGHTNINGD_IMAGE_VAR,
+        BINDIR_VAR,
     ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
@@ -100,7 +102,49 @@ fn main() {
     let lightningd_misset = misset(LIGHTNINGD) || misset(BITCOIN_CLI);
     let bitcoind_misset = misset(BITCOIND);
 
+    let needs_lightningd_missing =
+        join([lightningd.clone(), bitcoind.clone(), bitcoin_cli.clone()]);
+    let needs_lightningd_required = (required.backend(lightningd_choice.backend)
+        && required.backend(bitcoind_choice.backend))
+        || lightningd_misset
+        || bitcoind_misset;
+    // What a PostgreSQL node needs beyond a node: each part is a reason
+    // to skip unless `ITEST_REQUIRE` requires it (see `probe/require.rs`).
+    let postgres_server = machine.postgres_server();
+    let postgres_driver = match lightningd_choice.backend {
+        Backend::Native if lightningd.is_none() => machine.postgres_driver(),
+        // An image's lightningd is probed when a node starts, and a
+        // missing driver fails it with the same words.
+        _ => None,
+    };
+    let postgres = join([
+        needs_lightningd_missing
+            .clone()
+            .filter(|_| !needs_lightningd_required),
+        // A variable naming a wrong directory is a mistake to fix, as for
+        // the daemons: those tests run and fail, saying so.
+        postgres_server.clone().filter(|_| {
+            !required.postgres && std::env::var_os(BINDIR_VAR).is_none_or(|v| v.is_empty())
+        }),
+        postgres_driver
+            .clone()
+            .filter(|_| !required.postgres_driver),
+    ]);
+
     let mut all = vec![
+        Skip {
+            name: "needs_postgres",
+            doc: "Wraps a test that runs nodes on PostgreSQL ([`DbProvider::Postgres`]):\n\
+                  it needs [`needs_lightningd!`]'s daemons, PostgreSQL's server\n\
+                  programs on this machine (`initdb`, `postgres`), and a lightningd\n\
+                  built with the PostgreSQL driver. `ITEST_REQUIRE=1` requires the\n\
+                  server programs, `ITEST_REQUIRE=postgres` the driver too.\n\
+                  \n\
+                  [`DbProvider::Postgres`]: crate::DbProvider::Postgres",
+            missing: postgres.clone(),
+            required: false,
+            chosen: true,
+        },
         Skip {
             name: "needs_lightningd",
             doc: "Wraps a test that needs lightningd and bitcoind (natively or in\n\
@@ -109,11 +153,8 @@ fn main() {
                   when either was missing at build time (never when\n\
                   `ITEST_REQUIRE` names their backends). Works with `#[test]`, `#[tokio::test]` and\n\
                   `#[rstest]`.",
-            missing: join([lightningd.clone(), bitcoind.clone(), bitcoin_cli.clone()]),
-            required: (required.backend(lightningd_choice.backend)
-                && required.backend(bitcoind_choice.backend))
-                || lightningd_misset
-                || bitcoind_misset,
+            missing: needs_lightningd_missing,
+            required: needs_lightningd_required,
             chosen: true,
         },
         Skip {
@@ -180,13 +221,32 @@ fn main() {
         let mut reasons: Vec<String> = Vec::new();
         let daemons = [&lightningd, &bitcoind, &bitcoin_cli];
         let engine = if uses_docker { &docker } else { &None };
-        for reason in daemons.into_iter().chain([engine]).flatten() {
+        let postgres_parts = if postgres.is_some() {
+            [&postgres_server, &postgres_driver]
+        } else {
+            [&None, &None]
+        };
+        for reason in daemons
+            .into_iter()
+            .chain([engine])
+            .chain(postgres_parts)
+            .flatten()
+        {
             if !reasons.contains(reason) {
                 reasons.push(reason.clone());
             }
         }
+        // `1` does not require the driver (see `probe/require.rs`).
+        let driver = postgres_driver.as_ref().filter(|r| reasons.contains(r));
+        let require = match driver {
+            Some(_) if reasons.len() == 1 => "ITEST_REQUIRE=postgres makes them fail instead",
+            Some(_) => {
+                "ITEST_REQUIRE=1 makes them fail instead; ITEST_REQUIRE=postgres for the driver"
+            }
+            None => "ITEST_REQUIRE=1 makes them fail instead",
+        };
         warnings.push(format!(
-            "{}! tests are compiled as ignored: {} (ITEST_REQUIRE=1 makes them fail instead)",
+            "{}! tests are compiled as ignored: {} ({require})",
             ignored.join("!, "),
             reasons.join("; ")
         ));
@@ -275,6 +335,31 @@ impl Machine {
                 None
             }
             Err(missing) => Some(missing),
+        }
+    }
+
+    /// `None` if PostgreSQL's server programs are here, else why not.
+    fn postgres_server(&self) -> Option<String> {
+        // Debian's package installs them here, off PATH.
+        for dir in ["/usr/lib/postgresql", "/usr"] {
+            if std::path::Path::new(dir).is_dir() {
+                println!("cargo::rerun-if-changed={dir}");
+            }
+        }
+        probe::postgres::find_bin_dir(std::env::var_os(BINDIR_VAR), BINDIR_VAR, self.path.clone())
+            .err()
+    }
+
+    /// `None` if the lightningd here has the PostgreSQL driver (or cannot
+    /// be asked: its tests then fail at run time, saying why), else why
+    /// not.
+    fn postgres_driver(&self) -> Option<String> {
+        let program = LIGHTNINGD.resolve(std::env::var_os(LIGHTNINGD.env), self.path.clone())?;
+        match probe::postgres::native_driver(&program, std::time::Duration::from_secs(30)) {
+            Ok(true) | Err(_) => None,
+            Ok(false) => Some(probe::postgres::no_driver_message(
+                &program.display().to_string(),
+            )),
         }
     }
 

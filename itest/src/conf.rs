@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use crate::chain_proxy::Feerates;
 use crate::daemon::native::guard::OrphanGuard;
+use crate::postgres::DbProvider;
 use crate::probe::backend::{Backend, Daemon, DockerMode, BITCOIND_DAEMON, LIGHTNINGD_DAEMON};
 use crate::probe::images::{
     self, BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE,
     LIGHTNINGD_IMAGE_VAR,
 };
+use crate::probe::postgres::BINDIR_VAR;
 
 /// The default [`Conf::stop_timeout`]: lightningd waits up to 30 s for
 /// plugins subscribed to `shutdown` to exit, then stops its subdaemons and
@@ -138,6 +140,17 @@ pub struct Conf {
     /// Linux, a supervisor shell per daemon elsewhere. A misspelt value
     /// panics.
     pub orphan_guard: OrphanGuard,
+    /// Where nodes without their own [`NodeConf::db_provider`] keep their
+    /// wallet (pyln-testing's `db_provider`). Default: `ITEST_DB_PROVIDER`
+    /// (`sqlite3` or `postgres`, as pyln's `TEST_DB_PROVIDER`), else
+    /// [`DbProvider::Sqlite`]. A misspelt value panics.
+    pub db_provider: DbProvider,
+    /// The directory of PostgreSQL's `initdb` and `postgres`, for
+    /// PostgreSQL nodes. Default: `ITEST_POSTGRES_BINDIR`; `None` looks on
+    /// `PATH`, then in `pg_config --bindir`, `/usr/lib/postgresql/<newest
+    /// major>/bin` (Debian's package puts them there, off `PATH`) and
+    /// `/usr/pgsql-<newest major>/bin`.
+    pub postgres_bin_dir: Option<PathBuf>,
 }
 
 impl Default for Conf {
@@ -174,6 +187,8 @@ impl Default for Conf {
                 .chain(env_path("CARGO_MANIFEST_DIR"))
                 .collect(),
             orphan_guard: OrphanGuard::from_env().unwrap_or_else(|e| panic!("itest: {e}")),
+            db_provider: DbProvider::from_env().unwrap_or_else(|e| panic!("itest: {e}")),
+            postgres_bin_dir: env_path(BINDIR_VAR),
         }
     }
 }
@@ -213,6 +228,15 @@ impl Conf {
         for node in &mut self.nodes {
             node.pyln_defaults = true;
         }
+        self
+    }
+
+    /// Keeps the wallet of every node without its own
+    /// [`NodeConf::db_provider`] in `provider`:
+    /// `Conf::with_nodes(2).with_db_provider(DbProvider::Postgres)`
+    /// (pyln-testing's `TEST_DB_PROVIDER=postgres`).
+    pub fn with_db_provider(mut self, provider: DbProvider) -> Self {
+        self.db_provider = provider;
         self
     }
 
@@ -359,6 +383,13 @@ pub struct NodeConf {
     /// pyln-testing gives a node every harness node gets anyway; its leak
     /// check is [`NodeConf::check_memleak`].
     pub pyln_defaults: bool,
+    /// Where this node keeps its wallet; `None` uses
+    /// [`Conf::db_provider`]. On [`DbProvider::Postgres`] the node gets a
+    /// database of its own (named as the node) on the network's
+    /// PostgreSQL server and `--wallet=postgres://...`, unless its own
+    /// options give `--wallet`. It can change between starts, but a node
+    /// does not take its wallet along.
+    pub db_provider: Option<DbProvider>,
 }
 
 /// One item of a node's command line: an option or a startup plugin.
@@ -389,6 +420,7 @@ impl Default for NodeConf {
             check_memleak: false,
             stop_timeout: None,
             pyln_defaults: false,
+            db_provider: None,
         }
     }
 }
@@ -526,6 +558,13 @@ impl NodeConf {
     /// ```
     pub fn with_pyln_defaults(mut self) -> Self {
         self.pyln_defaults = true;
+        self
+    }
+
+    /// Keeps this node's wallet in `provider`; see
+    /// [`NodeConf::db_provider`].
+    pub fn with_db_provider(mut self, provider: DbProvider) -> Self {
+        self.db_provider = Some(provider);
         self
     }
 

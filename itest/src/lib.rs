@@ -34,10 +34,16 @@
 //! [`Node::spawn_call`] give one call its own limit or run it in the
 //! background.
 //!
+//! Nodes can keep their wallet in PostgreSQL ([`DbProvider::Postgres`],
+//! pyln-testing's `db_provider`): the network starts a PostgreSQL server
+//! of its own with a database per node ([`Network::postgres`],
+//! [`Node::db_query`]).
+//!
 //! Everything is configured in code ([`Conf`], [`NodeConf`]); environment
 //! variables only supply defaults: `LIGHTNINGD`, `BITCOIND`, `BITCOIN_CLI`
 //! (else `PATH`), `ITEST_TIMEOUT` (seconds, default 60), `ITEST_KEEP=1`
-//! (keep dirs), and at build time `ITEST_REQUIRE=1` (never skip).
+//! (keep dirs), `ITEST_DB_PROVIDER` (`sqlite3` or `postgres`), and at
+//! build time `ITEST_REQUIRE=1` (never skip).
 //!
 //! The API is synchronous and safe everywhere: in a plain `#[test]`, in
 //! `#[tokio::test]` (RPC runs on the harness's own runtime, never on
@@ -85,6 +91,7 @@ mod logs;
 mod network;
 mod node;
 mod ports;
+mod postgres;
 mod probe;
 mod rpc;
 mod runtime;
@@ -119,6 +126,7 @@ pub use node::calls::PendingCall;
 pub use node::lifecycle::NodeState;
 pub use node::onchain::OnchaindTx;
 pub use node::Node;
+pub use postgres::{DbProvider, DbRow, Postgres, DB_PROVIDER_VAR};
 pub use probe::backend::{Backend, DockerMode};
 pub use timeline::{Step, TIMELINE_ENV};
 pub use trace::{Direction, PluginTrace, TraceMessage};

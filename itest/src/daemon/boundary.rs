@@ -48,6 +48,10 @@ pub(crate) struct DaemonSpec {
     /// RPC). Where it shares no paths, the socket is forwarded to the same
     /// path on this machine.
     pub socket: Option<PathBuf>,
+    /// On this machine, run it as this user and group id instead of the
+    /// test process's (PostgreSQL refuses to run as root). Containers
+    /// ignore it.
+    pub run_as: Option<(u32, u32)>,
 }
 
 impl DaemonSpec {
@@ -72,6 +76,7 @@ impl DaemonSpec {
             fetch_state: false,
             ports: Vec::new(),
             socket: None,
+            run_as: None,
         }
     }
 }

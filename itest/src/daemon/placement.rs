@@ -58,6 +58,8 @@ pub(crate) enum Service {
     Peer,
     /// lightningd's cln-grpc port.
     Grpc,
+    /// The PostgreSQL server of PostgreSQL nodes (always on this machine).
+    Postgres,
 }
 
 impl Service {
@@ -68,6 +70,7 @@ impl Service {
             Self::BitcoindRpc => 18443,
             Self::Peer => 9735,
             Self::Grpc => 9736,
+            Self::Postgres => 5432,
         }
     }
 }
@@ -151,6 +154,16 @@ impl Sites {
             || container_mounts(conf, root, None),
             root,
         )
+    }
+
+    /// A daemon the network runs on this machine whatever the backends
+    /// (the PostgreSQL server of PostgreSQL nodes), reached by isolated
+    /// containers the way they reach a node's bitcoind proxy.
+    pub fn this_machine(&self) -> Placement {
+        Placement {
+            kind: Kind::Native(self.orphan_guard),
+            isolation: self.isolation.clone(),
+        }
     }
 
     /// Where `node` of the network in `root` runs. A sharing container's
@@ -305,6 +318,11 @@ impl Placement {
             Kind::Native(guard) => NativeLauncher { guard: *guard }.launch(spec),
             Kind::Docker(launcher) => launcher.launch(spec),
         }
+    }
+
+    /// Whether a daemon placed here is a process of this machine.
+    pub fn is_native(&self) -> bool {
+        matches!(self.kind, Kind::Native(_))
     }
 
     /// Where a daemon placed here is, for those it connects to.

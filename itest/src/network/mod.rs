@@ -34,6 +34,7 @@ use crate::daemon::placement::{Placement, Sites};
 use crate::error::{bail, Context, FromInternal, Result};
 use crate::lightningd::bin::LightningdBin;
 use crate::node::{Node, NodeEnv};
+use crate::postgres::{check_driver, DbProvider, Postgres, PostgresSlot};
 use crate::probe::backend::DockerMode;
 use crate::probe::lookup::LIGHTNINGD;
 use crate::timeline::{Step, Timeline};
@@ -69,6 +70,8 @@ pub struct Network {
     nodes: boxcar::Vec<Node>,
     /// Held while a node is added, so names and directories stay unique.
     adding: Mutex<()>,
+    /// The PostgreSQL server of PostgreSQL nodes, stopped after them.
+    postgres: Arc<PostgresSlot>,
     bitcoind: Option<Arc<BitcoinD>>,
     sites: Sites,
     dir: Option<TempDir>,
@@ -129,9 +132,16 @@ impl Network {
             .collect::<Result<Vec<_>>>()?;
         let bitcoind = sites.bitcoind(conf, &root).internal()?;
         let bitcoind_path = BitcoinD::program(conf, &bitcoind)?;
+        let postgres = Arc::new(PostgresSlot::new(
+            sites.this_machine(),
+            &root,
+            conf.postgres_bin_dir.clone(),
+            conf.timeout,
+        ));
         let mut net = Network {
             nodes: boxcar::Vec::new(),
             adding: Mutex::new(()),
+            postgres,
             bitcoind: None,
             sites,
             dir: Some(dir),
@@ -187,7 +197,11 @@ impl Network {
                 }
                 ready
             });
-            let launched = self.launch_nodes(nodes, upstream_ready);
+            // PostgreSQL nodes need their server before they launch;
+            // `initdb` runs while bitcoind starts.
+            let launched = self
+                .start_postgres(&nodes)
+                .and_then(|()| self.launch_nodes(nodes, upstream_ready));
             let ready = ready.join().expect("bitcoind readiness panicked");
             // bitcoind's failure explains a node's, not the other way round.
             ready.and(launched)
@@ -237,6 +251,30 @@ impl Network {
         Ok(())
     }
 
+    /// Ahead of the nodes' start: checks that each PostgreSQL node's
+    /// lightningd has the driver (each node checks again, from the cache,
+    /// when it starts) and starts the server, so that `initdb` runs while
+    /// bitcoind starts.
+    fn start_postgres(&self, nodes: &[PlacedNode]) -> Result<()> {
+        let mut clients = None;
+        let first = self.nodes.count();
+        for (i, (placed, conf)) in nodes.iter().zip(&self.conf.nodes).enumerate() {
+            if conf.start
+                && conf.db_provider.unwrap_or(self.conf.db_provider) == DbProvider::Postgres
+            {
+                check_driver(&placed.placement, &placed.lightningd)
+                    .map_err(|e| e.context(format!("l{} (on PostgreSQL)", first + i + 1)))?;
+                clients = Some(placed.placement.side());
+            }
+        }
+        match clients {
+            Some(side) => self.timeline.time("postgres: server started", || {
+                self.postgres.get_or_start(side).map(|_| ())
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Creates the next node (`l<N+1>`) from `conf`; the caller holds
     /// `adding` or is the only one building.
     fn prepare_node(
@@ -258,6 +296,8 @@ impl Network {
             libfaketime: self.conf.libfaketime.as_deref(),
             upstream_ready,
             timeline: &self.timeline,
+            db_provider: self.conf.db_provider,
+            postgres: &self.postgres,
         };
         let node = Node::new(&name, &self.dir().join(&name), conf, bin, &env)?;
         let index = self.nodes.push(node);
@@ -326,6 +366,14 @@ impl Network {
     /// drops.
     pub fn timeline(&self) -> Vec<Step> {
         self.timeline.steps()
+    }
+
+    /// The PostgreSQL server of the network's PostgreSQL nodes
+    /// ([`DbProvider::Postgres`]), once one has started: where their
+    /// databases are (one per node, named as the node), and a way to
+    /// query any of them. `None` while no node has needed it.
+    pub fn postgres(&self) -> Option<Postgres> {
+        self.postgres.get()
     }
 
     /// The network's bitcoind.

@@ -20,6 +20,13 @@ impl Network {
                 b.log_tail(TAIL_LINES)
             ));
         }
+        if let Some(pg) = self.postgres() {
+            out.push_str(&format!(
+                "[postgres] data dir {}\n{}\n",
+                pg.data_dir().display(),
+                pg.log_tail()
+            ));
+        }
         for n in self.nodes() {
             let state = match n.died() {
                 Some(status) => format!(" DIED ({status})"),
@@ -96,6 +103,7 @@ impl Network {
         };
         self.nodes.clear();
         let timeline = self.timeline.clone();
+        timeline.time("postgres: stopped", || self.postgres.stop());
         timeline.time("bitcoind: stopped", || self.bitcoind.take());
         let keep = why.is_some() || !checks.is_empty() || self.conf.keep_dirs;
         let dir = self.dir.take().expect("checked above");

@@ -152,6 +152,13 @@ impl Node {
                 return Err(self.start_error(e.to_string(), None));
             }
         };
+        let wallet = match self.wallet_options(&conf, &bin) {
+            Ok(wallet) => wallet,
+            Err(e) => {
+                drop(running);
+                return Err(self.start_error(format!("{e:#}"), None));
+            }
+        };
         let mut env = clock_env(&bin, self.libfaketime.as_deref());
         env.extend(super::memleak::env(&conf, &bin));
         env.extend(
@@ -164,7 +171,8 @@ impl Node {
                 .iter()
                 .map(|(k, v)| (OsString::from(k), OsString::from(v))),
         );
-        let args = self.args(&conf, &bin, &plugins);
+        let mut args = self.args(&conf, &bin, &plugins);
+        args.extend(wallet);
         let mut spec = DaemonSpec::new(
             &self.name,
             bin.path.clone(),

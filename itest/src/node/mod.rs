@@ -9,7 +9,8 @@
 //! - `logs`: waiting for and reading its log;
 //! - `stderr`: what lightningd printed on stderr;
 //! - `wrappers`: plugins with an environment of their own, or traced;
-//! - `traces`: reading and waiting on traced plugins' traffic.
+//! - `traces`: reading and waiting on traced plugins' traffic;
+//! - `db`: where it keeps its wallet (SQLite or PostgreSQL), and reading it.
 //!
 //! A node keeps its directory, port and identity for the life of its
 //! [`Network`](crate::Network), whether it runs or not, so `stop` /
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 mod bitcoind;
 pub(crate) mod calls;
+mod db;
 mod faults;
 pub(crate) mod lifecycle;
 mod logs;
@@ -43,6 +45,7 @@ use crate::error::{Context, Error, FromInternal, Result};
 use crate::findings::{Exit, Tolerance};
 use crate::lightningd::bin::LightningdBin;
 use crate::lightningd::options::shared_options;
+use crate::postgres::{DbProvider, PostgresSlot};
 use crate::probe::lookup::LIGHTNINGD;
 use crate::rpc::client::Rpc;
 use crate::timeline::Timeline;
@@ -93,6 +96,10 @@ pub struct Node {
     proxy_host: String,
     /// The network's timeline, where starts and stops are recorded.
     timeline: Arc<Timeline>,
+    /// [`Conf::db_provider`](crate::Conf::db_provider).
+    default_db_provider: DbProvider,
+    /// The network's PostgreSQL server, for PostgreSQL nodes.
+    postgres: Arc<PostgresSlot>,
 }
 
 #[derive(Debug, Default)]
@@ -147,6 +154,8 @@ pub(crate) struct NodeEnv<'a> {
     pub upstream_ready: tokio::sync::watch::Receiver<bool>,
     /// Where the node records its steps.
     pub timeline: &'a Arc<Timeline>,
+    pub db_provider: DbProvider,
+    pub postgres: &'a Arc<PostgresSlot>,
 }
 
 /// Locks `m`, also after a panic elsewhere (the data stays consistent:
@@ -210,6 +219,8 @@ impl Node {
             address: Mutex::default(),
             proxy_host,
             timeline: env.timeline.clone(),
+            default_db_provider: env.db_provider,
+            postgres: env.postgres.clone(),
         };
         node.reserve_grpc_port()?;
         Ok(node)

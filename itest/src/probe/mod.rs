@@ -14,5 +14,6 @@ pub mod engine;
 pub mod engine_host;
 pub mod images;
 pub mod lookup;
+pub mod postgres;
 pub mod properties;
 pub mod require;

@@ -6,6 +6,13 @@
 //! listed as ignored. A list (`native`, `docker`, `native,docker`, `all`)
 //! names the backends outright, for CI that proves the container path too.
 //!
+//! PostgreSQL nodes need two more things: PostgreSQL's server programs,
+//! which `1` requires too (an install away, like a daemon), and a
+//! lightningd built with the PostgreSQL driver, which only `postgres` in
+//! the list (or `all`) requires: a release built without it (nixpkgs'
+//! 23.02 is) is a property of the binary under test, not a missing
+//! install, so under `1` its PostgreSQL tests stay ignored, saying so.
+//!
 //! Only build.rs acts on it; the library compiles it for its tests.
 #![allow(dead_code)]
 
@@ -21,6 +28,10 @@ pub struct Required {
     pub native: bool,
     /// Tests of daemons in containers (the Docker engine and its images).
     pub docker: bool,
+    /// Tests of PostgreSQL nodes, whatever PostgreSQL's server programs.
+    pub postgres: bool,
+    /// Tests of PostgreSQL nodes, whatever lightningd's build too.
+    pub postgres_driver: bool,
 }
 
 impl Required {
@@ -31,8 +42,9 @@ impl Required {
     }
 
     /// Unset, empty or `0`: nothing; `1`: the `chosen` backends (those of
-    /// bitcoind and lightningd); else a comma-separated list of `native`,
-    /// `docker` and `all`.
+    /// bitcoind and lightningd) and PostgreSQL's server programs; else a
+    /// comma-separated list of `native`, `docker`, `postgres` (the server
+    /// programs and a lightningd with the driver) and `all`.
     pub fn parse(value: &str, chosen: &[Backend]) -> Result<Self, String> {
         let mut required = Self::default();
         match value.trim() {
@@ -41,6 +53,7 @@ impl Required {
                 for backend in chosen {
                     required.add(*backend);
                 }
+                required.postgres = true;
             }
             list => {
                 for item in list.split(',').map(|i| i.trim().to_ascii_lowercase()) {
@@ -48,10 +61,16 @@ impl Required {
                         "all" => {
                             required.add(Backend::Native);
                             required.add(Backend::Docker);
+                            required.postgres = true;
+                            required.postgres_driver = true;
+                        }
+                        "postgres" => {
+                            required.postgres = true;
+                            required.postgres_driver = true;
                         }
                         other => required.add(Backend::parse(other).map_err(|_| {
                             format!(
-                                "unknown value {value:?}: expected 1 (what the chosen backends need), 0, or a list of native, docker, all"
+                                "unknown value {value:?}: expected 1 (what the chosen backends need), 0, or a list of native, docker, postgres, all"
                             )
                         })?),
                     }
@@ -87,6 +106,8 @@ mod tests {
     fn one_requires_only_the_chosen_backends() {
         let native_only = Required::parse("1", NATIVE).unwrap();
         assert!(native_only.native && !native_only.docker);
+        // The server programs are an install away; the driver is not.
+        assert!(native_only.postgres && !native_only.postgres_driver);
         let mixed = Required::parse("1", &[Backend::Docker, Backend::Native]).unwrap();
         assert!(mixed.native && mixed.docker);
     }
@@ -94,8 +115,13 @@ mod tests {
     #[test]
     fn lists_name_backends_outright() {
         let both = Required::parse(" native, Docker ", NATIVE).unwrap();
-        assert!(both.native && both.docker);
-        assert_eq!(Required::parse("all", NATIVE).unwrap(), both);
+        assert!(both.native && both.docker && !both.postgres);
+        let all = Required::parse("all", NATIVE).unwrap();
+        assert_eq!(
+            all,
+            Required::parse("native,docker,postgres", NATIVE).unwrap()
+        );
+        assert!(all.postgres && all.postgres_driver);
         let docker = Required::parse("docker", NATIVE).unwrap();
         assert!(!docker.native && docker.docker);
         assert_eq!(Required::parse("0", NATIVE).unwrap(), Required::default());
@@ -106,7 +132,7 @@ mod tests {
     fn refuses_a_misspelt_value_naming_it() {
         let err = Required::parse("yes", NATIVE).unwrap_err();
         assert!(
-            err.contains("\"yes\"") && err.contains("native, docker, all"),
+            err.contains("\"yes\"") && err.contains("native, docker, postgres, all"),
             "{err}"
         );
     }

@@ -68,6 +68,11 @@ impl LocalProcess {
             .stdin(Stdio::null())
             .stdout(open(&stdout)?)
             .stderr(open(&stderr)?);
+        if let Some((uid, gid)) = spec.run_as {
+            // Applied in the child before `pre_exec`, so the parent death
+            // signal armed below survives the change of user.
+            cmd.uid(uid).gid(gid);
+        }
         // The supervisor starts first, so the daemon is never unguarded.
         let supervisor = match guard {
             OrphanGuard::Supervisor => Some(Supervisor::start(&spec.name)?),
