@@ -16,7 +16,9 @@
 //! [`LogMark`], regexes or [`Pattern::literal`] text); and builds lines of
 //! channels to pay across ([`Network::line_graph`], [`Links`],
 //! [`Network::open_channel`], [`Node::invoice_with`], [`Node::pay_with`],
-//! [`Node::single_route`]).
+//! [`Node::single_route`]), balanced and drained channels
+//! ([`Network::fund_balanced_channel`], [`Node::drain`]) and reorgs
+//! ([`Network::simple_reorg`]).
 //!
 //! Beyond pyln-testing, a plugin marked [`PluginConf::traced`] has its
 //! traffic recorded: every JSON-RPC message between lightningd and it, in

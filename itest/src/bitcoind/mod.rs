@@ -4,6 +4,8 @@
 //! bitcoind's own and teardown can kill it. It is ready once its RPC
 //! answers, a wallet exists and [`Conf::initial_blocks`] are mined.
 
+mod reorg;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -220,6 +222,13 @@ impl BitcoinD {
         self.rpc("getblockcount", json!([]))?
             .as_u64()
             .context("getblockcount did not return a number")
+    }
+
+    /// The txids in the mempool.
+    pub(crate) fn mempool(&self) -> Result<Vec<String>> {
+        let reply: Value = self.rpc("getrawmempool", json!([]))?;
+        serde_json::from_value(reply.clone())
+            .with_context(|| format!("getrawmempool returned no txid list: {reply}"))
     }
 
     /// Confirmed ("trusted") wallet balance in satoshis.

@@ -1,10 +1,10 @@
 //! The chain as tests drive it: waiting for transactions in bitcoind's
 //! mempool, mining them, and waiting until the nodes have caught up
-//! (pyln-testing's `generate_block(n, wait_for_mempool=...)` and
-//! `sync_blockheight`).
+//! (pyln-testing's `generate_block(n, wait_for_mempool=...)`,
+//! `sync_blockheight` and `simple_reorg`).
 
 use crate::error::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::Network;
 use crate::wait::wait_until;
@@ -114,7 +114,7 @@ impl Network {
         let want = want.into();
         let what = format!("bitcoind's mempool to hold {want:?}");
         wait_until(&what, self.conf().timeout, |last| {
-            let mempool = self.mempool()?;
+            let mempool = self.bitcoind().mempool()?;
             if want.met_by(&mempool) {
                 return Ok(Some(mempool));
             }
@@ -183,10 +183,24 @@ impl Network {
         Ok(())
     }
 
-    /// The txids in bitcoind's mempool.
-    fn mempool(&self) -> Result<Vec<String>> {
-        let reply: Value = self.bitcoind().rpc("getrawmempool", json!([]))?;
-        serde_json::from_value(reply.clone())
-            .with_context(|| format!("getrawmempool returned no txid list: {reply}"))
+    /// pyln-testing's `simple_reorg(height, shift)`:
+    /// [`BitcoinD::simple_reorg`](crate::BitcoinD::simple_reorg) (the
+    /// blocks from `height` on replaced by a longer fork, their
+    /// transactions mined `shift` blocks later), then waits until every
+    /// running node has processed the fork's tip. That tip is past the old
+    /// one, so each node has seen the reorganisation (upstream waits for
+    /// bitcoind only). Returns the fork's block hashes.
+    ///
+    /// ```no_run
+    /// # fn f(net: &cln_itest::Network) -> cln_itest::Result<()> {
+    /// // The funding transaction was mined at 103: move it to 104, so the
+    /// // channel's short_channel_id changes.
+    /// net.simple_reorg(103, 1)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn simple_reorg(&self, height: u64, shift: u64) -> Result<Vec<String>> {
+        let hashes = self.bitcoind().simple_reorg(height, shift)?;
+        self.sync_blockheight()?;
+        Ok(hashes)
     }
 }

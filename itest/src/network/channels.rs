@@ -5,6 +5,7 @@ use crate::error::{bail, Context, Result};
 use serde_json::{json, Map, Value};
 
 use super::Network;
+use crate::network::balance::{match_every_open, Split};
 use crate::network::line_graph::SLOW_GOSSIP;
 use crate::node::Node;
 use crate::version::Version;
@@ -40,6 +41,10 @@ pub struct OpenChannel {
     /// directions, and both ends' node announcements
     /// ([`Network::wait_for_announce`]). Needs `confirm` and `announce`.
     pub wait_for_announce: bool,
+    /// Half the channel on each side (pyln-testing's
+    /// `fundbalancedchannel`): dual-funded when both nodes offer it,
+    /// else `a` pushes half to `b`. See [`Network::fund_balanced_channel`].
+    pub balanced: bool,
     /// Further `fundchannel` parameters, sent as given (`push_msat`,
     /// `feerate`, `minconf`, `close_to`, ...).
     pub params: Map<String, Value>,
@@ -53,6 +58,7 @@ impl OpenChannel {
             confirm: true,
             announce: true,
             wait_for_announce: false,
+            balanced: false,
             params: Map::new(),
         }
     }
@@ -73,6 +79,12 @@ impl OpenChannel {
     /// Waits for its announcement; see [`OpenChannel::wait_for_announce`].
     pub fn wait_for_announce(mut self) -> Self {
         self.wait_for_announce = true;
+        self
+    }
+
+    /// Opens it with half on each side; see [`OpenChannel::balanced`].
+    pub fn balanced(mut self) -> Self {
+        self.balanced = true;
         self
     }
 
@@ -132,6 +144,20 @@ impl Network {
         Ok(self.open_channel(a, b, &OpenChannel::new(sats))?.reply)
     }
 
+    /// pyln-testing's `fundbalancedchannel`: a `sats` channel from `a` to
+    /// `b` with half of it on each side, dual-funded when both nodes
+    /// offer it (`--experimental-dual-fund`; `b`'s wallet is funded too
+    /// and its funder plugin told to match), else single-funded with half
+    /// pushed to `b`. Unlike upstream, which mines one block and returns
+    /// the short_channel_id to be, it returns once both sides are
+    /// `CHANNELD_NORMAL`, as [`Network::fund_channel`] does (the
+    /// short_channel_id is in the [`Channel`]); for upstream's
+    /// `announce=False` or an unconfirmed channel, use
+    /// [`Network::open_channel`] with [`OpenChannel::balanced`].
+    pub fn fund_balanced_channel(&self, a: &Node, b: &Node, sats: u64) -> Result<Channel> {
+        self.open_channel(a, b, &OpenChannel::new(sats).balanced())
+    }
+
     /// Opens a channel from `a` to `b` as `how` says: funds `a`'s wallet
     /// (the channel plus [`Conf::funding_margin_sat`]), connects,
     /// `fundchannel`, then (unless [`OpenChannel::unconfirmed`]) mines
@@ -155,12 +181,31 @@ impl Network {
         if how.wait_for_announce && !(how.confirm && how.announce) {
             bail!("OpenChannel::wait_for_announce needs a confirmed, announced channel: {how:?}");
         }
-        self.fund_wallet(a, how.sats + self.conf().funding_margin_sat)?;
+        let split = if how.balanced {
+            if how.params.contains_key("push_msat") {
+                bail!("a balanced channel pushes half itself; leave out `push_msat`: {how:?}");
+            }
+            Split::for_channel(a, b, how.sats)?
+        } else {
+            Split {
+                amount: how.sats,
+                push_msat: None,
+                dual: false,
+            }
+        };
+        let funders = if split.dual { vec![a, b] } else { vec![a] };
+        self.fund_wallets(&funders, how.sats + self.conf().funding_margin_sat)?;
         self.connect(a, b)?;
+        if split.dual {
+            match_every_open(b)?;
+        }
         let (a_id, b_id) = (a.id()?, b.id()?);
         let mut params = how.params.clone();
         params.insert("id".into(), json!(b_id));
-        params.insert("amount".into(), json!(how.sats));
+        params.insert("amount".into(), json!(split.amount));
+        if let Some(push) = split.push_msat {
+            params.insert("push_msat".into(), json!(push));
+        }
         if !how.announce {
             params.insert("announce".into(), json!(false));
         }

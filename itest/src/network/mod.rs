@@ -15,8 +15,10 @@
 //! - keep the directory in those cases or with [`Conf::keep_dirs`], else
 //!   delete it.
 
+mod balance;
 pub(crate) mod chain;
 pub(crate) mod channels;
+mod gossip_waits;
 pub(crate) mod line_graph;
 pub(crate) mod money;
 mod onchain;

@@ -1,7 +1,8 @@
 //! Paying a channel peer directly, in one call (pyln-testing's
 //! `l1.pay(l2, amt)`): an invoice on the peer, `sendpay` over the first
 //! normal channel, `waitsendpay`, then every HTLC settled, so a test may
-//! mine or close at once.
+//! mine or close at once; and waiting for HTLCs to settle (`wait_for_htlcs`,
+//! `wait_channel_quiescent`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -96,6 +97,36 @@ impl Node {
                     .collect::<Vec<_>>()
             );
             Ok(None)
+        })
+    }
+
+    /// Waits until no channel between this node and `peer` has an HTLC
+    /// in flight, as each side lists them (pyln-testing's
+    /// `wait_channel_quiescent(n1, n2)`, which expects exactly one
+    /// channel; here every channel between them counts). On timeout the
+    /// error says which side still lists which HTLCs.
+    pub fn wait_channel_quiescent(&self, peer: &Node) -> Result<()> {
+        let what = format!(
+            "the channels between {} and {} to have no HTLCs",
+            self.name(),
+            peer.name()
+        );
+        let sides = [(self, peer.id()?), (peer, self.id()?)];
+        wait_until(&what, self.timeout(), |last| {
+            for (node, other) in &sides {
+                let reply = node.call("listpeerchannels", json!({"id": other}))?;
+                let htlcs: Vec<&Value> = reply["channels"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|c| c["htlcs"].as_array().into_iter().flatten())
+                    .collect();
+                if !htlcs.is_empty() {
+                    *last = format!("{} lists HTLCs {htlcs:?}", node.name());
+                    return Ok(None);
+                }
+            }
+            Ok(Some(()))
         })
     }
 
