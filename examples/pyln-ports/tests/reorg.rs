@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use cln_itest::{only_one, Conf, Lightningd, Links, MockReply, Network, Node, NodeConf};
+use cln_itest::{only_one, Conf, Lightningd, Links, MockReply, Network, NodeConf};
 use serde_json::json;
 
 fn plugin(name: &str) -> PathBuf {
@@ -47,27 +47,8 @@ fn funding_reorg_remote_lags() {
     l1.call("fundchannel", json!({"id": l2.id().unwrap(), "amount": "all"})).unwrap();
     net.mine_with_mempool(5, 1).unwrap();
     let (old, new) = (format!("{funded_at}x1x0"), format!("{}x1x0", funded_at + 1));
-    let local_channel_active = |node: &Node, scid: &str| {
-        let what = format!("{}'s channel {scid} to be usable", node.name());
-        cln_itest::wait_until(&what, net.conf().timeout, |last| {
-            let channels = node.call("listpeerchannels", json!({}))?;
-            *last = channels.to_string();
-            Ok(channels["channels"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|c| {
-                    c["short_channel_id"] == json!(scid)
-                        && c["state"] == json!("CHANNELD_NORMAL")
-                        // Usable once the peer's update arrived (v24.02+).
-                        && (c.get("updates").is_none() || !c["updates"]["remote"].is_null())
-                })
-                .then_some(()))
-        })
-        .unwrap()
-    };
-    local_channel_active(l1, &old);
-    local_channel_active(l2, &old);
+    l1.wait_local_channel_active(&old).unwrap();
+    l2.wait_local_channel_active(&old).unwrap();
 
     // Make l2 temporary blind for blocks > funded_at + 4
     l2.bitcoind_proxy().mock("getblockhash", |_| {
@@ -108,7 +89,7 @@ fn funding_reorg_remote_lags() {
     // Unblinding l2 brings it back in sync, restarts channeld and sends
     // its announce sig
     assert!(l2.bitcoind_proxy().unmock("getblockhash"));
-    local_channel_active(l2, &new);
+    l2.wait_local_channel_active(&new).unwrap();
     let channels = l2.call("listpeerchannels", json!({})).unwrap();
     assert!(
         !channels["channels"].as_array().unwrap().iter().any(|c| c["short_channel_id"] == json!(old)),
@@ -181,27 +162,8 @@ fn funding_reorg_private() {
     .unwrap();
     net.mine(1).unwrap(); // height 107
     let (old, new) = (format!("{funded_at}x1x0"), format!("{}x1x0", funded_at + 2));
-    let local_channel_active = |node: &Node, scid: &str| {
-        let what = format!("{}'s channel {scid} to be usable", node.name());
-        cln_itest::wait_until(&what, net.conf().timeout, |last| {
-            let channels = node.call("listpeerchannels", json!({}))?;
-            *last = channels.to_string();
-            Ok(channels["channels"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|c| {
-                    c["short_channel_id"] == json!(scid)
-                        && c["state"] == json!("CHANNELD_NORMAL")
-                        // Usable once the peer's update arrived (v24.02+).
-                        && (c.get("updates").is_none() || !c["updates"]["remote"].is_null())
-                })
-                .then_some(()))
-        })
-        .unwrap()
-    };
-    local_channel_active(l1, &old);
-    local_channel_active(l2, &old);
+    l1.wait_local_channel_active(&old).unwrap();
+    l2.wait_local_channel_active(&old).unwrap();
     l1.stop().unwrap();
 
     // Create a fork that changes short_channel_id from old to new
@@ -218,7 +180,7 @@ fn funding_reorg_private() {
     .unwrap();
 
     // New one should replace old.
-    local_channel_active(l2, &new);
+    l2.wait_local_channel_active(&new).unwrap();
     let channels = l2.call("listpeerchannels", json!({})).unwrap();
     assert!(
         !channels["channels"].as_array().unwrap().iter().any(|c| c["short_channel_id"] == json!(old)),

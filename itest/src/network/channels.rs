@@ -311,6 +311,38 @@ impl Network {
 }
 
 impl Node {
+    /// Waits until this node's channel `scid` is usable (pyln-testing's
+    /// `wait_local_channel_active`): listed by `listpeerchannels` as
+    /// `CHANNELD_NORMAL` (or `CHANNELD_AWAITING_SPLICE`) and, from v24.02,
+    /// with the peer's channel update in (`updates.remote`), which
+    /// lightningd needs before it routes over it. The error quotes the
+    /// channel as last seen.
+    pub fn wait_local_channel_active(&self, scid: &str) -> Result<()> {
+        let what = format!("{}'s channel {scid} to be usable", self.name());
+        wait_until(&what, self.timeout(), |last| {
+            let reply = self.call("listpeerchannels", json!({}))?;
+            let channel = reply["channels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["short_channel_id"] == json!(scid));
+            let Some(channel) = channel else {
+                *last = format!("no channel {scid} listed");
+                return Ok(None);
+            };
+            *last = channel.to_string();
+            let state = channel["state"].as_str().unwrap_or_default();
+            let normal = ["CHANNELD_NORMAL", "CHANNELD_AWAITING_SPLICE"].contains(&state);
+            // `updates` exists from v24.02; before, a normal channel is
+            // usable.
+            let updated = channel
+                .get("updates")
+                .is_none_or(|u| u.get("remote").is_some());
+            Ok((normal && updated).then_some(()))
+        })
+        .map_err(|e| self.explain(e))
+    }
+
     /// This node's first channel with `peer`, as `listpeerchannels` lists
     /// it, if there is one.
     pub fn channel_with(&self, peer: &Node) -> Result<Option<Value>> {
