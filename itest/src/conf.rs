@@ -135,6 +135,17 @@ pub struct Conf {
     /// Linux, a supervisor shell per daemon elsewhere. A misspelt value
     /// panics.
     pub orphan_guard: OrphanGuard,
+    /// Where CLN's JSON schemas are, to check every reply of
+    /// [`Node::call`](crate::Node::call) (and `call_typed`, `spawn_call`)
+    /// against its method's schema, as pyln-testing does: a CLN source
+    /// tree of the release under test, or its `doc/schemas` (either
+    /// layout: v23.08's `<method>.json` or the older
+    /// `<method>.schema.json`). A reply that violates its schema fails the
+    /// call ([`ErrorKind::Schema`](crate::ErrorKind::Schema)); methods
+    /// without a schema are not checked. Default: `ITEST_CLN_SCHEMAS`;
+    /// `None` checks nothing, which the harness says once per process on
+    /// stderr. A node can have its own ([`NodeConf::cln_schemas`]).
+    pub cln_schemas: Option<PathBuf>,
 }
 
 impl Default for Conf {
@@ -171,6 +182,7 @@ impl Default for Conf {
                 .chain(env_path("CARGO_MANIFEST_DIR"))
                 .collect(),
             orphan_guard: OrphanGuard::from_env().unwrap_or_else(|e| panic!("itest: {e}")),
+            cln_schemas: env_path("ITEST_CLN_SCHEMAS"),
         }
     }
 }
@@ -210,6 +222,13 @@ impl Conf {
         for node in &mut self.nodes {
             node.pyln_defaults = true;
         }
+        self
+    }
+
+    /// Checks every node's replies against the JSON schemas under `path`
+    /// (a CLN source tree, or its `doc/schemas`); see [`Conf::cln_schemas`].
+    pub fn with_cln_schemas(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cln_schemas = Some(path.into());
         self
     }
 
@@ -356,6 +375,15 @@ pub struct NodeConf {
     /// pyln-testing gives a node every harness node gets anyway; its leak
     /// check is [`NodeConf::check_memleak`].
     pub pyln_defaults: bool,
+    /// This node's CLN schemas, for a node whose lightningd is another
+    /// release than the others'; `None` uses [`Conf::cln_schemas`].
+    pub cln_schemas: Option<PathBuf>,
+    /// Look for leaked file descriptors when the node stops (default
+    /// true): connectd's own report (`dev-report-fds`, pyln-testing's
+    /// check) where lightningd has it, and, on Linux with a native
+    /// lightningd, descriptors lightningd inherited from the test process.
+    /// See [`NodeConf::without_fd_check`].
+    pub check_fds: bool,
 }
 
 /// One item of a node's command line: an option or a startup plugin.
@@ -386,6 +414,8 @@ impl Default for NodeConf {
             check_memleak: false,
             stop_timeout: None,
             pyln_defaults: false,
+            cln_schemas: None,
+            check_fds: true,
         }
     }
 }
@@ -523,6 +553,22 @@ impl NodeConf {
     /// ```
     pub fn with_pyln_defaults(mut self) -> Self {
         self.pyln_defaults = true;
+        self
+    }
+
+    /// Skips the file descriptor checks for this node
+    /// ([`NodeConf::check_fds`]): for a test that leaves a descriptor to
+    /// lightningd on purpose, or a lightningd whose connectd is expected to
+    /// hold one it does not own.
+    pub fn without_fd_check(mut self) -> Self {
+        self.check_fds = false;
+        self
+    }
+
+    /// Checks this node's replies against the schemas under `path`; see
+    /// [`NodeConf::cln_schemas`].
+    pub fn with_cln_schemas(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cln_schemas = Some(path.into());
         self
     }
 

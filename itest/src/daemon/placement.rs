@@ -307,6 +307,12 @@ impl Placement {
         }
     }
 
+    /// Whether daemons placed here are processes of this machine, started
+    /// by the test process (not containers).
+    pub fn is_native(&self) -> bool {
+        matches!(self.kind, Kind::Native(_))
+    }
+
     /// Where a daemon placed here is, for those it connects to.
     pub fn side(&self) -> Side {
         match &self.kind {

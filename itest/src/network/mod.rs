@@ -222,6 +222,7 @@ impl Network {
             timeout: self.conf.timeout,
             stop_timeout: self.conf.stop_timeout,
             libfaketime: self.conf.libfaketime.as_deref(),
+            cln_schemas: self.conf.cln_schemas.as_deref(),
         };
         let node = Node::new(&name, &self.dir().join(&name), conf, bin, &env)?;
         let index = self.nodes.push(node);
