@@ -37,6 +37,7 @@ fn main() {
         BITCOIND_IMAGE_VAR,
         LIGHTNINGD_IMAGE_VAR,
         BINDIR_VAR,
+        CLN_SCHEMAS_VAR,
     ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
@@ -156,6 +157,25 @@ fn main() {
             missing: needs_lightningd_missing,
             required: needs_lightningd_required,
             chosen: true,
+        },
+        Skip {
+            name: "needs_cln_schemas",
+            doc: "Wraps a test that needs [`needs_lightningd!`]'s daemons and CLN's JSON\n\
+                  schemas of the lightningd under test: `ITEST_CLN_SCHEMAS`, a CLN\n\
+                  source tree or its `doc/schemas`, set at build time. `ITEST_REQUIRE`\n\
+                  does not make up for a missing tree (no package ships one).",
+            missing: join([
+                lightningd.clone(),
+                bitcoind.clone(),
+                bitcoin_cli.clone(),
+                cln_schemas(),
+            ]),
+            required: cln_schemas().is_none()
+                && ((required.backend(lightningd_choice.backend)
+                    && required.backend(bitcoind_choice.backend))
+                    || lightningd_misset
+                    || bitcoind_misset),
+            chosen: false,
         },
         Skip {
             name: "needs_bitcoind",
@@ -297,6 +317,34 @@ fn watch_engine_address() {
         if let Some(dir) = socket.parent().filter(|d| d.is_dir()) {
             println!("cargo::rerun-if-changed={}", dir.display());
         }
+    }
+}
+
+/// Where CLN's JSON schemas are, for the tests that check replies.
+const CLN_SCHEMAS_VAR: &str = "ITEST_CLN_SCHEMAS";
+
+/// `None` if `ITEST_CLN_SCHEMAS` names CLN's schemas (a tree with
+/// `doc/schemas`, or that directory), else why not.
+fn cln_schemas() -> Option<String> {
+    let Some(given) = std::env::var_os(CLN_SCHEMAS_VAR).filter(|v| !v.is_empty()) else {
+        return Some(format!(
+            "needs CLN's JSON schemas: set {CLN_SCHEMAS_VAR} to the CLN source tree of the \
+             lightningd under test (or its doc/schemas)"
+        ));
+    };
+    let given = std::path::PathBuf::from(given);
+    let dir = [given.join("doc").join("schemas"), given.clone()]
+        .into_iter()
+        .find(|d| d.is_dir());
+    match dir {
+        Some(dir) => {
+            println!("cargo::rerun-if-changed={}", dir.display());
+            None
+        }
+        None => Some(format!(
+            "{CLN_SCHEMAS_VAR}={} is neither a CLN source tree nor its doc/schemas",
+            given.display()
+        )),
     }
 }
 

@@ -151,6 +151,17 @@ pub struct Conf {
     /// major>/bin` (Debian's package puts them there, off `PATH`) and
     /// `/usr/pgsql-<newest major>/bin`.
     pub postgres_bin_dir: Option<PathBuf>,
+    /// Where CLN's JSON schemas are, to check every reply of
+    /// [`Node::call`](crate::Node::call) (and `call_typed`, `spawn_call`)
+    /// against its method's schema, as pyln-testing does: a CLN source
+    /// tree of the release under test, or its `doc/schemas` (either
+    /// layout: v23.08's `<method>.json` or the older
+    /// `<method>.schema.json`). A reply that violates its schema fails the
+    /// call ([`ErrorKind::Schema`](crate::ErrorKind::Schema)); methods
+    /// without a schema are not checked. Default: `ITEST_CLN_SCHEMAS`;
+    /// `None` checks nothing, which the harness says once per process on
+    /// stderr. A node can have its own ([`NodeConf::cln_schemas`]).
+    pub cln_schemas: Option<PathBuf>,
 }
 
 impl Default for Conf {
@@ -189,6 +200,7 @@ impl Default for Conf {
             orphan_guard: OrphanGuard::from_env().unwrap_or_else(|e| panic!("itest: {e}")),
             db_provider: DbProvider::from_env().unwrap_or_else(|e| panic!("itest: {e}")),
             postgres_bin_dir: env_path(BINDIR_VAR),
+            cln_schemas: env_path("ITEST_CLN_SCHEMAS"),
         }
     }
 }
@@ -237,6 +249,13 @@ impl Conf {
     /// (pyln-testing's `TEST_DB_PROVIDER=postgres`).
     pub fn with_db_provider(mut self, provider: DbProvider) -> Self {
         self.db_provider = provider;
+        self
+    }
+
+    /// Checks every node's replies against the JSON schemas under `path`
+    /// (a CLN source tree, or its `doc/schemas`); see [`Conf::cln_schemas`].
+    pub fn with_cln_schemas(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cln_schemas = Some(path.into());
         self
     }
 
@@ -390,6 +409,15 @@ pub struct NodeConf {
     /// options give `--wallet`. It can change between starts, but a node
     /// does not take its wallet along.
     pub db_provider: Option<DbProvider>,
+    /// This node's CLN schemas, for a node whose lightningd is another
+    /// release than the others'; `None` uses [`Conf::cln_schemas`].
+    pub cln_schemas: Option<PathBuf>,
+    /// Look for leaked file descriptors when the node stops (default
+    /// true): connectd's own report (`dev-report-fds`, pyln-testing's
+    /// check) where lightningd has it, and, on Linux with a native
+    /// lightningd, descriptors lightningd inherited from the test process.
+    /// See [`NodeConf::without_fd_check`].
+    pub check_fds: bool,
 }
 
 /// One item of a node's command line: an option or a startup plugin.
@@ -421,6 +449,8 @@ impl Default for NodeConf {
             stop_timeout: None,
             pyln_defaults: false,
             db_provider: None,
+            cln_schemas: None,
+            check_fds: true,
         }
     }
 }
@@ -565,6 +595,22 @@ impl NodeConf {
     /// [`NodeConf::db_provider`].
     pub fn with_db_provider(mut self, provider: DbProvider) -> Self {
         self.db_provider = Some(provider);
+        self
+    }
+
+    /// Skips the file descriptor checks for this node
+    /// ([`NodeConf::check_fds`]): for a test that leaves a descriptor to
+    /// lightningd on purpose, or a lightningd whose connectd is expected to
+    /// hold one it does not own.
+    pub fn without_fd_check(mut self) -> Self {
+        self.check_fds = false;
+        self
+    }
+
+    /// Checks this node's replies against the schemas under `path`; see
+    /// [`NodeConf::cln_schemas`].
+    pub fn with_cln_schemas(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cln_schemas = Some(path.into());
         self
     }
 

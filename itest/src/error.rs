@@ -16,11 +16,13 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::daemon::boundary::ExitStatus;
+pub use crate::schemas::Violation;
 
 /// `Result<T, cln_itest::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -66,6 +68,9 @@ pub enum ErrorKind {
     /// A node's lightningd exited by itself (not cleanly) while the harness
     /// needed it.
     Died(Died),
+    /// lightningd's reply violates the method's CLN JSON schema
+    /// ([`Conf::cln_schemas`](crate::Conf::cln_schemas)).
+    Schema(SchemaViolation),
     /// Anything else (bad input, files, bitcoind, the docker engine): the
     /// message says what, the source (if any) why.
     Other(Other),
@@ -158,6 +163,29 @@ pub struct Died {
     pub during: String,
     /// The last lines of its log, stderr and stdout, labelled.
     pub log_tail: String,
+}
+
+/// A reply that violates the method's JSON schema in CLN's `doc/schemas`
+/// ([`Conf::cln_schemas`](crate::Conf::cln_schemas)), as pyln-testing's
+/// schema check would fail it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SchemaViolation {
+    /// The node that answered.
+    pub node: String,
+    /// The method called.
+    pub method: String,
+    /// The parameters sent.
+    pub params: Value,
+    /// The schema file the reply was checked against.
+    pub schema: PathBuf,
+    /// The release of the node's lightningd (a tree of another release
+    /// describes other replies).
+    pub lightningd: String,
+    /// What is wrong, where (the first few).
+    pub violations: Vec<Violation>,
+    /// The reply, as lightningd sent it.
+    pub reply: Value,
 }
 
 /// Any other failure: a message and, when there is one, its cause.
@@ -270,6 +298,14 @@ impl Error {
         }
     }
 
+    /// The reply and what it violates, if a reply failed its CLN schema.
+    pub fn schema_violation(&self) -> Option<&SchemaViolation> {
+        match self.kind() {
+            ErrorKind::Schema(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// Whether a time limit passed.
     pub fn is_timeout(&self) -> bool {
         matches!(self.kind(), ErrorKind::Timeout(_))
@@ -287,6 +323,7 @@ impl Error {
             ErrorKind::NoReply(e) => Some(&e.node),
             ErrorKind::Start(e) => Some(&e.node),
             ErrorKind::Died(e) => Some(&e.node),
+            ErrorKind::Schema(e) => Some(&e.node),
             ErrorKind::Timeout(_) | ErrorKind::Other(_) => None,
         }
     }
@@ -321,6 +358,10 @@ impl Error {
 
     pub(crate) fn died_node(e: Died) -> Self {
         Self::new(ErrorKind::Died(e))
+    }
+
+    pub(crate) fn schema(e: SchemaViolation) -> Self {
+        Self::new(ErrorKind::Schema(e))
     }
 
     /// An error from the crate-private layers that use `anyhow`.
@@ -403,6 +444,27 @@ impl fmt::Display for ErrorKind {
                 "{} DIED ({}) during {}; if that is expected, wait for it with Node::wait_exit and allow it with NodeConf::may_fail\n{}",
                 e.node, e.status, e.during, e.log_tail
             ),
+            ErrorKind::Schema(e) => {
+                write!(
+                    f,
+                    "{}: the reply to `{}` {} violates CLN's schema {} (lightningd {}):",
+                    e.node,
+                    e.method,
+                    shown_params(&e.params),
+                    e.schema.display(),
+                    e.lightningd
+                )?;
+                for v in &e.violations {
+                    let at = if v.pointer.is_empty() { "the reply" } else { &v.pointer };
+                    write!(f, "\n  at {at} (schema {}): {}", v.schema_pointer, v.message)?;
+                }
+                write!(
+                    f,
+                    "\n  reply: {}\n(the schemas come from Conf::cln_schemas, ITEST_CLN_SCHEMAS by \
+                     default: a tree of another release than the node's describes other replies)",
+                    shown_params(&e.reply)
+                )
+            }
             ErrorKind::Other(e) => {
                 f.write_str(&e.message)?;
                 let mut source = e.source.as_deref().map(|s| s as &(dyn StdError + 'static));

@@ -118,6 +118,14 @@ pub enum Finding {
     BadExit(String),
     /// The node's log could not be read, so it could not be checked.
     Unreadable(String),
+    /// lightningd held a file descriptor it inherited from the test
+    /// process (see `node::fds`).
+    InheritedFd {
+        /// Its number, the same in both processes.
+        fd: i32,
+        /// What it is open on, as `/proc` names it.
+        target: String,
+    },
     /// lightningd rejected a message of a traced plugin: its line and the
     /// message, verbatim from the plugin's trace (found by
     /// `trace::rejections`, which builds on this module).
@@ -145,6 +153,13 @@ impl fmt::Display for Finding {
             ),
             Finding::BadExit(how) => write!(f, "lightningd {how}"),
             Finding::Unreadable(why) => write!(f, "log not checked: {why}"),
+            Finding::InheritedFd { fd, target } => write!(
+                f,
+                "lightningd held file descriptor {fd} ({target}), inherited from the test \
+                 process, where it was open without close-on-exec when the node started \
+                 (open it with O_CLOEXEC or set FD_CLOEXEC; NodeConf::without_fd_check \
+                 skips this check)"
+            ),
             Finding::RejectedMessage {
                 plugin,
                 line,

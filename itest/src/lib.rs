@@ -44,8 +44,9 @@
 //! Everything is configured in code ([`Conf`], [`NodeConf`]); environment
 //! variables only supply defaults: `LIGHTNINGD`, `BITCOIND`, `BITCOIN_CLI`
 //! (else `PATH`), `ITEST_TIMEOUT` (seconds, default 60), `ITEST_KEEP=1`
-//! (keep dirs), `ITEST_DB_PROVIDER` (`sqlite3` or `postgres`), and at
-//! build time `ITEST_REQUIRE=1` (never skip).
+//! (keep dirs), `ITEST_DB_PROVIDER` (`sqlite3` or `postgres`),
+//! `ITEST_CLN_SCHEMAS` (a CLN tree whose JSON schemas every reply is
+//! checked against), and at build time `ITEST_REQUIRE=1` (never skip).
 //!
 //! The API is synchronous and safe everywhere: in a plain `#[test]`, in
 //! `#[tokio::test]` (RPC runs on the harness's own runtime, never on
@@ -97,6 +98,7 @@ mod postgres;
 mod probe;
 mod rpc;
 mod runtime;
+mod schemas;
 mod timeline;
 mod trace;
 mod version;
@@ -112,7 +114,10 @@ pub use daemon::boundary::ExitStatus;
 pub use daemon::docker;
 pub use daemon::native::guard::{OrphanGuard, ParseOrphanGuardError};
 pub use daemon::native::liveness::pid_alive;
-pub use error::{Died, Error, ErrorKind, NoReply, Other, Result, RpcError, StartError, Timeout};
+pub use error::{
+    Died, Error, ErrorKind, NoReply, Other, Result, RpcError, SchemaViolation, StartError, Timeout,
+    Violation,
+};
 pub use json::only_one;
 pub use lightningd::bin::Lightningd;
 pub use lightningd::options::regtest_options;

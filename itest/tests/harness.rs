@@ -1,13 +1,13 @@
 //! Tests of the harness itself with real lightningd nodes: funding, node
-//! lifecycle, loud start-up failures, dead nodes, typed RPC and teardown
-//! after a panic.
+//! lifecycle, loud start-up failures, dead nodes, typed RPC, teardown
+//! after a panic, and ports outside the OS's ephemeral range.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use cln_itest::cln_rpc::model::requests::GetinfoRequest;
-use cln_itest::{pid_alive, Conf, Network, Node, NodeConf};
+use cln_itest::{pid_alive, Conf, DockerMode, Network, Node, NodeConf};
 use serde_json::json;
 
 fn wait_dead(pid: u32) -> bool {
@@ -279,6 +279,7 @@ fn nodes_of_different_releases_open_a_channel() {
 }
 }
 
+cln_itest::needs_lightningd! {
 /// The timeline says where a network's time went, and shows that the
 /// nodes start while bitcoind is still getting ready: each lightningd is
 /// launched before bitcoind's first blocks are mined, yet is only ready
@@ -319,4 +320,69 @@ fn the_timeline_shows_nodes_starting_while_bitcoind_gets_ready() {
         steps.iter().any(|s| s.what.starts_with("nodes at block ")),
         "funding waits for the nodes to see its block: {steps:#?}"
     );
+}
+}
+
+/// The range the OS gives outgoing connections their local ports from,
+/// read here as the OS tells it (not through the harness).
+fn ephemeral_range() -> std::ops::RangeInclusive<u16> {
+    let numbers: Vec<u16> = match std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+    {
+        Ok(text) => text
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect(),
+        // macOS and the BSDs.
+        Err(_) => ["net.inet.ip.portrange.first", "net.inet.ip.portrange.last"]
+            .iter()
+            .map(|name| {
+                let out = std::process::Command::new("sysctl")
+                    .args(["-n", name])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+            })
+            .collect(),
+    };
+    numbers[0]..=numbers[1]
+}
+
+cln_itest::needs_lightningd! {
+/// Every port the harness picks (bitcoind's RPC, each node's peer port,
+/// cln-grpc's where it runs, each node's bitcoind proxy) lies outside the
+/// ephemeral range, where no outgoing connection can take it first.
+#[test]
+fn a_networks_ports_lie_outside_the_ephemeral_range() {
+    let net = Network::line_graph(2).unwrap();
+    // Isolated containers' ports are published where the engine likes;
+    // the harness picks only the proxies' there (in this process).
+    let picked_here = net.docker_mode() != Some(DockerMode::Isolated);
+    let ephemeral = ephemeral_range();
+    let mut ports = Vec::new();
+    if picked_here {
+        ports.push(("bitcoind RPC".to_string(), net.bitcoind().rpc_port()));
+    }
+    for node in net.nodes() {
+        let name = node.name();
+        ports.push((format!("{name} bitcoind proxy"), node.bitcoind_proxy().port()));
+        if !picked_here {
+            continue;
+        }
+        ports.push((format!("{name} peer"), node.port()));
+        // lightningd listens where it was told.
+        let info = node.call("getinfo", json!({})).unwrap();
+        assert_eq!(info["binding"][0]["port"], json!(node.port()), "{info}");
+        let grpc = node.call("listconfigs", json!({"config": "grpc-port"}));
+        if let Some(port) = grpc.ok().and_then(|c| c["configs"]["grpc-port"]["value_int"].as_u64()) {
+            ports.push((format!("{name} cln-grpc"), port as u16));
+        }
+    }
+    assert!(ports.len() >= 2, "{ports:?}");
+    for (what, port) in &ports {
+        assert!(
+            !ephemeral.contains(port) && *port >= 1024,
+            "{what} port {port} lies in the ephemeral range {ephemeral:?}"
+        );
+    }
+}
 }

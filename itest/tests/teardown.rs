@@ -246,3 +246,94 @@ fn a_crash_log_fails_the_teardown() {
     assert!(failed.contains("crash.log"), "{failed}");
 }
 }
+
+cln_itest::needs_lightningd! {
+/// pyln-testing's descriptor check: at teardown connectd reports every
+/// descriptor it holds (where lightningd has `dev-report-fds`), and a
+/// normal network, channel and all, passes. A node that opts out is not
+/// asked. Making connectd hold a descriptor it does not own is not
+/// possible from a test; its `**BROKEN**` line fails the log checks like
+/// any other (`a_broken_line_fails_the_teardown_and_is_shown`).
+#[test]
+fn a_normal_network_passes_the_fd_checks_and_connectd_reports_its_fds() {
+    let root = tempfile::tempdir().unwrap();
+    let mut conf = Conf::with_nodes(2);
+    conf.tmp_root = Some(root.path().to_path_buf());
+    conf.keep_dirs = true;
+    conf.nodes[1] = NodeConf::default().without_fd_check();
+    let net = Network::line_graph_with_conf(&conf).expect("two nodes and a channel");
+    let l1 = net.node(0);
+    let reports = l1.call("help", json!({"command": "dev-report-fds"})).is_ok();
+    let version = l1.version();
+    let logs: Vec<_> = net.nodes().iter().map(|n| n.log_path()).collect();
+    net.finish().expect("no leaked descriptors, no findings");
+    let reported = |log: &std::path::Path| {
+        std::fs::read_to_string(log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("dev_report_fds: "))
+            .count()
+    };
+    if reports {
+        // Twice (see node/fds.rs): the HSM's descriptor, gossipd's, the
+        // listener, the peer connection, at least.
+        assert!(reported(&logs[0]) >= 8, "{}", logs[0].display());
+    } else {
+        eprintln!("{version}: no dev-report-fds, so connectd's report is skipped");
+        assert_eq!(reported(&logs[0]), 0);
+    }
+    assert_eq!(reported(&logs[1]), 0, "l2 opted out");
+}
+}
+
+/// Set in the child copy of this binary that leaks a descriptor.
+#[cfg(target_os = "linux")]
+const LEAK_CHILD_ENV: &str = "ITEST_FD_LEAK_CHILD";
+
+#[cfg(target_os = "linux")]
+cln_itest::needs_native_daemons! {
+/// A descriptor the test process leaves open without close-on-exec is
+/// inherited by a lightningd started afterwards, and the teardown names
+/// it; a node without the check passes. Run in a child copy of this
+/// binary, so that no other test's node inherits the descriptor.
+#[test]
+fn a_descriptor_leaked_to_lightningd_fails_the_teardown() {
+    use std::os::unix::io::AsRawFd;
+    let name = "a_descriptor_leaked_to_lightningd_fails_the_teardown";
+    if std::env::var_os(LEAK_CHILD_ENV).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture"])
+            .env(LEAK_CHILD_ENV, "1")
+            .output()
+            .expect("re-running this test binary");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "the child failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let mut conf = Conf::from_nodes([NodeConf::default(), NodeConf::default().without_fd_check()]);
+    conf.tmp_root = Some(root.path().to_path_buf());
+    conf.lightningd_backend = cln_itest::Backend::Native;
+    let net = Network::with_conf(&conf).expect("two nodes");
+    // After the first nodes: what the process had then is the runner's.
+    let leaked = tempfile::NamedTempFile::new_in(root.path()).unwrap();
+    let fd = leaked.as_file().as_raw_fd();
+    // SAFETY: clears the flags of a descriptor this test owns.
+    assert_eq!(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }, 0);
+    for node in net.nodes() {
+        node.restart().unwrap();
+    }
+    let lightningd = net.node(0).pid().unwrap();
+    let held = std::fs::read_link(format!("/proc/{lightningd}/fd/{fd}")).unwrap();
+    assert_eq!(held, leaked.path());
+    let failed = format!("{:#}", net.finish().expect_err("a leaked descriptor fails the teardown"));
+    let named = format!("file descriptor {fd} ({})", leaked.path().display());
+    assert!(failed.contains(&named), "{named} missing from: {failed}");
+    assert!(failed.contains("l1 failed its teardown checks"), "{failed}");
+    assert_eq!(failed.matches("inherited from the test process").count(), 1, "only l1: {failed}");
+}
+}

@@ -320,7 +320,8 @@ impl Placement {
         }
     }
 
-    /// Whether a daemon placed here is a process of this machine.
+    /// Whether daemons placed here are processes of this machine, started
+    /// by the test process (not containers).
     pub fn is_native(&self) -> bool {
         matches!(self.kind, Kind::Native(_))
     }

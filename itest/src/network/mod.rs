@@ -300,6 +300,7 @@ impl Network {
             timeline: &self.timeline,
             db_provider: self.conf.db_provider,
             postgres: &self.postgres,
+            cln_schemas: self.conf.cln_schemas.as_deref(),
         };
         let node = Node::new(&name, &self.dir().join(&name), conf, bin, &env)?;
         let index = self.nodes.push(node);

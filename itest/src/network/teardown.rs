@@ -85,6 +85,9 @@ impl Network {
                 .map(|node| {
                     s.spawn(move || {
                         let leaks = if check { node.memleak_report() } else { None };
+                        if check {
+                            node.report_fds();
+                        }
                         node.shutdown();
                         leaks
                     })

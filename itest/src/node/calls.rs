@@ -15,10 +15,11 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{Node, TAIL_LINES};
-use crate::error::{Context, Died, Error, ErrorKind, NoReply, Result, RpcError};
+use crate::error::{Context, Died, Error, ErrorKind, NoReply, Result, RpcError, SchemaViolation};
 use crate::node::lifecycle::NodeState;
 use crate::rpc::client::InFlight;
 use crate::rpc::CallError;
+use crate::schemas::Failure;
 use crate::wait::wait_until;
 
 /// A call running in the background ([`Node::spawn_call`]), like
@@ -52,7 +53,10 @@ impl PendingCall<'_> {
     /// [`Node::call`] would have returned.
     pub fn wait(self) -> Result<Value> {
         let result = self.call.wait();
-        result.map_err(|e| self.node.call_error(&self.method, self.params, e))
+        match result {
+            Ok(reply) => self.node.checked_reply(&self.method, self.params, reply),
+            Err(e) => Err(self.node.call_error(&self.method, self.params, e)),
+        }
     }
 
     /// The method called.
@@ -82,7 +86,10 @@ impl Node {
     /// returns lightningd's result. An error reply comes back exactly as
     /// lightningd sent it ([`Error::rpc`], [`Error::rpc_code`]); a node
     /// that died says so, with its log tail. Waits at most
-    /// [`Conf::timeout`](crate::Conf::timeout) for the reply.
+    /// [`Conf::timeout`](crate::Conf::timeout) for the reply. With
+    /// [`Conf::cln_schemas`](crate::Conf::cln_schemas), a reply that
+    /// violates the method's schema fails the call
+    /// ([`Error::schema_violation`]).
     pub fn call(&self, method: &str, params: Value) -> Result<Value> {
         self.call_with_timeout(method, params, self.timeout)
     }
@@ -91,9 +98,36 @@ impl Node {
     /// `waitinvoice`, a plugin whose `init` lightningd allows 120 s).
     pub fn call_with_timeout(&self, method: &str, params: Value, limit: Duration) -> Result<Value> {
         let shown = params.clone();
-        self.rpc
-            .call(method, params, limit)
-            .map_err(|e| self.call_error(method, shown, e))
+        match self.rpc.call(method, params, limit) {
+            Ok(reply) => self.checked_reply(method, shown, reply),
+            Err(e) => Err(self.call_error(method, shown, e)),
+        }
+    }
+
+    /// `reply` if it fits the method's CLN schema, or if none is checked
+    /// (see `crate::schemas`); else the error that says where it does not.
+    fn checked_reply(&self, method: &str, params: Value, reply: Value) -> Result<Value> {
+        let given = super::lock(&self.conf).cln_schemas.clone();
+        let Some(given) = given.or_else(|| self.default_schemas.clone()) else {
+            return Ok(reply);
+        };
+        match crate::schemas::check(&given, method, &reply) {
+            Ok(()) => Ok(reply),
+            Err(Failure::Violated { file, violations }) => Err(Error::schema(SchemaViolation {
+                node: self.name.clone(),
+                method: method.to_string(),
+                params,
+                schema: file,
+                lightningd: self.version().to_string(),
+                violations,
+                reply,
+            })),
+            Err(Failure::Unusable(why)) => Err(Error::msg(format!(
+                "{}: the reply to `{method}` cannot be checked: {why} \
+                 (Conf::cln_schemas, ITEST_CLN_SCHEMAS by default)",
+                self.name
+            ))),
+        }
     }
 
     /// Starts `method` in the background and returns at once; collect the

@@ -191,8 +191,10 @@ impl Node {
         spec.socket = Some(self.rpc.socket_path().to_path_buf());
         running.stderr_from = self.stderr_len();
         running.plugins = startup_plugins::expected(&conf, &plugins);
+        let inherited = self.note_inheritable_fds();
         match self.placement.launch(&spec) {
             Ok(daemon) => {
+                running.inherited = inherited;
                 let here = self
                     .placement
                     .reach(&*daemon, self.peer.port, Side::ThisMachine)
@@ -367,6 +369,7 @@ impl Node {
 
     fn stop_untimed(&self) -> Result<()> {
         let budget = self.stop_timeout();
+        self.keep_inherited_fds();
         let Some(daemon) = self.take_daemon() else {
             self.rpc.reset();
             return Ok(());
@@ -443,7 +446,10 @@ impl Node {
     /// after the node was stopped, so every exit is known, with what
     /// [`Node::memleak_report`] said before it stopped.
     pub(crate) fn teardown_findings(&self, leaks: Option<String>) -> Result<Vec<Finding>> {
-        let exits = lock(&self.running).exits.clone();
+        let (exits, fd_findings) = {
+            let running = lock(&self.running);
+            (running.exits.clone(), running.fd_findings.clone())
+        };
         let tolerance = lock(&self.tolerance).clone();
         let traces = self.all_plugin_traces()?;
         let mut log = lock(&self.log);
@@ -463,6 +469,7 @@ impl Node {
             &tolerance.allow_log,
             &traces,
         ));
+        found.extend(fd_findings);
         Ok(found)
     }
 }

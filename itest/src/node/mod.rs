@@ -8,6 +8,7 @@
 //! - `plugins`: `plugin start/stop/list`;
 //! - `logs`: waiting for and reading its log;
 //! - `stderr`: what lightningd printed on stderr;
+//! - `fds`: leaked file descriptors, at teardown;
 //! - `wrappers`: plugins with an environment of their own, or traced;
 //! - `traces`: reading and waiting on traced plugins' traffic;
 //! - `db`: where it keeps its wallet (SQLite or PostgreSQL), and reading it.
@@ -26,6 +27,7 @@ mod bitcoind;
 pub(crate) mod calls;
 mod db;
 mod faults;
+mod fds;
 pub(crate) mod lifecycle;
 mod logs;
 mod memleak;
@@ -67,6 +69,9 @@ pub struct Node {
     default_lightningd: Option<PathBuf>,
     default_log_level: String,
     default_stop_timeout: Duration,
+    /// [`Conf::cln_schemas`](crate::Conf::cln_schemas), for a node without
+    /// its own.
+    default_schemas: Option<PathBuf>,
     timeout: Duration,
     libfaketime: Option<PathBuf>,
     bitcoind: Arc<BitcoinD>,
@@ -114,6 +119,11 @@ struct Running {
     /// The startup plugins this run must have running (see
     /// `startup_plugins`).
     plugins: Vec<PathBuf>,
+    /// The test process's descriptors this run may have inherited (see
+    /// `fds`).
+    inherited: Vec<fds::HeldFd>,
+    /// What the descriptor checks found when a run stopped.
+    fd_findings: Vec<crate::findings::Finding>,
 }
 
 /// How a taken lightningd process had ended.
@@ -156,6 +166,7 @@ pub(crate) struct NodeEnv<'a> {
     pub timeline: &'a Arc<Timeline>,
     pub db_provider: DbProvider,
     pub postgres: &'a Arc<PostgresSlot>,
+    pub cln_schemas: Option<&'a Path>,
 }
 
 /// Locks `m`, also after a panic elsewhere (the data stays consistent:
@@ -195,6 +206,7 @@ impl Node {
         .internal()
         .map_err(|e| e.context(format!("{name}: starting its bitcoind proxy")))?;
         let tolerance = tolerance(name, &conf, &bin)?;
+        schemas_in_use(name, &conf, env.cln_schemas)?;
         let node = Self {
             log: Mutex::new(logs::NodeLog::new(dir.join("log"))),
             tolerance: Mutex::new(tolerance),
@@ -206,6 +218,7 @@ impl Node {
             default_lightningd: env.default_lightningd.map(Path::to_path_buf),
             default_log_level: env.log_level.to_string(),
             default_stop_timeout: env.stop_timeout,
+            default_schemas: env.cln_schemas.map(Path::to_path_buf),
             timeout: env.timeout,
             libfaketime: env.libfaketime.map(Path::to_path_buf),
             bitcoind: env.bitcoind.clone(),
@@ -243,14 +256,7 @@ impl Node {
     /// `wrappers`).
     fn args(&self, conf: &NodeConf, bin: &LightningdBin, plugins: &[PathBuf]) -> Vec<String> {
         let b = &self.bitcoind;
-        let pyln_level = conf
-            .pyln_defaults
-            .then(|| crate::lightningd::pyln_defaults::log_level(bin));
-        let log_level = conf
-            .log_level
-            .as_deref()
-            .or(pyln_level)
-            .unwrap_or(&self.default_log_level);
+        let log_level = self.chosen_log_level(conf, bin);
         // In a container that shares no paths, lightningd logs to stdout,
         // which the harness copies to the usual log file.
         let log_file = if self.placement.logs_to_stdout() {
@@ -293,6 +299,28 @@ impl Node {
             }
         }
         args
+    }
+
+    /// The `--log-level` the harness gives lightningd for `conf`: the
+    /// node's, else pyln's default if asked for, else the network's.
+    fn chosen_log_level<'a>(&'a self, conf: &'a NodeConf, bin: &LightningdBin) -> &'a str {
+        let pyln_level = conf
+            .pyln_defaults
+            .then(|| crate::lightningd::pyln_defaults::log_level(bin));
+        conf.log_level
+            .as_deref()
+            .or(pyln_level)
+            .unwrap_or(&self.default_log_level)
+    }
+
+    /// The `--log-level` lightningd runs with for `conf`: the harness's,
+    /// unless one of the node's options sets another (the last wins).
+    fn log_level(&self, conf: &NodeConf, bin: &LightningdBin) -> String {
+        conf.options()
+            .filter_map(|o| o.strip_prefix("--log-level="))
+            .last()
+            .unwrap_or(self.chosen_log_level(conf, bin))
+            .to_string()
     }
 
     /// The files of this machine a command line for `conf` names, which a
@@ -417,9 +445,10 @@ impl Node {
     /// in the order given, environment, log level, stop budget, even its
     /// lightningd, e.g. to restart it with a newer release). A running node
     /// keeps running as it was started; [`NodeConf::allow_log`],
-    /// [`NodeConf::may_fail`] and [`NodeConf::stop_timeout`] apply at once. Fails, changing nothing, when
-    /// an `allow_log` regex does not compile or the new lightningd cannot
-    /// be run.
+    /// [`NodeConf::may_fail`], [`NodeConf::stop_timeout`],
+    /// [`NodeConf::check_fds`] and [`NodeConf::cln_schemas`] apply at once.
+    /// Fails, changing nothing, when an `allow_log` regex does not compile,
+    /// `cln_schemas` holds no schemas or the new lightningd cannot be run.
     ///
     /// ```no_run
     /// # fn f(node: &cln_itest::Node) -> cln_itest::Result<()> {
@@ -449,6 +478,7 @@ impl Node {
             bin = LightningdBin::inspect(&self.placement, &program)?;
         }
         let tolerance = tolerance(&self.name, &conf, &bin)?;
+        schemas_in_use(&self.name, &conf, self.default_schemas.as_deref())?;
         if conf.lightningd != old_lightningd {
             *lock(&self.bin) = bin;
             self.reserve_grpc_port()?;
@@ -462,6 +492,23 @@ impl Node {
         lock(&self.conf)
             .stop_timeout
             .unwrap_or(self.default_stop_timeout)
+    }
+}
+
+/// The CLN schemas `conf`'s replies are checked against, given the
+/// network's `default`; refuses a path that holds none, and says once per
+/// process when there are none.
+fn schemas_in_use(name: &str, conf: &NodeConf, default: Option<&Path>) -> Result<()> {
+    match conf.cln_schemas.as_deref().or(default) {
+        Some(given) => crate::schemas::check_dir(given).map_err(|why| {
+            Error::msg(format!(
+                "{name}: Conf::cln_schemas / NodeConf::cln_schemas (ITEST_CLN_SCHEMAS by default): {why}"
+            ))
+        }),
+        None => {
+            crate::schemas::note_off();
+            Ok(())
+        }
     }
 }
 
