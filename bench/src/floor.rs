@@ -1,6 +1,6 @@
 //! Section 4's floor: the network the harness builds, started by hand.
 //!
-//! The same bitcoind options as itest's (`itest/src/bitcoind`), the same
+//! The same bitcoind options as itest's (`cln_itest::bitcoind_regtest_options`), the same
 //! lightningd options (`cln_itest::regtest_options` plus what itest adds
 //! per node: directory, alias, port, log, bitcoind, a grpc port), no proxy,
 //! each step waited for by polling every millisecond, one step after the
@@ -82,11 +82,6 @@ pub fn run_once(plugin: &Path) -> Result<FloorRun> {
         .unwrap_or_else(|| "bitcoind".into());
     let shared = cln_itest::regtest_options(&lightningd)?;
     let has_grpc = help_mentions(&lightningd, "--grpc-port")?;
-    let knots = Command::new(&bitcoind)
-        .arg("-version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("Knots"))
-        .unwrap_or(false);
     let dir = tempdir()?;
     let mut daemons = Daemons {
         children: Vec::new(),
@@ -98,25 +93,16 @@ pub fn run_once(plugin: &Path) -> Result<FloorRun> {
     let btc_dir = dir.join("bitcoind");
     std::fs::create_dir_all(&btc_dir)?;
     let rpc_port = free_port()?;
-    let mut args = vec![
-        "-regtest".to_string(),
+    let mut args = cln_itest::bitcoind_regtest_options(&bitcoind);
+    args.extend([
         format!("-datadir={}", btc_dir.display()),
-        "-server".into(),
-        "-listen=0".into(),
-        "-txindex".into(),
-        "-fallbackfee=0.00001".into(),
-        "-keypool=1".into(),
-        "-unsafesqlitesync".into(),
         format!("-rpcport={rpc_port}"),
         "-rpcuser=rpcuser".into(),
         "-rpcpassword=rpcpass".into(),
         "-printtoconsole=0".into(),
         "-rpcbind=127.0.0.1".into(),
         "-rpcallowip=127.0.0.1".into(),
-    ];
-    if knots {
-        args.push("-rejectparasites=0".into());
-    }
+    ]);
     daemons.children.push(
         Command::new(&bitcoind)
             .args(&args)

@@ -104,7 +104,7 @@ mod trace;
 mod version;
 mod wait;
 
-pub use bitcoind::BitcoinD;
+pub use bitcoind::{bitcoind_regtest_options, BitcoinD};
 pub use chain_proxy::{
     Answer, BitcoindCall, CallRecord, ChainProxy, Feerates, HttpFailure, MockHandler, MockReply,
     ProxyConf, DEFAULT_RECORD_LIMIT,

@@ -77,24 +77,13 @@ impl BitcoinD {
         let rpc = placement
             .listener(Service::BitcoindRpc, clients)
             .internal()?;
-        let mut args: Vec<String> = vec![
-            "-regtest".into(),
+        let mut args = shared_options();
+        args.extend([
             format!("-datadir={}", datadir.display()),
-            "-server".into(),
-            "-listen=0".into(),
-            "-txindex".into(),
-            "-fallbackfee=0.00001".into(),
-            // As in Bitcoin Core's own functional tests: derive keys on
-            // demand instead of 1000 per descriptor up front (createwallet
-            // 0.4 s -> 15 ms), and no fsync per wallet write (mining 101
-            // blocks 0.7 s -> 60 ms). The datadir is thrown away after the
-            // test. Both exist since Core 22.
-            "-keypool=1".into(),
-            "-unsafesqlitesync".into(),
             format!("-rpcport={}", rpc.port),
             format!("-rpcuser={}", conf.rpc_user),
             format!("-rpcpassword={}", conf.rpc_password),
-        ];
+        ]);
         if placement.logs_to_stdout() {
             args.extend(["-printtoconsole=1".into(), "-nodebuglogfile".into()]);
         } else {
@@ -316,6 +305,39 @@ impl Drop for BitcoinD {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The options the harness gives every bitcoind, besides its datadir,
+/// RPC port and credentials, logging and the policy options of
+/// [`bitcoind_regtest_options`].
+fn shared_options() -> Vec<String> {
+    [
+        "-regtest",
+        "-server",
+        "-listen=0",
+        "-txindex",
+        "-fallbackfee=0.00001",
+        // As in Bitcoin Core's own functional tests: derive keys on demand
+        // instead of 1000 per descriptor up front (createwallet 0.4 s ->
+        // 15 ms), and no fsync per wallet write (mining 101 blocks 0.7 s ->
+        // 60 ms). The datadir is thrown away after the test. Both exist
+        // since Core 22.
+        "-keypool=1",
+        "-unsafesqlitesync",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The options every harness bitcoind of the program at `bitcoind` gets,
+/// besides those naming its datadir, RPC port, credentials and logging:
+/// regtest, no P2P, `-txindex`, a fallback fee, one key at a time and no
+/// wallet fsync, and the policy options that bitcoind needs (Knots'
+/// `-rejectparasites=0`). For starting the same bitcoind by hand.
+pub fn bitcoind_regtest_options(bitcoind: &Path) -> Vec<String> {
+    let mut args = shared_options();
+    args.extend(policy_args(&Placement::native(), bitcoind));
+    args
 }
 
 /// Policy options for bitcoind that depend on which bitcoind it is.
