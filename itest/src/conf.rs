@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::chain_proxy::Feerates;
 use crate::daemon::native::guard::OrphanGuard;
-use crate::postgres::DbProvider;
+use crate::postgres::provider::DbProvider;
 use crate::probe::backend::{Backend, Daemon, DockerMode, BITCOIND_DAEMON, LIGHTNINGD_DAEMON};
 use crate::probe::images::{
     self, BITCOIND_IMAGE_VAR, DEFAULT_BITCOIND_IMAGE, DEFAULT_LIGHTNINGD_IMAGE,

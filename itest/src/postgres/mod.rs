@@ -11,7 +11,7 @@
 //! build.rs uses too for [`needs_postgres!`](crate::needs_postgres).
 
 mod client;
-mod provider;
+pub(crate) mod provider;
 mod server;
 mod support;
 mod user;
