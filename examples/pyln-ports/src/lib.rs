@@ -5,12 +5,14 @@
 //! bench's section 7) can run the same tests under pyln-testing.
 //!
 //! The convention: the first line of every test's doc comment starts with
-//! the upstream file and test, and says `(partial: ...)` when the port
-//! leaves part of it out:
+//! the upstream file and test (with pytest's case in brackets when the
+//! upstream test is parametrized and the port is one of its cases), and
+//! says `(partial: ...)` when the port leaves part of it out:
 //!
 //! ```text
 //! /// tests/test_plugin.py `test_rpc_passthrough`: what it checks ...
 //! /// tests/test_misc.py `test_bitcoin_failure` (partial: its first half): ...
+//! /// tests/test_closing.py `test_onchain_timeout[True]`: ...
 //! #[test]
 //! fn the_name_cargo_test_knows() { ... }
 //! ```
@@ -27,7 +29,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Port {
     /// The upstream test as pytest names it from the root of a CLN source
-    /// tree, e.g. `tests/test_plugin.py::test_rpc_passthrough`.
+    /// tree, e.g. `tests/test_plugin.py::test_rpc_passthrough`, or one case
+    /// of a parametrized test, `tests/test_closing.py::test_onchain_timeout[True]`.
     pub upstream: String,
     /// The test binary (the file's stem in `tests/`), e.g. `plugins`, for
     /// `cargo test -p pyln-ports --test plugins`.
@@ -46,9 +49,18 @@ impl Port {
         self.upstream.split("::").next().unwrap_or(&self.upstream)
     }
 
-    /// The upstream function's name, e.g. `test_rpc_passthrough`.
-    pub fn upstream_name(&self) -> &str {
-        self.upstream.rsplit("::").next().unwrap_or(&self.upstream)
+    /// The upstream function's name, e.g. `test_rpc_passthrough` (for a
+    /// case, without it: `test_onchain_timeout`).
+    pub fn upstream_function(&self) -> &str {
+        let name = self.upstream.rsplit("::").next().unwrap_or(&self.upstream);
+        name.split('[').next().unwrap_or(name)
+    }
+
+    /// The case of a parametrized upstream test, e.g. `True`, if the port
+    /// ports one.
+    pub fn upstream_case(&self) -> Option<&str> {
+        let (_, case) = self.upstream.rsplit("::").next()?.split_once('[')?;
+        case.strip_suffix(']')
     }
 }
 
@@ -107,7 +119,12 @@ fn upstream_of(doc: &str) -> Option<(String, Option<String>)> {
     }
     let rest = rest.strip_prefix('`')?;
     let (name, rest) = rest.split_once('`')?;
-    if !name.starts_with("test_") || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+    let (function, case) = match name.split_once('[') {
+        Some((f, case)) => (f, Some(case.strip_suffix(']')?)),
+        None => (name, None),
+    };
+    let ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
+    if !function.starts_with("test_") || !ident(function) || case.is_some_and(|c| c.is_empty()) {
         return None;
     }
     let partial = rest
@@ -145,6 +162,9 @@ fn helper() {}
 /// tests/test_misc.py `test_b` (partial: its first half): checks b.
 #[test]
 async fn b_works() {}
+/// tests/test_closing.py `test_c[True]`: checks c.
+#[test]
+fn c_works() {}
 ";
         assert_eq!(
             parse("bin", src),
@@ -161,8 +181,18 @@ async fn b_works() {}
                     test: "b_works".into(),
                     partial: Some("its first half".into()),
                 },
+                Port {
+                    upstream: "tests/test_closing.py::test_c[True]".into(),
+                    binary: "bin".into(),
+                    test: "c_works".into(),
+                    partial: None,
+                },
             ]
         );
+        let ports = parse("bin", src);
+        assert_eq!(ports[2].upstream_function(), "test_c");
+        assert_eq!(ports[2].upstream_case(), Some("True"));
+        assert_eq!(ports[0].upstream_case(), None);
     }
 
     /// Every `#[test]` in tests/ names its upstream test, once, and test

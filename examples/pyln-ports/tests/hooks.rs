@@ -227,3 +227,75 @@ fn rpc_command_hook() {
     }
 }
 }
+
+cln_itest::needs_lightningd! {
+/// tests/test_plugin.py `test_openchannel_hook`: l2's `openchannel` hook
+/// sees every field of l1's request, with the values l1 asked for, lets
+/// an even amount through and refuses an odd one with its own message.
+#[test]
+fn openchannel_hook() {
+    let mut conf = Conf::with_nodes(2).with_pyln_defaults();
+    conf.nodes[1] = NodeConf::default()
+        .with_pyln_defaults()
+        .with_plugin(plugin("reject_odd_funding.py"), []);
+    let net = Network::line_graph_with(&conf, Links::Connected).unwrap();
+    let (l1, l2) = (net.node(0), net.node(1));
+    net.fund_wallet(l1, 1_000_000).unwrap();
+
+    // Even amount: accepted.
+    l1.call("fundchannel", json!({"id": l2.id().unwrap(), "amount": 100_000})).unwrap();
+    let l1_id = l1.id().unwrap();
+    let mut expected = vec![
+        ("channel_flags", "1".to_string()),
+        ("dust_limit_msat", "546000".into()),
+        ("htlc_minimum_msat", "0".into()),
+        ("id", l1_id),
+        ("max_accepted_htlcs", "483".into()),
+        ("max_htlc_value_in_flight_msat", "18446744073709551615".into()),
+        ("to_self_delay", "5".into()),
+        ("channel_reserve_msat", "1000000".into()),
+        ("funding_msat", "100000000".into()),
+        ("push_msat", "0".into()),
+    ];
+    // Anchor channels pay half the commitment feerate; the hook shows the
+    // channel type from v25.09 on (CLN's changelog).
+    let channel = l1.channel_with(l2).unwrap().expect("l1's new channel");
+    let anchors = channel["channel_type"]["names"]
+        .as_array()
+        .is_some_and(|n| n.contains(&json!("anchors/even")));
+    expected.push(("feerate_per_kw", if anchors { "3750" } else { "7500" }.into()));
+    if let Some(channel_type) = channel.get("channel_type") {
+        if l2.version() >= cln_itest::Version::parse("v25.09").unwrap() {
+            expected.push(("channel_type", channel_type.to_string()));
+        }
+    }
+    l2.wait_for_log(format!("reject_odd_funding.py: {} VARS", expected.len())).unwrap();
+    for (key, value) in &expected {
+        let line = format!("reject_odd_funding.py: {key}={value}");
+        assert!(
+            l2.is_in_log(cln_itest::Pattern::literal(&line)).unwrap().is_some(),
+            "l2's log has no `{line}`"
+        );
+    }
+
+    // Close it (the funding transaction is not even mined).
+    let closed = l1.call("close", json!({"id": l2.id().unwrap()})).unwrap();
+    let txid = closed["txids"]
+        .as_array()
+        .map(|t| only_one(&json!(t)).unwrap().clone())
+        .unwrap_or_else(|| closed["txid"].clone());
+    net.mine_with_mempool(1, txid.as_str().expect("the closing txid"))
+        .unwrap();
+    net.wait_channel_state(l1, &l2.id().unwrap(), "ONCHAIN").unwrap();
+
+    // Odd amount: refused, with the plugin's words.
+    net.connect(l1, l2).unwrap();
+    let err = l1
+        .call("fundchannel", json!({"id": l2.id().unwrap(), "amount": 100_001}))
+        .unwrap_err();
+    assert!(
+        err.rpc_message().is_some_and(|m| m.contains("odd amounts are refused here")),
+        "{err}"
+    );
+}
+}
