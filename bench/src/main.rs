@@ -101,7 +101,7 @@ fn usage() -> ! {
         "usage: cargo run -p bench --release -- [--quick] [--sections 1,2,3,4,5,6,7] [--out PATH] \
          [--cln-src PATH] [--suite-threads N]\n\
          (section 7, whole ported suites against pyln-testing, is not in the default set: \
-         about 25 minutes; see bench/README.md)"
+         about 10 minutes with 2 rounds on 2 cores; see bench/README.md)"
     );
     std::process::exit(2)
 }

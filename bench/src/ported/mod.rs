@@ -343,6 +343,34 @@ pub fn run(cfg: &Config, paths: &Paths, rows: &mut Vec<Row>) -> Result<()> {
                 &s,
             );
             row.ratio = ours_side.counts();
+            // Partial ports do less than the upstream test pyln-testing
+            // runs: say how much of each side's time they account for.
+            let partial: Vec<&str> = ports
+                .iter()
+                .filter(|p| p.partial.is_some())
+                .map(|p| p.upstream.as_str())
+                .collect();
+            if !partial.is_empty() {
+                let share = |side: &Side| {
+                    let sum: f64 = partial
+                        .iter()
+                        .map(|id| side.times(id))
+                        .filter(|t| !t.is_empty())
+                        .map(|t| Stats::of(&t).median)
+                        .sum();
+                    fmt_secs(sum)
+                };
+                row.ratio += &format!(
+                    "; {} partial ports ({} of ours' test time, {} of pyln's)",
+                    partial.len(),
+                    share(&ours_side),
+                    if pyln_ok {
+                        share(&pyln_side)
+                    } else {
+                        "-".into()
+                    }
+                );
+            }
             if pyln_ok {
                 row.ratio = format!(
                     "{} pyln-testing; {}",
