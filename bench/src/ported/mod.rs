@@ -185,9 +185,7 @@ pub fn run(cfg: &Config, paths: &Paths, rows: &mut Vec<Row>) -> Result<()> {
     let mut absent_upstream: BTreeMap<String, String> = BTreeMap::new();
     let pyln = match cln_src(cfg) {
         None => {
-            pyln_side.error = Some(
-                "no CLN source tree: give --cln-src PATH or BENCH_CLN_SRC (built in place)".into(),
-            );
+            pyln_side.error = Some("no CLN source tree (--cln-src PATH or BENCH_CLN_SRC)".into());
             None
         }
         Some(src) => match pyln::Pyln::prepare(paths, &src, threads) {
