@@ -1,4 +1,5 @@
-//! `cargo run -p bench --release [-- --quick] [--sections 1,2,3,4,5,6] [--out PATH]`
+//! `cargo run -p bench --release [-- --quick] [--sections 1,2,3,4,5,6,7] [--out PATH]
+//! [--cln-src PATH] [--suite-threads N]`
 //!
 //! Measures myplugin, three peers implementing the same contract, and the
 //! itest harness on real lightningd + bitcoind (regtest, loopback), all in
@@ -9,6 +10,7 @@ mod back_to_back;
 mod floor;
 mod networks;
 mod plugins;
+mod ported;
 mod report;
 mod rpc;
 mod setup;
@@ -36,6 +38,19 @@ pub struct Config {
     pub mem_calls: usize,
     pub net_rounds: usize,
     pub suite_runs: usize,
+    /// Section 7: rounds of each side (a pyln-testing suite run and a
+    /// cln-itest one per round).
+    pub ported_rounds: usize,
+    /// Section 7: `pytest -n N` and `--test-threads=N`.
+    pub suite_threads: usize,
+    /// Section 7: the CLN source tree (else `BENCH_CLN_SRC`).
+    pub cln_src: Option<PathBuf>,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
 impl Config {
@@ -52,6 +67,9 @@ impl Config {
             mem_calls: 10_000,
             net_rounds: 10,
             suite_runs: 2,
+            ported_rounds: 2,
+            suite_threads: cores(),
+            cln_src: None,
         }
     }
 
@@ -68,6 +86,9 @@ impl Config {
             mem_calls: 2_000,
             net_rounds: 1,
             suite_runs: 1,
+            ported_rounds: 1,
+            suite_threads: cores(),
+            cln_src: None,
         }
     }
 }
@@ -78,7 +99,10 @@ pub fn alive(pid: u32) -> bool {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo run -p bench --release -- [--quick] [--sections 1,2,3,4,5,6] [--out PATH]"
+        "usage: cargo run -p bench --release -- [--quick] [--sections 1,2,3,4,5,6,7] [--out PATH] \
+         [--cln-src PATH] [--suite-threads N]\n\
+         (section 7, whole ported suites against pyln-testing, is not in the default set: \
+         about 10 minutes with 2 rounds on 2 cores; see bench/README.md)"
     );
     std::process::exit(2)
 }
@@ -87,6 +111,8 @@ fn main() -> Result<()> {
     let mut cfg = Config::full();
     let mut sections: Vec<u8> = vec![1, 2, 3, 4, 5, 6];
     let mut out_path: Option<PathBuf> = None;
+    let mut cln_src: Option<PathBuf> = None;
+    let mut suite_threads: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -105,6 +131,15 @@ fn main() -> Result<()> {
                     .unwrap_or_else(|| usage());
             }
             "--out" => out_path = Some(args.next().unwrap_or_else(|| usage()).into()),
+            "--cln-src" => cln_src = Some(args.next().unwrap_or_else(|| usage()).into()),
+            "--suite-threads" => {
+                suite_threads = Some(
+                    args.next()
+                        .and_then(|n| n.parse().ok())
+                        .filter(|n| *n > 0)
+                        .unwrap_or_else(|| usage()),
+                );
+            }
             "-h" | "--help" => usage(),
             other => {
                 eprintln!("unknown argument {other}");
@@ -112,11 +147,19 @@ fn main() -> Result<()> {
             }
         }
     }
+    cfg.cln_src = cln_src;
+    if let Some(n) = suite_threads {
+        cfg.suite_threads = n;
+    }
     let started = Instant::now();
     let paths = setup::Paths::discover()?;
     let out_path = out_path.unwrap_or_else(|| paths.out.join("results.json"));
-    let peers = setup::prepare(&paths)?;
-    let ours = peers[0].path.clone();
+    // Sections 5 and 7 need none of the plugin peers (nor their builds).
+    let peers = if sections.iter().any(|s| [1, 2, 3, 4, 6].contains(s)) {
+        setup::prepare(&paths)?
+    } else {
+        Vec::new()
+    };
 
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -127,7 +170,7 @@ fn main() -> Result<()> {
         }
     }
     if sections.contains(&4) {
-        if let Err(e) = networks::run(&cfg, &paths, &ours, &mut rows) {
+        if let Err(e) = networks::run(&cfg, &paths, &peers[0].path, &mut rows) {
             eprintln!("bench: section 4 failed: {e:#}");
             errors.push(format!("section 4: {e:#}"));
         }
@@ -142,6 +185,12 @@ fn main() -> Result<()> {
         if let Err(e) = soak::run(&peers[0], &mut rows) {
             eprintln!("bench: section 6 failed: {e:#}");
             errors.push(format!("section 6: {e:#}"));
+        }
+    }
+    if sections.contains(&7) {
+        if let Err(e) = ported::run(&cfg, &paths, &mut rows) {
+            eprintln!("bench: section 7 failed: {e:#}");
+            errors.push(format!("section 7: {e:#}"));
         }
     }
     rows.retain(|r| sections.contains(&r.section));
@@ -164,6 +213,8 @@ fn main() -> Result<()> {
             "clients": cfg.clients, "calls_per_client_per_round": cfg.calls_8,
             "b2b_rounds": cfg.b2b_rounds, "b2b_calls_per_round": cfg.b2b_calls, "mem_calls": cfg.mem_calls,
             "net_rounds": cfg.net_rounds, "suite_runs": cfg.suite_runs,
+            "ported_rounds": cfg.ported_rounds, "suite_threads": cfg.suite_threads,
+            "cln_src": ported::cln_src(&cfg),
         },
         "errors": errors,
     });

@@ -163,28 +163,44 @@ pub fn prepare(paths: &Paths) -> Result<Vec<Peer>> {
 /// Creates `<target>/bench/venv` and installs bench/requirements.txt when
 /// the venv is missing or the requirements changed.
 pub fn ensure_venv(paths: &Paths) -> Result<()> {
-    let venv = paths.out.join("venv");
-    let req = paths.bench_dir.join("requirements.txt");
-    let wanted = std::fs::read_to_string(&req).context("reading bench/requirements.txt")?;
-    let stamp = venv.join(".bench-requirements");
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
-        && paths.venv_python().exists()
-    {
-        return Ok(());
+    ensure_venv_in(paths, "venv", "requirements.txt").map(|_| ())
+}
+
+/// Creates `<target>/bench/<dir>` and installs `bench/<requirements>` (and
+/// the files it includes with `-r`, all in bench/) when the venv is
+/// missing or any of them changed. Returns the venv's python.
+pub fn ensure_venv_in(paths: &Paths, dir: &str, requirements: &str) -> Result<PathBuf> {
+    let venv = paths.out.join(dir);
+    let python = venv.join("bin").join("python3");
+    let req = paths.bench_dir.join(requirements);
+    let mut wanted =
+        std::fs::read_to_string(&req).with_context(|| format!("reading bench/{requirements}"))?;
+    let included: Vec<String> = wanted
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("-r "))
+        .map(|f| f.trim().to_string())
+        .collect();
+    for file in included {
+        wanted += &std::fs::read_to_string(paths.bench_dir.join(&file))
+            .with_context(|| format!("reading bench/{file} (included by bench/{requirements})"))?;
     }
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let stamp = venv.join(".bench-requirements");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
+        return Ok(python);
+    }
+    let base = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     run(
-        Command::new(&python).args(["-m", "venv"]).arg(&venv),
-        "creating the venv",
+        Command::new(&base).args(["-m", "venv"]).arg(&venv),
+        &format!("creating the venv {}", venv.display()),
     )?;
     run(
         Command::new(venv.join("bin/pip"))
             .args(["install", "-q", "-r"])
             .arg(&req),
-        "installing bench/requirements.txt",
+        &format!("installing bench/{requirements}"),
     )?;
     std::fs::write(&stamp, wanted)?;
-    Ok(())
+    Ok(python)
 }
 
 /// The real interpreter behind the venv's python.

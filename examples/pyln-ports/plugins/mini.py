@@ -3,14 +3,34 @@
 A plugin module calls run(manifest, methods, on_init=None, on_notify=None).
 `methods` maps a method name to handler(params, reply) -> result | None;
 returning None leaves the request open (reply(result) answers it later,
-from any thread). Everything is written to stdout as JSON followed by a
-blank line; logs go through `log` notifications.
+from any thread); raising RpcError answers with that error. Everything is
+written to stdout as JSON followed by a blank line; logs go through `log`
+notifications.
 """
 import json
 import sys
 import threading
 
 _out = threading.Lock()
+
+
+class RpcError(Exception):
+    """Raised by a method handler: the call is answered with this error."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def payload(params, *names):
+    """A notification's own object: lightningd wraps it in a key named
+    after the topic, or another name in older releases (v23.02 sends
+    block_added as `block`); else the params themselves."""
+    for name in names:
+        if isinstance(params, dict) and name in params:
+            return params[name]
+    return params
 
 
 def send(obj):
@@ -59,6 +79,10 @@ def _handle(req, manifest, methods, on_init, on_notify):
     if handler is None:
         return send({"jsonrpc": "2.0", "id": rid,
                      "error": {"code": -32601, "message": f"unknown method {method}"}})
-    result = handler(params, reply)
+    try:
+        result = handler(params, reply)
+    except RpcError as e:
+        return send({"jsonrpc": "2.0", "id": rid,
+                     "error": {"code": e.code, "message": e.message}})
     if result is not None:
         reply(result)

@@ -6,7 +6,7 @@ use cln_itest::{Conf, MockReply, Network, NodeConf};
 use serde_json::json;
 
 cln_itest::needs_lightningd! {
-/// `test_bitcoin_ibd`: lightningd notices bitcoind's initial block download,
+/// tests/test_misc.py `test_bitcoin_ibd`: lightningd notices bitcoind's initial block download,
 /// warns in `getinfo`, and carries on once it is over.
 #[test]
 fn lightningd_waits_out_bitcoinds_initial_block_download() {
@@ -35,7 +35,7 @@ fn lightningd_waits_out_bitcoinds_initial_block_download() {
 }
 
 cln_itest::needs_lightningd! {
-/// `test_bitcoind_fail_first`: a bitcoind answering nonsense while
+/// tests/test_misc.py `test_bitcoind_fail_first`: a bitcoind answering nonsense while
 /// lightningd starts makes it exit with status 1, saying why on stderr.
 #[test]
 fn nonsense_from_bitcoind_at_startup_stops_lightningd() {
@@ -53,8 +53,8 @@ fn nonsense_from_bitcoind_at_startup_stops_lightningd() {
 }
 
 cln_itest::needs_lightningd! {
-/// `test_bitcoin_failure`, first half: nonsense from bitcoind while
-/// lightningd runs makes it die (a crash: `fatal()` aborts), and its log
+/// tests/test_misc.py `test_bitcoin_failure` (partial: its first half):
+/// nonsense from bitcoind while lightningd runs makes it die (a crash: `fatal()` aborts), and its log
 /// says why.
 #[test]
 fn nonsense_from_bitcoind_later_kills_lightningd() {

@@ -287,9 +287,10 @@ fn onchain_unwatch() {
 }
 
 cln_itest::needs_lightningd! {
-/// tests/test_closing.py `test_onchain_timeout`: l1 fails just after an
-/// underpaying HTLC is irrevocably committed and times it out on chain,
-/// through an HTLC timeout transaction lightningd may replace by fee.
+/// tests/test_closing.py `test_onchain_timeout[True]`: l1 fails just after
+/// an underpaying HTLC is irrevocably committed and times it out on chain,
+/// through an HTLC timeout transaction lightningd may replace by fee (with
+/// the default channel type: upstream's case `anchors=True`).
 #[test]
 fn onchain_timeout() {
     let conf = Conf::from_nodes([

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use cln_itest::{Conf, Network, NodeConf, PluginConf};
+use cln_itest::{only_one, Conf, Network, NodeConf, PluginConf};
 use serde_json::json;
 
 fn plugin(name: &str) -> PathBuf {
@@ -14,7 +14,7 @@ fn plugin(name: &str) -> PathBuf {
 }
 
 cln_itest::needs_lightningd! {
-/// `test_async_rpcmethod`: a plugin may hold calls open and answer them
+/// tests/test_plugin.py `test_async_rpcmethod`: a plugin may hold calls open and answer them
 /// later; the calls run side by side on one node, in the background
 /// (pyln's `executor.submit`).
 #[test]
@@ -35,7 +35,7 @@ fn calls_held_by_a_plugin_are_answered_when_it_lets_them_go() {
 }
 
 cln_itest::needs_lightningd! {
-/// `test_important_plugin`: lightningd refuses to start without an
+/// tests/test_plugin.py `test_important_plugin`: lightningd refuses to start without an
 /// important plugin, and shuts down when one dies, whenever it dies.
 #[test]
 fn lightningd_stops_without_its_important_plugin() {
@@ -93,8 +93,9 @@ fn lightningd_stops_without_its_important_plugin() {
 }
 
 cln_itest::needs_lightningd! {
-/// `test_plugin_shutdown` (its `stop` part): lightningd gives a plugin that
-/// subscribed to `shutdown` time to finish, and the harness waits for it.
+/// tests/test_plugin.py `test_plugin_shutdown` (partial: its `stop` part):
+/// lightningd gives a plugin that subscribed to `shutdown` time to finish,
+/// and the harness waits for it.
 #[test]
 fn a_plugin_that_takes_its_time_to_shut_down_is_waited_for() {
     let slow = PluginConf::new(plugin("slow_shutdown.py")).with_env("SLOW_SHUTDOWN_SECS", "5");
@@ -108,5 +109,38 @@ fn a_plugin_that_takes_its_time_to_shut_down_is_waited_for() {
         "slow_shutdown.py: shutdown done",
     ])
     .unwrap();
+}
+}
+
+cln_itest::needs_lightningd! {
+/// tests/test_plugin.py `test_rpc_passthrough`: a plugin's methods are
+/// listed by `help` with their usage, answer through lightningd with the
+/// plugin's option applied, and a call it refuses comes back as an error.
+#[test]
+fn rpc_passthrough() {
+    let node = NodeConf::default().with_plugin(plugin("hello.py"), [("greeting", "Ciao")]);
+    let net = Network::with_conf(&Conf::from_nodes([node])).unwrap();
+    let l1 = net.node(0);
+
+    let help = l1.call("help", json!({})).unwrap();
+    let hellos: Vec<_> = help["help"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["command"].as_str().unwrap_or("").contains("hello"))
+        .collect();
+    assert_eq!(hellos.len(), 1, "{hellos:?}");
+    let usage = l1.call("help", json!(["hello"])).unwrap();
+    let command = only_one(&usage["help"]).unwrap()["command"].clone();
+    assert!(command.as_str().unwrap().starts_with("hello [name]"), "{command}");
+    assert!(l1.is_in_log("Plugin hello.py initialized").unwrap().is_some());
+
+    assert_eq!(l1.call("hello", json!({"name": "World"})).unwrap(), json!("Ciao World"));
+    assert!(l1.call("fail", json!({})).unwrap_err().rpc().is_some());
+    let err = l1.call("bye", json!({})).unwrap_err();
+    assert!(
+        err.rpc_message().is_some_and(|m| m.contains("missing required parameter")),
+        "{err}"
+    );
 }
 }
