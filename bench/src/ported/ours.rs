@@ -33,6 +33,8 @@ pub struct Ours {
     lightningd: Option<PathBuf>,
     runner: PathBuf,
     work: PathBuf,
+    /// Tests left out of every run (by exact name).
+    skip: Vec<String>,
     /// libtest name → upstream id.
     upstream: HashMap<String, String>,
 }
@@ -41,6 +43,7 @@ impl Ours {
     pub fn prepare(
         paths: &Paths,
         ports: &[Port],
+        skip: &[String],
         threads: usize,
         lightningd: Option<PathBuf>,
     ) -> Result<Self> {
@@ -64,6 +67,7 @@ impl Ours {
             lightningd,
             runner,
             work,
+            skip: skip.to_vec(),
             upstream: ports
                 .iter()
                 .map(|p| (p.test.clone(), p.upstream.clone()))
@@ -115,6 +119,12 @@ impl Ours {
         cmd.arg("--no-fail-fast")
             .arg("--")
             .arg(format!("--test-threads={}", self.threads))
+            .args(if self.skip.is_empty() {
+                None
+            } else {
+                Some("--exact")
+            })
+            .args(self.skip.iter().flat_map(|t| ["--skip", t.as_str()]))
             .stderr(Stdio::from(std::fs::File::create(&log)?));
         eprintln!(
             "bench:   cln-itest round {}: cargo test -p {PACKAGE} --no-fail-fast -- --test-threads={} (log {})",
