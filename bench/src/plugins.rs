@@ -241,6 +241,9 @@ fn burst(
 #[derive(Default)]
 struct Acc {
     lat1: Vec<f64>,
+    /// 1 client in the rotating order used until 2026-12-07, measured in
+    /// the same turns, so that the order's effect shows in every run.
+    lat1_rotating: Vec<f64>,
     wall1: f64,
     lat8: Vec<f64>,
     wall8: f64,
@@ -299,6 +302,13 @@ fn calls_and_memory(
         // predecessor fixed (the subject after the getinfo floor always
         // ran right after lightningd's biggest reply), a bias of its own.
         for i in 0..cfg.calls_1 {
+            for j in 0..m {
+                let k = (round + i + j) % m;
+                let (_, method, params) = &methods[k];
+                let t = Instant::now();
+                single[k].call(method, params)?;
+                accs[k].lat1_rotating.push(t.elapsed().as_secs_f64());
+            }
             for k in crate::stats::shuffled(m, (round * cfg.calls_1 + i) as u64) {
                 let (_, method, params) = &methods[k];
                 let t = Instant::now();
@@ -315,7 +325,7 @@ fn calls_and_memory(
             accs[k].lat8.extend(lat);
             accs[k].wall8 += wall;
             if k > 0 {
-                calls_made[k - 1] += cfg.calls_1 + cfg.clients * cfg.calls_8;
+                calls_made[k - 1] += 2 * cfg.calls_1 + cfg.clients * cfg.calls_8;
             }
         }
     }
@@ -349,6 +359,22 @@ fn calls_and_memory(
             }
             rows.push(row);
         }
+    }
+    // The old order, beside the new one: no target, the same calls.
+    let floor = Stats::of(&accs[0].lat1_rotating);
+    for (k, (key, label)) in labels.iter().enumerate() {
+        let s = Stats::of(&accs[k].lat1_rotating);
+        let mut row = Row::timing(
+            2,
+            "call latency, 1 client, rotating order (before 2026-12-07)",
+            label,
+            format!("call1_rotating/{key}"),
+            &s,
+        );
+        if k > 0 {
+            row.ratio = format!("{} getinfo", ratio(s.median, floor.median));
+        }
+        rows.push(row);
     }
     // Back to back on one connection, beside (not instead of) the
     // interleaved rows above.
