@@ -64,6 +64,14 @@ impl Port {
     }
 }
 
+/// The ported fixture plugin `name`, in this crate's `plugins/`: the one
+/// path every port needs, in one place.
+pub fn plugin(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("plugins")
+        .join(name)
+}
+
 /// This crate's `tests/` directory.
 pub fn tests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")

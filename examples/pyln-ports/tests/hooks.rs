@@ -4,16 +4,10 @@
 //! release has (upstream has moved to `xpay`, which v23.02 lacks).
 
 use std::hash::{BuildHasher, RandomState};
-use std::path::PathBuf;
 
 use cln_itest::{only_one, Conf, Links, Network, NodeConf};
+use pyln_ports::plugin;
 use serde_json::json;
-
-fn plugin(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("plugins")
-        .join(name)
-}
 
 cln_itest::needs_lightningd! {
 /// tests/test_plugin.py `test_htlc_accepted_hook_fail`: l2's

@@ -2,16 +2,9 @@
 //! `connect`/`disconnect`, and `forward_event` for settled, failed and
 //! on-chain timed-out forwards.
 
-use std::path::PathBuf;
-
 use cln_itest::{only_one, Conf, Lightningd, Network, NodeConf, OpenChannel, PluginConf};
+use pyln_ports::plugin;
 use serde_json::{json, Value};
-
-fn plugin(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("plugins")
-        .join(name)
-}
 
 cln_itest::needs_lightningd! {
 /// tests/test_plugin.py `test_plugin_connect_notifications`: both sides of a

@@ -2,16 +2,9 @@
 //! lightningd sends plugins about channels, invoices, payments and blocks,
 //! with fixture plugins ported to `mini.py`.
 
-use std::path::PathBuf;
-
 use cln_itest::{Conf, Links, LogMark, Network, NodeConf};
+use pyln_ports::plugin;
 use serde_json::json;
-
-fn plugin(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("plugins")
-        .join(name)
-}
 
 cln_itest::needs_lightningd! {
 /// tests/test_plugin.py `test_channel_opened_notification`: the fundee's

@@ -2,16 +2,9 @@
 //! open, important plugins, slow shutdowns. The plugins are this crate's
 //! own (`plugins/`), written for these tests.
 
-use std::path::PathBuf;
-
 use cln_itest::{only_one, Conf, Network, NodeConf, PluginConf};
+use pyln_ports::plugin;
 use serde_json::json;
-
-fn plugin(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("plugins")
-        .join(name)
-}
 
 cln_itest::needs_lightningd! {
 /// tests/test_plugin.py `test_async_rpcmethod`: a plugin may hold calls open and answer them

@@ -5,16 +5,9 @@
 //! read from bitcoind. Each needs developer options: on a lightningd
 //! without them the test says so and returns.
 
-use std::path::PathBuf;
-
 use cln_itest::{only_one, Conf, Lightningd, Links, MockReply, Network, NodeConf};
+use pyln_ports::plugin;
 use serde_json::json;
-
-fn plugin(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("plugins")
-        .join(name)
-}
 
 cln_itest::needs_lightningd! {
 /// tests/test_misc.py `test_funding_reorg_remote_lags`: nodes may disagree
